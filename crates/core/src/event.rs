@@ -1,0 +1,167 @@
+use crate::ids::{AgentId, ContactId, OrganisationId, TeamId, TicketId};
+use crate::ticket::{Channel, Priority, Status, Tier};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Who caused an event. Rules and the system are actors too, so the timeline
+/// always says why something changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Actor {
+    Agent { id: AgentId },
+    Customer { id: ContactId },
+    System,
+}
+
+impl Actor {
+    pub fn is_agent(&self) -> bool {
+        matches!(self, Actor::Agent { .. })
+    }
+}
+
+/// One immutable fact on a ticket's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub ticket: TicketId,
+    /// The ticket version this event belongs to; one change may emit several events.
+    pub version: i64,
+    pub at: Timestamp,
+    pub actor: Actor,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    Created {
+        reference: i64,
+        subject: String,
+        requester: ContactId,
+        organisation: Option<OrganisationId>,
+        channel: Channel,
+        priority: Priority,
+        tier: Tier,
+        team: Option<TeamId>,
+        follow_up_of: Option<TicketId>,
+    },
+    /// A public message from the requester (or another customer contact).
+    CustomerMessage {
+        author: ContactId,
+        body: String,
+    },
+    /// A public reply from an agent; the author is the event's actor.
+    AgentReply {
+        body: String,
+    },
+    /// An internal note: agents only, never shown to customers.
+    InternalNote {
+        body: String,
+    },
+    StatusChanged {
+        from: Status,
+        to: Status,
+    },
+    PriorityChanged {
+        from: Priority,
+        to: Priority,
+    },
+    TierChanged {
+        from: Tier,
+        to: Tier,
+    },
+    TeamChanged {
+        from: Option<TeamId>,
+        to: Option<TeamId>,
+    },
+    AssigneeChanged {
+        from: Option<AgentId>,
+        to: Option<AgentId>,
+    },
+    TagAdded {
+        tag: String,
+    },
+    TagRemoved {
+        tag: String,
+    },
+}
+
+impl EventKind {
+    /// Stable snake_case name, as stored and as sent on the event stream.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Created { .. } => "created",
+            EventKind::CustomerMessage { .. } => "customer_message",
+            EventKind::AgentReply { .. } => "agent_reply",
+            EventKind::InternalNote { .. } => "internal_note",
+            EventKind::StatusChanged { .. } => "status_changed",
+            EventKind::PriorityChanged { .. } => "priority_changed",
+            EventKind::TierChanged { .. } => "tier_changed",
+            EventKind::TeamChanged { .. } => "team_changed",
+            EventKind::AssigneeChanged { .. } => "assignee_changed",
+            EventKind::TagAdded { .. } => "tag_added",
+            EventKind::TagRemoved { .. } => "tag_removed",
+        }
+    }
+
+    /// Whether the requester may see this event. Internal routing (tier, team,
+    /// assignee, tags) and notes stay inside the desk.
+    pub fn is_public(&self) -> bool {
+        matches!(
+            self,
+            EventKind::Created { .. }
+                | EventKind::CustomerMessage { .. }
+                | EventKind::AgentReply { .. }
+                | EventKind::StatusChanged { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_and_routing_are_never_public() {
+        assert!(!EventKind::InternalNote { body: "x".into() }.is_public());
+        assert!(!EventKind::TagAdded { tag: "vpn".into() }.is_public());
+        assert!(
+            !EventKind::TierChanged {
+                from: Tier::ONE,
+                to: Tier::TWO
+            }
+            .is_public()
+        );
+        assert!(
+            !EventKind::AssigneeChanged {
+                from: None,
+                to: Some(AgentId(1))
+            }
+            .is_public()
+        );
+        assert!(EventKind::AgentReply { body: "x".into() }.is_public());
+        assert!(
+            EventKind::CustomerMessage {
+                author: ContactId(1),
+                body: "x".into()
+            }
+            .is_public()
+        );
+    }
+
+    #[test]
+    fn event_json_is_tagged_by_name() {
+        let kind = EventKind::StatusChanged {
+            from: Status::Open,
+            to: Status::Pending,
+        };
+        let json = serde_json::to_value(&kind).unwrap_or_default();
+        assert_eq!(json["type"], kind.name());
+        assert_eq!(json["to"], "pending");
+        let back: EventKind = serde_json::from_value(json).unwrap_or(EventKind::AgentReply {
+            body: String::new(),
+        });
+        assert_eq!(back, kind);
+    }
+}

@@ -1,0 +1,24 @@
+//! Tierdesk's domain: tickets as folds of their events, commands validated
+//! against current state, and the people and labels around them.
+//!
+//! Pure by design: no IO, no async, no clock. The current time is always an
+//! argument so every rule is a deterministic, unit-testable function.
+
+pub mod command;
+pub mod event;
+pub mod ids;
+pub mod people;
+pub mod tag;
+pub mod ticket;
+pub mod time;
+pub mod validate;
+
+pub use command::{
+    Command, Context, DecideError, NewTicket, Update, check_transition, decide, open_ticket,
+};
+pub use event::{Actor, Event, EventKind};
+pub use ids::{AgentId, ContactId, EventId, OrganisationId, TagId, TeamId, TicketId};
+pub use people::{Agent, AgentRef, Contact, Organisation, Role, Team};
+pub use tag::{Tag, TagName};
+pub use ticket::{Channel, Priority, Reference, Status, Ticket, Tier};
+pub use time::Timestamp;
