@@ -1,1 +1,15 @@
+//! The storage interface every Tierdesk backend implements, the ticket
+//! orchestration they share, and the conformance suite they must all pass.
+//!
+//! Handlers only ever see [`Store`]; no sqlx type crosses this boundary.
 
+pub mod conformance;
+mod error;
+pub mod model;
+pub mod ops;
+mod store;
+
+pub use error::{Result, StoreError};
+pub use model::*;
+pub use ops::Tx;
+pub use store::Store;

@@ -1,0 +1,39 @@
+use tierdesk_core::DecideError;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The change was based on an older version of the ticket.
+    #[error("the ticket changed since version {expected}; it is now at version {current}")]
+    Conflict { expected: i64, current: i64 },
+    #[error("a {entity} with this {field} already exists")]
+    Duplicate {
+        entity: &'static str,
+        field: &'static str,
+    },
+    #[error("{0}")]
+    InUse(String),
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Rejected(#[from] DecideError),
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}

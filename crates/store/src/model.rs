@@ -1,0 +1,216 @@
+//! Inputs and outputs of the storage interface.
+
+use serde::{Deserialize, Serialize};
+use tierdesk_core::{
+    AgentId, Channel, ContactId, Event, EventId, OrganisationId, Priority, Role, Status, TagName,
+    TeamId, Ticket, TicketId, Tier, Timestamp,
+};
+
+/// An event as stored: its global, ever-increasing id plus the fact itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub id: EventId,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Who the requester of a new ticket is: a known contact, or an email
+/// address that becomes a contact when unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requester {
+    Id(ContactId),
+    Email { email: String, name: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketDraft {
+    pub subject: String,
+    pub body: String,
+    pub requester: Requester,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub tier: Tier,
+    pub team: Option<TeamId>,
+    pub tags: Vec<TagName>,
+}
+
+/// A change to an existing ticket, with references not yet resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketChange {
+    CustomerMessage {
+        author: ContactId,
+        body: String,
+    },
+    AgentReply {
+        body: String,
+        status: Option<Status>,
+    },
+    InternalNote {
+        body: String,
+    },
+    Update(UpdateSpec),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateSpec {
+    pub status: Option<Status>,
+    pub priority: Option<Priority>,
+    pub tier: Option<Tier>,
+    pub team: Option<Option<TeamId>>,
+    pub assignee: Option<Option<AgentId>>,
+    pub add_tags: Vec<TagName>,
+    pub remove_tags: Vec<TagName>,
+}
+
+/// What a committed ticket write produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub ticket: Ticket,
+    pub events: Vec<StoredEvent>,
+    /// Set when a customer's message on a closed ticket opened this new ticket.
+    pub follow_up_of: Option<TicketId>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    pub status: Vec<Status>,
+    pub priority: Vec<Priority>,
+    pub tier: Vec<Tier>,
+    /// `Some(None)` means "no team".
+    pub team: Option<Option<TeamId>>,
+    /// `Some(None)` means "unassigned".
+    pub assignee: Option<Option<AgentId>>,
+    /// Every listed tag must be present.
+    pub tags: Vec<String>,
+    pub requester: Option<ContactId>,
+    pub organisation: Option<OrganisationId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContact {
+    pub email: String,
+    pub name: String,
+    pub organisation: Option<OrganisationId>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactPatch {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub organisation: Option<Option<OrganisationId>>,
+    pub phone: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactFilter {
+    pub organisation: Option<OrganisationId>,
+    /// Case-insensitive substring of email or name.
+    pub query: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrganisation {
+    pub name: String,
+    pub plan: String,
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganisationPatch {
+    pub name: Option<String>,
+    pub plan: Option<String>,
+    pub domains: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAgent {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub tier: Tier,
+    pub teams: Vec<TeamId>,
+    pub capacity: i64,
+    pub available: bool,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentPatch {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub tier: Option<Tier>,
+    pub teams: Option<Vec<TeamId>>,
+    pub capacity: Option<i64>,
+    pub available: Option<bool>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTeam {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TeamPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTag {
+    pub name: TagName,
+    pub description: String,
+    pub owner_tier: Option<Tier>,
+    pub owner_team: Option<TeamId>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagPatch {
+    pub name: Option<TagName>,
+    pub description: Option<String>,
+    pub owner_tier: Option<Option<Tier>>,
+    pub owner_team: Option<Option<TeamId>>,
+}
+
+/// Who a session or token acts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Principal {
+    Agent(AgentId),
+    Customer(ContactId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the cookie value; the cookie itself is never stored.
+    pub token_hash: String,
+    pub principal: Principal,
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub agent: AgentId,
+    pub name: String,
+    /// The first characters of the token, to recognise it in a list.
+    pub prefix: String,
+    pub created_at: Timestamp,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiToken {
+    pub agent: AgentId,
+    pub name: String,
+    pub prefix: String,
+    pub token_hash: String,
+}
+
+/// The ids a backend assigns to the singleton `EventId(0)` before any event exists.
+pub const NO_EVENT: EventId = EventId(0);

@@ -1,0 +1,221 @@
+//! Ticket writes, written once for every backend. A backend supplies the
+//! primitive reads and writes of one open transaction ([`Tx`]); these
+//! functions resolve references, check the version, let the core decide and
+//! persist the events together with the projection.
+
+use crate::error::{Result, StoreError};
+use crate::model::{Change, NewContact, Requester, StoredEvent, TicketChange, TicketDraft};
+use async_trait::async_trait;
+use tierdesk_core::validate::{self, FieldError};
+use tierdesk_core::{
+    Actor, AgentId, AgentRef, Command, Contact, Context, Event, NewTicket, OrganisationId, Status,
+    TeamId, Ticket, TicketId, Timestamp, Update, decide, open_ticket,
+};
+
+/// The primitive operations of one open write transaction.
+#[async_trait]
+pub trait Tx: Send {
+    /// Reads a ticket's projection, locking it where the backend can.
+    async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>>;
+    async fn agent_ref(&mut self, id: AgentId) -> Result<Option<AgentRef>>;
+    async fn team_exists(&mut self, id: TeamId) -> Result<bool>;
+    async fn contact(&mut self, id: tierdesk_core::ContactId) -> Result<Option<Contact>>;
+    async fn contact_by_email(&mut self, email: &str) -> Result<Option<Contact>>;
+    /// The organisation that claims this email domain, if any.
+    async fn organisation_for_domain(&mut self, domain: &str) -> Result<Option<OrganisationId>>;
+    async fn insert_contact(&mut self, new: &NewContact, now: Timestamp) -> Result<Contact>;
+    /// Allocates the next ticket reference; it doubles as the ticket id.
+    async fn next_reference(&mut self) -> Result<i64>;
+    async fn insert_ticket(&mut self, ticket: &Ticket) -> Result<()>;
+    /// Writes the projection if the stored version is still `expected_version`.
+    async fn update_ticket(&mut self, ticket: &Ticket, expected_version: i64) -> Result<bool>;
+    async fn append_events(&mut self, events: &[Event]) -> Result<Vec<StoredEvent>>;
+}
+
+fn field_error(field: &'static str, error: FieldError) -> StoreError {
+    StoreError::invalid(field, error.to_string())
+}
+
+/// Finds or creates the requester's contact. A new contact joins the
+/// organisation that claims its email domain.
+pub async fn resolve_requester(
+    tx: &mut dyn Tx,
+    requester: &Requester,
+    now: Timestamp,
+) -> Result<Contact> {
+    match requester {
+        Requester::Id(id) => tx
+            .contact(*id)
+            .await?
+            .ok_or_else(|| StoreError::invalid("requester_id", format!("no contact with id {id}"))),
+        Requester::Email { email, name } => {
+            let email = validate::email(email).map_err(|e| field_error("requester_email", e))?;
+            if let Some(existing) = tx.contact_by_email(&email).await? {
+                return Ok(existing);
+            }
+            let name = match name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                Some(n) => validate::single_line(n, validate::NAME_MAX_CHARS)
+                    .map_err(|e| field_error("requester_name", e))?,
+                None => email.split('@').next().unwrap_or_default().to_string(),
+            };
+            let organisation = tx
+                .organisation_for_domain(validate::email_domain(&email))
+                .await?;
+            tx.insert_contact(
+                &NewContact {
+                    email,
+                    name,
+                    organisation,
+                    phone: None,
+                },
+                now,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn create_ticket(
+    tx: &mut dyn Tx,
+    draft: TicketDraft,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<Change> {
+    // Validate before allocating a reference so bad input does not consume one.
+    validate::single_line(&draft.subject, validate::SUBJECT_MAX_CHARS)
+        .map_err(|e| field_error("subject", e))?;
+    validate::body(&draft.body).map_err(|e| field_error("body", e))?;
+    if let Some(team) = draft.team {
+        ensure_team(tx, team).await?;
+    }
+    let requester = resolve_requester(tx, &draft.requester, now).await?;
+    let new = NewTicket {
+        subject: draft.subject,
+        body: draft.body,
+        requester: requester.id,
+        organisation: requester.organisation,
+        channel: draft.channel,
+        priority: draft.priority,
+        tier: draft.tier,
+        team: draft.team,
+        tags: draft.tags,
+        follow_up_of: None,
+    };
+    insert_new(tx, &new, actor, now, None).await
+}
+
+async fn insert_new(
+    tx: &mut dyn Tx,
+    new: &NewTicket,
+    actor: Actor,
+    now: Timestamp,
+    follow_up_of: Option<TicketId>,
+) -> Result<Change> {
+    let reference = tx.next_reference().await?;
+    let (ticket, events) = open_ticket(TicketId(reference), reference, new, actor, now)?;
+    tx.insert_ticket(&ticket).await?;
+    let events = tx.append_events(&events).await?;
+    Ok(Change {
+        ticket,
+        events,
+        follow_up_of,
+    })
+}
+
+async fn ensure_team(tx: &mut dyn Tx, team: TeamId) -> Result<()> {
+    if tx.team_exists(team).await? {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            "team_id",
+            format!("no team with id {team}"),
+        ))
+    }
+}
+
+pub async fn change_ticket(
+    tx: &mut dyn Tx,
+    id: TicketId,
+    expected_version: Option<i64>,
+    change: TicketChange,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<Change> {
+    let ticket = tx
+        .ticket_for_update(id)
+        .await?
+        .ok_or(StoreError::NotFound("ticket"))?;
+    if let Some(expected) = expected_version {
+        if expected != ticket.version {
+            return Err(StoreError::Conflict {
+                expected,
+                current: ticket.version,
+            });
+        }
+    }
+    if ticket.status == Status::Closed {
+        if let TicketChange::CustomerMessage { author, body } = change {
+            // Closed is final: the customer's new message starts a linked ticket.
+            let new = NewTicket::follow_up(&ticket, author, body);
+            return insert_new(tx, &new, actor, now, Some(ticket.id)).await;
+        }
+    }
+    let mut context = Context::new(actor, now);
+    if let Some(current) = ticket.assignee {
+        context.current_assignee = tx.agent_ref(current).await?;
+    }
+    let command = match change {
+        TicketChange::CustomerMessage { author, body } => Command::CustomerMessage { author, body },
+        TicketChange::AgentReply { body, status } => Command::AgentReply { body, status },
+        TicketChange::InternalNote { body } => Command::InternalNote { body },
+        TicketChange::Update(spec) => {
+            if let Some(Some(team)) = spec.team {
+                ensure_team(tx, team).await?;
+            }
+            let assignee = match spec.assignee {
+                Some(Some(agent)) => Some(Some(tx.agent_ref(agent).await?.ok_or_else(|| {
+                    StoreError::invalid("assignee_id", format!("no agent with id {agent}"))
+                })?)),
+                Some(None) => Some(None),
+                None => None,
+            };
+            Command::Update(Update {
+                status: spec.status,
+                priority: spec.priority,
+                tier: spec.tier,
+                team: spec.team,
+                assignee,
+                add_tags: spec.add_tags,
+                remove_tags: spec.remove_tags,
+            })
+        }
+    };
+    let events = decide(&ticket, &context, &command)?;
+    if events.is_empty() {
+        return Ok(Change {
+            ticket,
+            events: Vec::new(),
+            follow_up_of: None,
+        });
+    }
+    let mut next = ticket.clone();
+    for event in &events {
+        next.apply(event);
+    }
+    if !tx.update_ticket(&next, ticket.version).await? {
+        let current = tx
+            .ticket_for_update(id)
+            .await?
+            .map_or(ticket.version, |t| t.version);
+        return Err(StoreError::Conflict {
+            expected: ticket.version,
+            current,
+        });
+    }
+    let events = tx.append_events(&events).await?;
+    Ok(Change {
+        ticket: next,
+        events,
+        follow_up_of: None,
+    })
+}

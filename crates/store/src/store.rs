@@ -1,0 +1,133 @@
+use crate::error::Result;
+use crate::model::*;
+use async_trait::async_trait;
+use tierdesk_core::{
+    Actor, Agent, AgentId, Contact, ContactId, EventId, Organisation, OrganisationId, Tag, TagId,
+    Team, TeamId, Ticket, TicketId, Timestamp,
+};
+
+/// Everything Tierdesk keeps. A successful write is committed and durable
+/// before the call returns.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and diagnostics.
+    fn backend(&self) -> &'static str;
+
+    // --- tickets ---------------------------------------------------------
+    async fn create_ticket(
+        &self,
+        draft: TicketDraft,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<Change>;
+    /// Applies a change; `expected_version`, when given, must match the
+    /// ticket's current version or the change is refused with `Conflict`.
+    async fn change_ticket(
+        &self,
+        id: TicketId,
+        expected_version: Option<i64>,
+        change: TicketChange,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<Change>;
+    async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>>;
+    /// The ticket's whole timeline, oldest first.
+    async fn ticket_events(&self, id: TicketId) -> Result<Vec<StoredEvent>>;
+    /// Newest first; `before` is the id of the last ticket already seen.
+    async fn list_tickets(
+        &self,
+        filter: &TicketFilter,
+        before: Option<TicketId>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>>;
+    /// Events with an id greater than `after`, oldest first.
+    async fn events_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>>;
+    /// Tickets opened from a closed ticket by a later customer message.
+    async fn follow_ups(&self, id: TicketId) -> Result<Vec<TicketId>>;
+
+    // --- contacts --------------------------------------------------------
+    async fn create_contact(&self, new: NewContact, now: Timestamp) -> Result<Contact>;
+    async fn contact(&self, id: ContactId) -> Result<Option<Contact>>;
+    async fn contact_by_email(&self, email: &str) -> Result<Option<Contact>>;
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+        after: Option<ContactId>,
+        limit: u32,
+    ) -> Result<Vec<Contact>>;
+    async fn update_contact(&self, id: ContactId, patch: ContactPatch) -> Result<Contact>;
+    /// Refused with `InUse` while the contact has tickets.
+    async fn delete_contact(&self, id: ContactId) -> Result<()>;
+
+    // --- organisations ---------------------------------------------------
+    async fn create_organisation(
+        &self,
+        new: NewOrganisation,
+        now: Timestamp,
+    ) -> Result<Organisation>;
+    async fn organisation(&self, id: OrganisationId) -> Result<Option<Organisation>>;
+    async fn list_organisations(
+        &self,
+        after: Option<OrganisationId>,
+        limit: u32,
+    ) -> Result<Vec<Organisation>>;
+    async fn update_organisation(
+        &self,
+        id: OrganisationId,
+        patch: OrganisationPatch,
+    ) -> Result<Organisation>;
+    /// Refused with `InUse` while contacts or tickets belong to it.
+    async fn delete_organisation(&self, id: OrganisationId) -> Result<()>;
+
+    // --- agents and teams --------------------------------------------------
+    async fn create_agent(&self, new: NewAgent, now: Timestamp) -> Result<Agent>;
+    async fn agent(&self, id: AgentId) -> Result<Option<Agent>>;
+    async fn agent_by_email(&self, email: &str) -> Result<Option<Agent>>;
+    async fn list_agents(&self) -> Result<Vec<Agent>>;
+    async fn update_agent(&self, id: AgentId, patch: AgentPatch) -> Result<Agent>;
+    async fn agent_password_hash(&self, id: AgentId) -> Result<Option<String>>;
+    async fn set_agent_password(&self, id: AgentId, hash: &str) -> Result<()>;
+
+    async fn create_team(&self, new: NewTeam) -> Result<Team>;
+    async fn team(&self, id: TeamId) -> Result<Option<Team>>;
+    async fn list_teams(&self) -> Result<Vec<Team>>;
+    async fn update_team(&self, id: TeamId, patch: TeamPatch) -> Result<Team>;
+    /// Refused with `InUse` while tickets, agents or tags refer to it.
+    async fn delete_team(&self, id: TeamId) -> Result<()>;
+
+    // --- tags --------------------------------------------------------------
+    async fn create_tag(&self, new: NewTag) -> Result<Tag>;
+    async fn tag(&self, id: TagId) -> Result<Option<Tag>>;
+    async fn list_tags(&self) -> Result<Vec<Tag>>;
+    async fn update_tag(&self, id: TagId, patch: TagPatch) -> Result<Tag>;
+    async fn delete_tag(&self, id: TagId) -> Result<()>;
+
+    // --- authentication ---------------------------------------------------
+    async fn contact_password_hash(&self, id: ContactId) -> Result<Option<String>>;
+    async fn set_contact_password(&self, id: ContactId, hash: Option<&str>) -> Result<()>;
+    /// Stores a one-time portal invitation for a contact (hash only).
+    async fn create_invite(
+        &self,
+        contact: ContactId,
+        token_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<()>;
+    /// Consumes an invitation and sets the contact's password in one step.
+    async fn redeem_invite(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<Contact>;
+
+    async fn create_session(&self, session: Session) -> Result<()>;
+    /// An unexpired session by the hash of its cookie value.
+    async fn session(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+
+    async fn create_api_token(&self, new: NewApiToken, now: Timestamp) -> Result<ApiToken>;
+    /// An unrevoked token by the hash of its secret.
+    async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+    async fn list_api_tokens(&self, agent: AgentId) -> Result<Vec<ApiToken>>;
+    async fn revoke_api_token(&self, agent: AgentId, id: i64) -> Result<()>;
+}
