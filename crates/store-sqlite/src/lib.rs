@@ -1,1 +1,117 @@
+//! Tierdesk's embedded SQLite backend: WAL mode, migrations embedded in the
+//! binary, one writer task doing group commit, a pool of readers.
 
+mod rows;
+mod store;
+mod tx;
+mod writer;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use tierdesk_store::{Result, StoreError};
+use writer::Writer;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How hard SQLite works to make a commit durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// fsync on every commit: an acknowledged write survives power loss.
+    #[default]
+    Full,
+    /// fsync at checkpoints only: survives a crash of the process, not of the machine.
+    Normal,
+}
+
+pub struct SqliteStore {
+    reads: SqlitePool,
+    writer: Writer,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path` or a
+    /// plain path) and applies pending migrations.
+    pub async fn open(url: &str, durability: Durability) -> Result<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let base = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+            .map_err(|e| StoreError::Backend(format!("bad SQLite location {url:?}: {e}")))?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory")
+            .statement_cache_capacity(200)
+            .disable_statement_logging();
+        let mut write = base
+            .clone()
+            .create_if_missing(true)
+            .connect()
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot open {path}: {e}")))?;
+        MIGRATOR
+            .run(&mut write)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating {path} failed: {e}")))?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot open readers on {path}: {e}")))?;
+        Ok(SqliteStore {
+            reads,
+            writer: Writer::start(write),
+        })
+    }
+
+    /// Opens the database in `dir` (`tierdesk.db`), creating the directory.
+    pub async fn open_dir(dir: &Path, durability: Durability) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Self::open(&dir.join("tierdesk.db").to_string_lossy(), durability).await
+    }
+
+    /// Flushes and closes; pending writes finish first.
+    pub async fn close(self) {
+        drop(self.writer);
+        self.reads.close().await;
+    }
+}
+
+/// Opens a single plain connection (no writer task), for tools that bypass
+/// the API on purpose, such as the raw-insert baseline of the ingest bench.
+pub async fn raw_connection(url: &str) -> Result<sqlx::SqliteConnection> {
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    let mut conn = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .create_if_missing(true)
+        .connect()
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    MIGRATOR
+        .run(&mut conn)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    conn.ping()
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(conn)
+}

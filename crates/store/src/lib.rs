@@ -3,6 +3,7 @@
 //!
 //! Handlers only ever see [`Store`]; no sqlx type crosses this boundary.
 
+pub mod checks;
 pub mod conformance;
 mod error;
 pub mod model;

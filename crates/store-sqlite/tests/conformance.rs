@@ -1,0 +1,18 @@
+//! The shared conformance suite on a real SQLite file per test.
+
+use std::sync::Arc;
+use tierdesk_store::conformance::TestStore;
+use tierdesk_store_sqlite::{Durability, SqliteStore};
+
+async fn fresh() -> TestStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open_dir(dir.path(), Durability::Full)
+        .await
+        .expect("open store");
+    TestStore {
+        store: Arc::new(store),
+        guard: Box::new(dir),
+    }
+}
+
+tierdesk_store::conformance_suite!(fresh);
