@@ -1,1 +1,157 @@
+//! Tierdesk's HTTP API: axum routes over the [`Store`] interface, with
+//! sessions and API tokens, CSRF protection and RFC 9457 problem details.
+//!
+//! [`app`] builds the whole router (for in-process tests); [`serve`] runs it
+//! on a listener until the shutdown future resolves.
 
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+mod routes;
+pub mod views;
+
+use auth::LoginLimiter;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tierdesk_core::Timestamp;
+use tierdesk_store::Store;
+use tower_http::LatencyUnit;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+pub use error::{ApiError, Problem};
+pub use openapi::openapi;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Where users reach the desk, e.g. `https://desk.example.com`. An https
+    /// URL makes session cookies `Secure`.
+    pub public_url: Option<String>,
+    pub session_ttl_hours: i64,
+    pub max_body_bytes: usize,
+    /// Per email address and per client IP.
+    pub login_attempts_per_minute: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            session_ttl_hours: 12,
+            max_body_bytes: 1024 * 1024,
+            login_attempts_per_minute: 10,
+        }
+    }
+}
+
+/// The current time, as handlers pass it into the store.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The wall clock in Unix milliseconds.
+pub fn now() -> Timestamp {
+    Timestamp::from_millis(jiff::Timestamp::now().as_millisecond())
+}
+
+/// Everything handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    store: Arc<dyn Store>,
+    config: Arc<ServerConfig>,
+    login_limiter: Arc<LoginLimiter>,
+    clock: Clock,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
+        let login_limiter = Arc::new(LoginLimiter::new(config.login_attempts_per_minute));
+        Self {
+            store,
+            config: Arc::new(config),
+            login_limiter,
+            clock: Arc::new(now),
+        }
+    }
+
+    /// Replaces the wall clock, so tests can move time (session expiry, SLAs).
+    pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn login_limiter(&self) -> &LoginLimiter {
+        &self.login_limiter
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("backend", &self.store.backend())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole HTTP surface: API, health check, index page and OpenAPI document.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            // The route template, not the raw path, keeps span names low-cardinality.
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("<unmatched>", MatchedPath::as_str);
+            tracing::info_span!("http", method = %request.method(), route)
+        })
+        .on_response(
+            DefaultOnResponse::new()
+                .level(tracing::Level::INFO)
+                .latency_unit(LatencyUnit::Millis),
+        );
+    routes::router()
+        .layer(axum::middleware::map_response(
+            error::problem_for_bare_errors,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(trace)
+        .with_state(state)
+}
+
+/// Serves [`app`] until `shutdown` resolves, then drains open connections.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, backend = state.store.backend(), "listening");
+    }
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,105 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use crate::error::{FieldProblem, Problem};
+use crate::routes::{config, meta, people, session, tickets};
+use crate::views;
+use utoipa::Modify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tierdesk API",
+        description = "Self-hosted help desk for tiered technical support. Errors are RFC 9457 problem documents with a stable `code`."
+    ),
+    paths(
+        meta::healthz,
+        session::login, session::logout, session::current, session::portal_login,
+        session::accept_invite, session::invite, session::revoke_portal_access,
+        session::create_token, session::list_tokens, session::revoke_token,
+        tickets::create, tickets::get, tickets::list, tickets::reply, tickets::note, tickets::update,
+        people::list_contacts, people::create_contact, people::get_contact,
+        people::update_contact, people::delete_contact,
+        people::list_organisations, people::create_organisation, people::get_organisation,
+        people::update_organisation, people::delete_organisation,
+        people::list_agents, people::create_agent, people::get_agent, people::update_agent,
+        people::get_me, people::update_me,
+        config::list_teams, config::create_team, config::get_team, config::update_team,
+        config::delete_team,
+        config::list_tags, config::create_tag, config::get_tag, config::update_tag,
+        config::delete_tag,
+    ),
+    components(schemas(
+        Problem, FieldProblem, views::PortalTicketView, views::TicketView,
+        tierdesk_core::EventKind, tierdesk_core::Actor,
+    )),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("session" = [])),
+    tags(
+        (name = "auth", description = "Agent sessions"),
+        (name = "portal", description = "Customer portal access"),
+        (name = "tokens", description = "API tokens"),
+        (name = "tickets"), (name = "contacts"), (name = "organisations"),
+        (name = "agents"), (name = "teams"), (name = "tags"), (name = "meta"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token (`td_…`) created under /api/v1/tokens"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "Set by /auth/login or /portal/login; unsafe methods also need `X-CSRF-Token`",
+            ))),
+        );
+    }
+}
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_lists_routes_and_security() {
+        let json = serde_json::to_value(openapi()).unwrap_or_default();
+        assert!(
+            json["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.1"))
+        );
+        for path in [
+            "/api/v1/tickets",
+            "/api/v1/tickets/{id}",
+            "/api/v1/tickets/{id}/replies",
+            "/api/v1/auth/login",
+            "/api/v1/agents/me",
+            "/api/v1/tags/{id}",
+        ] {
+            assert!(json["paths"].get(path).is_some(), "{path} missing");
+        }
+        assert!(json["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(json["components"]["securitySchemes"]["session"].is_object());
+        assert!(json["components"]["schemas"]["Problem"].is_object());
+    }
+}

@@ -1,0 +1,112 @@
+//! The route table and the response helpers handlers share.
+
+pub(crate) mod config;
+pub(crate) mod meta;
+pub(crate) mod people;
+pub(crate) mod session;
+pub(crate) mod tickets;
+
+use crate::AppState;
+use crate::extract::etag;
+use axum::Json;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Serialize;
+
+pub fn router() -> Router<AppState> {
+    let api = Router::new()
+        .route("/auth/login", post(session::login))
+        .route("/auth/logout", post(session::logout))
+        .route("/auth/session", get(session::current))
+        .route("/portal/login", post(session::portal_login))
+        .route("/portal/accept-invite", post(session::accept_invite))
+        .route(
+            "/tokens",
+            get(session::list_tokens).post(session::create_token),
+        )
+        .route("/tokens/{id}", delete(session::revoke_token))
+        .route("/tickets", get(tickets::list).post(tickets::create))
+        .route("/tickets/{id}", get(tickets::get).patch(tickets::update))
+        .route("/tickets/{id}/replies", post(tickets::reply))
+        .route("/tickets/{id}/notes", post(tickets::note))
+        .route(
+            "/contacts",
+            get(people::list_contacts).post(people::create_contact),
+        )
+        .route(
+            "/contacts/{id}",
+            get(people::get_contact)
+                .patch(people::update_contact)
+                .delete(people::delete_contact),
+        )
+        .route("/contacts/{id}/invite", post(session::invite))
+        .route(
+            "/contacts/{id}/portal-access",
+            delete(session::revoke_portal_access),
+        )
+        .route(
+            "/organisations",
+            get(people::list_organisations).post(people::create_organisation),
+        )
+        .route(
+            "/organisations/{id}",
+            get(people::get_organisation)
+                .patch(people::update_organisation)
+                .delete(people::delete_organisation),
+        )
+        .route(
+            "/agents",
+            get(people::list_agents).post(people::create_agent),
+        )
+        .route("/agents/me", get(people::get_me).patch(people::update_me))
+        .route(
+            "/agents/{id}",
+            get(people::get_agent).patch(people::update_agent),
+        )
+        .route("/teams", get(config::list_teams).post(config::create_team))
+        .route(
+            "/teams/{id}",
+            get(config::get_team)
+                .patch(config::update_team)
+                .delete(config::delete_team),
+        )
+        .route("/tags", get(config::list_tags).post(config::create_tag))
+        .route(
+            "/tags/{id}",
+            get(config::get_tag)
+                .patch(config::update_tag)
+                .delete(config::delete_tag),
+        )
+        .route("/openapi.json", get(meta::openapi_json));
+    Router::new()
+        .route("/", get(meta::index))
+        .route("/healthz", get(meta::healthz))
+        .nest("/api/v1", api)
+        .fallback(meta::not_found)
+}
+
+/// 201 with `Location`, and `ETag` for versioned resources.
+pub(crate) fn created(location: &str, version: Option<i64>, body: impl Serialize) -> Response {
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if let Some(version) = version {
+        set_etag(&mut response, version);
+    }
+    response
+}
+
+pub(crate) fn with_etag(version: i64, body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    set_etag(&mut response, version);
+    response
+}
+
+fn set_etag(response: &mut Response, version: i64) {
+    if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+}
