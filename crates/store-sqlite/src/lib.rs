@@ -115,3 +115,21 @@ pub async fn raw_connection(url: &str) -> Result<sqlx::SqliteConnection> {
         .map_err(|e| StoreError::Backend(e.to_string()))?;
     Ok(conn)
 }
+
+/// Creates tickets straight on one connection inside a single transaction,
+/// bypassing the API and the writer task. The rows are exactly those the
+/// store writes, which makes this the ingest benchmark's physical baseline.
+pub async fn create_tickets_in_one_transaction(
+    conn: &mut sqlx::SqliteConnection,
+    drafts: Vec<tierdesk_store::TicketDraft>,
+    actor: tierdesk_core::Actor,
+    now: tierdesk_core::Timestamp,
+) -> Result<usize> {
+    let mut tx = conn.begin().await.map_err(|e| StoreError::Backend(e.to_string()))?;
+    let count = drafts.len();
+    for draft in drafts {
+        tierdesk_store::ops::create_ticket(&mut tx::SqliteTx(&mut tx), draft, actor, now).await?;
+    }
+    tx.commit().await.map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(count)
+}

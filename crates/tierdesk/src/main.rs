@@ -1,1 +1,279 @@
-fn main() {}
+//! `tierdesk`: one binary for the whole desk — server, demo, admin tasks and benchmarks.
+
+mod backend;
+mod bench;
+mod config;
+mod demo;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use config::Config;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tierdesk_core::{Role, Tier, Timestamp};
+use tierdesk_store::{NewAgent, NewApiToken, Store};
+
+#[derive(Parser)]
+#[command(
+    name = "tierdesk",
+    version,
+    about = "A self-hosted help desk for tiered technical support"
+)]
+struct Cli {
+    /// Configuration file (TOML). Defaults to ./tierdesk.toml when present.
+    #[arg(long, global = true, env = "TIERDESK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+struct Location {
+    /// Data directory for the embedded database [default: ./tierdesk-data]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://… [default: SQLite in the data directory]
+    #[arg(long)]
+    database: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the desk: web UI, API and workers.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080]
+        #[arg(long)]
+        bind: Option<String>,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Run the desk filled with demo data (a managed service provider with three clients).
+    Demo {
+        #[arg(long)]
+        bind: Option<String>,
+        /// Use this data directory instead of a fresh one.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// How many demo tickets to create.
+        #[arg(long, default_value_t = 300)]
+        tickets: usize,
+    },
+    /// Administrative tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Print a commented configuration file with every default.
+    DefaultConfig,
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an agent (or an admin).
+    CreateAgent {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "agent", value_parser = parse_role)]
+        role: Role,
+        /// Support tier 1–3.
+        #[arg(long, default_value = "1", value_parser = parse_tier)]
+        tier: Tier,
+        /// Password; read from TIERDESK_AGENT_PASSWORD when not given. At least 8 characters.
+        #[arg(long, env = "TIERDESK_AGENT_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        capacity: i64,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Create an API token for an agent; the token is printed once and stored only as a hash.
+    CreateToken {
+        /// The agent's email.
+        #[arg(long)]
+        agent: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+fn parse_tier(s: &str) -> Result<Tier, String> {
+    s.parse::<Tier>()
+        .and_then(|t| tierdesk_core::people::agent_tier(i64::from(t.level())))
+}
+
+pub fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Timestamp(ms)
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+impl Location {
+    fn apply(&self, config: &mut Config) {
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(db) = &self.database {
+            config.database = db.clone();
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::DefaultConfig = cli.command {
+        print!("{}", config::DEFAULT_CONFIG);
+        return Ok(());
+    }
+    let mut config = Config::load(cli.config.as_deref())?;
+    init_tracing(&config);
+    match cli.command {
+        Command::DefaultConfig => Ok(()),
+        Command::Serve { bind, location } => {
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            backend::serve(&config, store, None).await
+        }
+        Command::Demo {
+            bind,
+            data_dir,
+            tickets,
+        } => {
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            config.data_dir = match data_dir {
+                Some(dir) => dir,
+                None => demo::fresh_dir()?,
+            };
+            config.database = String::new();
+            let store = backend::open(&config).await?;
+            let login = demo::seed(&*store, tickets).await?;
+            backend::serve(&config, store, Some(login)).await
+        }
+        Command::Migrate { location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            println!(
+                "{} database is up to date: {}",
+                store.backend(),
+                config::redact_url(&config.database_url())
+            );
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateAgent {
+            email,
+            name,
+            role,
+            tier,
+            password,
+            capacity,
+            location,
+        }) => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            let password = password.context("give --password or set TIERDESK_AGENT_PASSWORD")?;
+            if password.chars().count() < 8 {
+                anyhow::bail!("the password must be at least 8 characters");
+            }
+            let hash = tierdesk_server::auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let agent = store
+                .create_agent(
+                    NewAgent {
+                        email,
+                        name,
+                        role,
+                        tier,
+                        teams: vec![],
+                        capacity,
+                        available: true,
+                        password_hash: Some(hash),
+                    },
+                    now(),
+                )
+                .await?;
+            println!(
+                "created {} {} (id {}, tier {})",
+                agent.role, agent.email, agent.id, agent.tier
+            );
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateToken {
+            agent,
+            name,
+            location,
+        }) => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            let token = create_token(&*store, &agent, &name).await?;
+            println!("{token}");
+            eprintln!("This token is shown once. Store it safely; Tierdesk keeps only its hash.");
+            Ok(())
+        }
+        Command::Bench(command) => bench::run(command, &config).await,
+    }
+}
+
+/// Creates an API token for the agent with this email and returns its secret.
+pub async fn create_token(
+    store: &dyn Store,
+    agent_email: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let agent = store
+        .agent_by_email(agent_email)
+        .await?
+        .with_context(|| format!("no agent with email {agent_email}"))?;
+    if !agent.active {
+        anyhow::bail!("agent {agent_email} is deactivated");
+    }
+    let (secret, hash) = tierdesk_server::auth::new_api_token();
+    let prefix: String = secret.chars().take(8).collect();
+    store
+        .create_api_token(
+            NewApiToken {
+                agent: agent.id,
+                name: name.into(),
+                prefix,
+                token_hash: hash,
+            },
+            now(),
+        )
+        .await?;
+    Ok(secret)
+}
+
+pub type SharedStore = Arc<dyn Store>;

@@ -1,0 +1,265 @@
+//! `tierdesk bench`: measured, never assumed. Each scenario runs on a fresh
+//! data directory and prints medians and tails next to the physical baseline.
+
+use crate::config::Config;
+use crate::now;
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tierdesk_core::{Actor, AgentId, Channel, Priority, Role, TagName, Tier};
+use tierdesk_store::{NewAgent, Requester, Store, TicketDraft};
+use tierdesk_store_sqlite::{Durability, SqliteStore};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Create tickets through the HTTP API with concurrent clients, then insert
+    /// the same rows straight into SQLite in one transaction, and compare.
+    Ingest {
+        #[arg(long, default_value_t = 20_000)]
+        tickets: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+    },
+}
+
+pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Ingest { tickets, clients } => ingest(tickets, clients).await,
+    }
+}
+
+const SUBJECTS: &[&str] = &[
+    "VPN disconnects every hour",
+    "Invoice charged twice this month",
+    "Locked out of my account",
+    "Error 500 when exporting the monthly report",
+    "Outlook keeps asking for my password",
+    "Printer offline on the second floor",
+    "New hire starting Monday needs accounts",
+    "File server down for everyone",
+];
+const TAGS: &[&[&str]] = &[
+    &["vpn"],
+    &["billing", "l1-billing"],
+    &["password-reset"],
+    &["bug-report"],
+    &["o365"],
+    &["printer"],
+    &["onboarding"],
+    &["l3-outage"],
+];
+
+/// The i-th ticket of the bench, identical for the API run and the baseline.
+fn payload(i: usize) -> (String, String, String, &'static [&'static str]) {
+    let k = i % SUBJECTS.len();
+    let subject = format!("{} ({i})", SUBJECTS[k]);
+    let body = format!(
+        "Hello support,\n\n{} — this started this morning for me and two colleagues. We already restarted \
+         the computer and checked the cable. Our site is the main office, ticket number {i} in our log.\n\nThanks,\nPat",
+        SUBJECTS[k]
+    );
+    let email = format!("customer{}@client{}.example", i % 2000, i % 7);
+    (subject, body, email, TAGS[k])
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn ingest(tickets: usize, clients: usize) -> anyhow::Result<()> {
+    if tickets == 0 || clients == 0 {
+        bail!("--tickets and --clients must be at least 1");
+    }
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let store = Arc::new(SqliteStore::open_dir(dir.path(), Durability::Full).await?);
+    let admin = store
+        .create_agent(
+            NewAgent {
+                email: "bench@tierdesk.test".into(),
+                name: "Bench".into(),
+                role: Role::Admin,
+                tier: Tier::THREE,
+                teams: vec![],
+                capacity: 100,
+                available: true,
+                password_hash: None,
+            },
+            now(),
+        )
+        .await?;
+    let token = crate::create_token(&*store, &admin.email, "bench").await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state =
+        tierdesk_server::AppState::new(store.clone(), tierdesk_server::ServerConfig::default());
+    let server = tokio::spawn(tierdesk_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{addr}/api/v1/tickets");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+
+    eprintln!(
+        "bench ingest: {tickets} tickets, {clients} clients, SQLite (durability full) in {}",
+        dir.path().display()
+    );
+    let warmup = (tickets / 20).clamp(1, 500);
+    let (_, _) = drive(&http, &url, &token, 0, warmup, clients).await?;
+    let started = Instant::now();
+    let (mut latencies, acked) =
+        drive(&http, &url, &token, warmup, warmup + tickets, clients).await?;
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let rate = tickets as f64 / elapsed.as_secs_f64();
+
+    let _ = stop.send(());
+    server.await.context("server task")??;
+    drop(store);
+    // Durability: reopen the file and count what was acknowledged.
+    let reopened = SqliteStore::open_dir(dir.path(), Durability::Full).await?;
+    let present = count_tickets(&reopened).await?;
+    reopened.close().await;
+
+    // Baseline: the same rows, one connection, one transaction.
+    let raw_dir = tempfile::tempdir()?;
+    let raw_url = raw_dir.path().join("raw.db").to_string_lossy().into_owned();
+    let mut conn = tierdesk_store_sqlite::raw_connection(&raw_url).await?;
+    let drafts: Vec<_> = (warmup..warmup + tickets)
+        .map(draft)
+        .collect::<anyhow::Result<_>>()?;
+    let raw_started = Instant::now();
+    tierdesk_store_sqlite::create_tickets_in_one_transaction(
+        &mut conn,
+        drafts,
+        Actor::Agent { id: AgentId(1) },
+        now(),
+    )
+    .await?;
+    let raw_elapsed = raw_started.elapsed();
+    let raw_rate = tickets as f64 / raw_elapsed.as_secs_f64();
+
+    println!(
+        "ingest · SQLite (synchronous=FULL) · {tickets} tickets · {clients} concurrent clients"
+    );
+    println!(
+        "  through the API   {rate:>9.0} tickets/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.99)),
+        ms(latencies.last().copied().unwrap_or_default())
+    );
+    println!("  raw SQLite, 1 tx  {raw_rate:>9.0} tickets/s   (same rows, no HTTP, one commit)");
+    println!("  API / raw         {:>9.2}", rate / raw_rate);
+    println!(
+        "  durable           {present} tickets on disk after reopen; {} acknowledged",
+        acked + warmup
+    );
+    if present < acked + warmup {
+        bail!(
+            "{} acknowledged tickets are missing after reopening the database",
+            acked + warmup - present
+        );
+    }
+    Ok(())
+}
+
+fn draft(i: usize) -> anyhow::Result<TicketDraft> {
+    let (subject, body, email, tags) = payload(i);
+    Ok(TicketDraft {
+        subject,
+        body,
+        requester: Requester::Email { email, name: None },
+        channel: Channel::Api,
+        priority: Priority::P3,
+        tier: Tier::ONE,
+        team: None,
+        tags: tags
+            .iter()
+            .map(|t| TagName::parse(t))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+async fn count_tickets(store: &SqliteStore) -> anyhow::Result<usize> {
+    let mut count = 0;
+    let mut before = None;
+    loop {
+        let page = store
+            .list_tickets(&Default::default(), before, 1000)
+            .await?;
+        if page.is_empty() {
+            return Ok(count);
+        }
+        count += page.len();
+        before = page.last().map(|t| t.id);
+    }
+}
+
+/// Sends tickets `from..to` with `clients` concurrent connections; returns
+/// each request's latency and how many were acknowledged with 201.
+async fn drive(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    from: usize,
+    to: usize,
+    clients: usize,
+) -> anyhow::Result<(Vec<Duration>, usize)> {
+    let next = Arc::new(AtomicUsize::new(from));
+    let done = Arc::new(AtomicUsize::new(0));
+    let progress = {
+        let done = done.clone();
+        let total = to - from;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                eprint!("\r  {}/{total}", done.load(Ordering::Relaxed));
+            }
+        })
+    };
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (http, url, token, next, done) = (http.clone(), url.to_string(), token.to_string(), next.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= to {
+                        return Ok::<_, anyhow::Error>(latencies);
+                    }
+                    let (subject, body, email, tags) = payload(i);
+                    let request = json!({ "subject": subject, "body": body, "requester_email": email, "tags": tags, "channel": "api" });
+                    let t0 = Instant::now();
+                    let response = http.post(&url).bearer_auth(&token).json(&request).send().await?;
+                    let status = response.status();
+                    let _ = response.bytes().await?;
+                    latencies.push(t0.elapsed());
+                    if status.as_u16() != 201 {
+                        bail!("ticket {i} got HTTP {status}");
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(to - from);
+    for worker in workers {
+        all.extend(worker.await??);
+    }
+    progress.abort();
+    eprintln!("\r  {}/{}", done.load(Ordering::Relaxed), to - from);
+    let acked = done.load(Ordering::Relaxed);
+    Ok((all, acked))
+}

@@ -1,0 +1,273 @@
+//! Configuration: defaults, then a TOML file, then `TIERDESK_*` environment
+//! variables, then command-line flags, each overriding the one before.
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the web UI and API listen on.
+    pub bind: String,
+    /// Where the embedded database and files live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; empty means SQLite in `data_dir`.
+    pub database: String,
+    /// The public address (e.g. `https://help.example.com`); `https` makes cookies Secure.
+    pub public_url: String,
+    /// `full` fsyncs every commit (survives power loss); `normal` survives process crashes only.
+    pub durability: String,
+    pub session_ttl_hours: i64,
+    pub max_body_bytes: usize,
+    pub login_attempts_per_minute: u32,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./tierdesk-data"),
+            database: String::new(),
+            public_url: String::new(),
+            durability: "full".into(),
+            session_ttl_hours: 12,
+            max_body_bytes: 1024 * 1024,
+            login_attempts_per_minute: 10,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Hides the password of a database URL in logs and `Debug` output.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("database", &redact_url(&self.database))
+            .field("public_url", &self.public_url)
+            .field("durability", &self.durability)
+            .field("session_ttl_hours", &self.session_ttl_hours)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("login_attempts_per_minute", &self.login_attempts_per_minute)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Loads the file (when given, or `./tierdesk.toml` when present) and the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        Self::load_from(file, |key| std::env::var(key).ok())
+    }
+
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
+        let implicit = PathBuf::from("tierdesk.toml");
+        let path = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("TIERDESK_CONFIG").map(PathBuf::from))
+            .or_else(|| implicit.exists().then_some(implicit));
+        let mut config = match &path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn parse<T: std::str::FromStr>(key: &str, value: &str) -> anyhow::Result<T> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{key}={value:?} is not a valid value"))
+        }
+        if let Some(v) = env("TIERDESK_BIND") {
+            self.bind = v;
+        }
+        if let Some(v) = env("TIERDESK_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("TIERDESK_DATABASE") {
+            self.database = v;
+        }
+        if let Some(v) = env("TIERDESK_PUBLIC_URL") {
+            self.public_url = v;
+        }
+        if let Some(v) = env("TIERDESK_DURABILITY") {
+            self.durability = v;
+        }
+        if let Some(v) = env("TIERDESK_SESSION_TTL_HOURS") {
+            self.session_ttl_hours = parse("TIERDESK_SESSION_TTL_HOURS", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_MAX_BODY_BYTES") {
+            self.max_body_bytes = parse("TIERDESK_MAX_BODY_BYTES", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_LOGIN_ATTEMPTS_PER_MINUTE") {
+            self.login_attempts_per_minute = parse("TIERDESK_LOGIN_ATTEMPTS_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_LOG_FORMAT") {
+            self.log_format = v;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !matches!(self.durability.as_str(), "full" | "normal") {
+            bail!(
+                "durability must be \"full\" or \"normal\", not {:?}",
+                self.durability
+            );
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!(
+                "log_format must be \"text\" or \"json\", not {:?}",
+                self.log_format
+            );
+        }
+        if self.session_ttl_hours < 1 {
+            bail!("session_ttl_hours must be at least 1");
+        }
+        if self.max_body_bytes < 1024 {
+            bail!("max_body_bytes must be at least 1024");
+        }
+        if self.login_attempts_per_minute == 0 {
+            bail!("login_attempts_per_minute must be at least 1");
+        }
+        if !self.database.is_empty()
+            && !self.database.starts_with("sqlite:")
+            && !self.database.starts_with("postgres")
+        {
+            bail!(
+                "database must be a sqlite:// or postgres:// URL, not {:?}",
+                redact_url(&self.database)
+            );
+        }
+        if !self.public_url.is_empty()
+            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
+        {
+            bail!("public_url must start with http:// or https://");
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("tierdesk.db").display())
+        } else {
+            self.database.clone()
+        }
+    }
+
+    pub fn server_config(&self) -> tierdesk_server::ServerConfig {
+        tierdesk_server::ServerConfig {
+            public_url: (!self.public_url.is_empty()).then(|| self.public_url.clone()),
+            session_ttl_hours: self.session_ttl_hours,
+            max_body_bytes: self.max_body_bytes,
+            login_attempts_per_minute: self.login_attempts_per_minute,
+        }
+    }
+}
+
+pub const DEFAULT_CONFIG: &str = r#"# Tierdesk configuration. Every key is optional; shown here with its default.
+# Each key can also be set by an environment variable: TIERDESK_<KEY IN CAPITALS>.
+
+# Address the web UI and API listen on (TIERDESK_BIND).
+bind = "127.0.0.1:8080"
+
+# Where the embedded SQLite database lives (TIERDESK_DATA_DIR).
+data_dir = "./tierdesk-data"
+
+# Database URL (TIERDESK_DATABASE). Empty: SQLite in data_dir.
+# For several instances on one database: "postgres://user:password@host/tierdesk".
+database = ""
+
+# Public address of the desk, e.g. "https://help.example.com" (TIERDESK_PUBLIC_URL).
+# With https, session cookies are marked Secure.
+public_url = ""
+
+# "full": every acknowledged write is fsynced (survives power loss).
+# "normal": survives a crash of the process, not of the machine (TIERDESK_DURABILITY).
+durability = "full"
+
+# Sign-in sessions last this long (TIERDESK_SESSION_TTL_HOURS).
+session_ttl_hours = 12
+
+# Largest accepted request body, in bytes (TIERDESK_MAX_BODY_BYTES).
+max_body_bytes = 1048576
+
+# Sign-in attempts allowed per minute, per email and per client address.
+login_attempts_per_minute = 10
+
+# "text" or "json" log lines (TIERDESK_LOG_FORMAT). RUST_LOG sets the level.
+log_format = "text"
+"#;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn default_config_text_matches_defaults() {
+        let parsed: Config = toml::from_str(DEFAULT_CONFIG).unwrap();
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
+    }
+
+    #[test]
+    fn environment_overrides_file_and_is_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\nsession_ttl_hours = 3\n").unwrap();
+        let env: HashMap<&str, &str> = HashMap::from([("TIERDESK_SESSION_TTL_HOURS", "5")]);
+        let c = Config::load_from(Some(&file), |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:9000");
+        assert_eq!(c.session_ttl_hours, 5);
+        let bad: HashMap<&str, &str> = HashMap::from([("TIERDESK_DURABILITY", "sometimes")]);
+        assert!(Config::load_from(Some(&file), |k| bad.get(k).map(|v| v.to_string())).is_err());
+        std::fs::write(&file, "bnd = 1\n").unwrap();
+        let err = Config::load_from(Some(&file), |_| None).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://desk:s3cret@db/tierdesk"),
+            "postgres://desk:***@db/tierdesk"
+        );
+        let c = Config {
+            database: "postgres://u:pw@h/d".into(),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("pw@"));
+    }
+}
