@@ -1,0 +1,102 @@
+//! Tierdesk's PostgreSQL backend, for installations that run several
+//! instances against one database: migrations embedded in the binary and
+//! applied under an advisory lock, every write in its own transaction, row
+//! locks where two writers could meet.
+
+mod rows;
+mod store;
+mod tx;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use std::str::FromStr;
+use tierdesk_store::{Result, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Serialises schema migrations across every instance sharing the database.
+const MIGRATION_LOCK: i64 = 0x7469_6572_6d69_6772; // "tiermigr"
+
+/// Tuning for [`PostgresStore::connect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Upper bound on open connections held by this instance.
+    pub max_connections: u32,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            max_connections: 16,
+        }
+    }
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://…`) and applies pending
+    /// migrations.
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
+        // The URL may carry a password: it never appears in an error.
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?
+            .disable_statement_logging();
+        migrate(&connect).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// The connection pool, for features that need PostgreSQL itself (such
+    /// as job leases with `FOR UPDATE SKIP LOCKED`).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Waits for connections in use to be returned, then closes them all.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+/// Applies pending migrations on one dedicated connection while holding a
+/// session-level advisory lock, so instances starting together migrate one
+/// after another and the later ones find nothing left to do.
+///
+/// sqlx's migrator takes a lock of its own too, but that is an
+/// implementation detail of sqlx (its key and scope may change between
+/// releases); this explicit lock is the guarantee we rely on, and it can
+/// grow to cover other start-up steps that must not run twice at once.
+async fn migrate(connect: &PgConnectOptions) -> Result<()> {
+    let mut conn = PgConnection::connect_with(connect)
+        .await
+        .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        StoreError::Backend(format!("{what} failed: {e}"))
+    };
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await
+        .map_err(|e| fail("taking the migration lock", &e))?;
+    let migrated = MIGRATOR
+        .run(&mut conn)
+        .await
+        .map_err(|e| fail("migrating the database", &e));
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await
+        .map_err(|e| fail("releasing the migration lock", &e));
+    // Closing the session would release the lock in any case.
+    let _ = conn.close().await;
+    migrated?;
+    unlocked?;
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! Database rows and their conversion to domain types. A row that does not
+//! convert means the database was edited by hand: reported, never panicked on.
+
+use sqlx::FromRow;
+use std::collections::BTreeSet;
+use tierdesk_core::{
+    Actor, Agent, AgentId, Contact, ContactId, Event, EventId, EventKind, Organisation,
+    OrganisationId, Tag, TagId, TagName, Team, TeamId, Ticket, TicketId, Tier, Timestamp,
+};
+use tierdesk_store::{Result, StoreError, StoredEvent};
+
+pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("unreadable {what} row: {detail}"))
+}
+
+fn ts(ms: Option<i64>) -> Option<Timestamp> {
+    ms.map(Timestamp)
+}
+
+#[derive(FromRow)]
+pub(crate) struct TicketRow {
+    id: i64,
+    reference: i64,
+    version: i64,
+    subject: String,
+    requester_id: i64,
+    organisation_id: Option<i64>,
+    channel: String,
+    status: String,
+    priority: String,
+    tier: i64,
+    team_id: Option<i64>,
+    assignee_id: Option<i64>,
+    tags: String,
+    follow_up_of: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    first_response_at: Option<i64>,
+    last_customer_message_at: Option<i64>,
+    last_agent_reply_at: Option<i64>,
+    solved_at: Option<i64>,
+    closed_at: Option<i64>,
+}
+
+impl TryFrom<TicketRow> for Ticket {
+    type Error = StoreError;
+    fn try_from(r: TicketRow) -> Result<Ticket> {
+        let bad = |e: String| corrupt("ticket", e);
+        Ok(Ticket {
+            id: TicketId(r.id),
+            reference: r.reference,
+            version: r.version,
+            subject: r.subject,
+            requester: ContactId(r.requester_id),
+            organisation: r.organisation_id.map(OrganisationId),
+            channel: r.channel.parse().map_err(bad)?,
+            status: r.status.parse().map_err(bad)?,
+            priority: r.priority.parse().map_err(bad)?,
+            tier: Tier::new(r.tier).map_err(bad)?,
+            team: r.team_id.map(TeamId),
+            assignee: r.assignee_id.map(AgentId),
+            tags: serde_json::from_str::<BTreeSet<String>>(&r.tags)
+                .map_err(|e| corrupt("ticket", e))?,
+            follow_up_of: r.follow_up_of.map(TicketId),
+            created_at: Timestamp(r.created_at),
+            updated_at: Timestamp(r.updated_at),
+            first_response_at: ts(r.first_response_at),
+            last_customer_message_at: ts(r.last_customer_message_at),
+            last_agent_reply_at: ts(r.last_agent_reply_at),
+            solved_at: ts(r.solved_at),
+            closed_at: ts(r.closed_at),
+        })
+    }
+}
+
+pub(crate) fn tags_json(ticket: &Ticket) -> String {
+    serde_json::to_string(&ticket.tags).unwrap_or_else(|_| "[]".into())
+}
+
+#[derive(FromRow)]
+pub(crate) struct EventRow {
+    id: i64,
+    ticket_id: i64,
+    version: i64,
+    at: i64,
+    actor: String,
+    data: String,
+}
+
+impl TryFrom<EventRow> for StoredEvent {
+    type Error = StoreError;
+    fn try_from(r: EventRow) -> Result<StoredEvent> {
+        let actor: Actor = serde_json::from_str(&r.actor).map_err(|e| corrupt("event", e))?;
+        let kind: EventKind = serde_json::from_str(&r.data).map_err(|e| corrupt("event", e))?;
+        Ok(StoredEvent {
+            id: EventId(r.id),
+            event: Event {
+                ticket: TicketId(r.ticket_id),
+                version: r.version,
+                at: Timestamp(r.at),
+                actor,
+                kind,
+            },
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(crate) struct ContactRow {
+    id: i64,
+    email: String,
+    name: String,
+    organisation_id: Option<i64>,
+    phone: Option<String>,
+    has_password: bool,
+    created_at: i64,
+}
+
+impl From<ContactRow> for Contact {
+    fn from(r: ContactRow) -> Contact {
+        Contact {
+            id: ContactId(r.id),
+            email: r.email,
+            name: r.name,
+            organisation: r.organisation_id.map(OrganisationId),
+            phone: r.phone,
+            portal_access: r.has_password,
+            created_at: Timestamp(r.created_at),
+        }
+    }
+}
+
+pub(crate) const CONTACT_COLUMNS: &str = "id, email, name, organisation_id, phone, password_hash IS NOT NULL AS has_password, created_at";
+
+#[derive(FromRow)]
+pub(crate) struct OrganisationRow {
+    id: i64,
+    name: String,
+    plan: String,
+    created_at: i64,
+}
+
+impl OrganisationRow {
+    pub(crate) fn id(&self) -> i64 {
+        self.id
+    }
+    pub(crate) fn into_organisation(self, domains: Vec<String>) -> Organisation {
+        Organisation {
+            id: OrganisationId(self.id),
+            name: self.name,
+            plan: self.plan,
+            domains,
+            created_at: Timestamp(self.created_at),
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(crate) struct AgentRow {
+    id: i64,
+    email: String,
+    name: String,
+    role: String,
+    tier: i64,
+    capacity: i64,
+    available: bool,
+    active: bool,
+    created_at: i64,
+}
+
+pub(crate) const AGENT_COLUMNS: &str =
+    "id, email, name, role, tier, capacity, available, active, created_at";
+
+impl AgentRow {
+    pub(crate) fn id(&self) -> i64 {
+        self.id
+    }
+    pub(crate) fn into_agent(self, teams: Vec<TeamId>) -> Result<Agent> {
+        let bad = |e: String| corrupt("agent", e);
+        Ok(Agent {
+            id: AgentId(self.id),
+            email: self.email,
+            name: self.name,
+            role: self.role.parse().map_err(bad)?,
+            tier: Tier::new(self.tier).map_err(bad)?,
+            teams,
+            capacity: self.capacity,
+            available: self.available,
+            active: self.active,
+            created_at: Timestamp(self.created_at),
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(crate) struct TeamRow {
+    id: i64,
+    name: String,
+    description: String,
+}
+
+impl From<TeamRow> for Team {
+    fn from(r: TeamRow) -> Team {
+        Team {
+            id: TeamId(r.id),
+            name: r.name,
+            description: r.description,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(crate) struct TagRow {
+    id: i64,
+    name: String,
+    description: String,
+    owner_tier: Option<i64>,
+    owner_team_id: Option<i64>,
+}
+
+impl TryFrom<TagRow> for Tag {
+    type Error = StoreError;
+    fn try_from(r: TagRow) -> Result<Tag> {
+        Ok(Tag {
+            id: TagId(r.id),
+            name: TagName::parse(&r.name).map_err(|e| corrupt("tag", e))?,
+            description: r.description,
+            owner_tier: r
+                .owner_tier
+                .map(Tier::new)
+                .transpose()
+                .map_err(|e| corrupt("tag", e))?,
+            owner_team: r.owner_team_id.map(TeamId),
+        })
+    }
+}
+
+/// Maps a database error, naming uniqueness conflicts (SQLSTATE 23505) in
+/// domain words and reporting foreign key violations (23503) against `field`.
+pub(crate) fn db_err(
+    entity: &'static str,
+    field: &'static str,
+) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Duplicate { entity, field }
+        }
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            StoreError::invalid(field, format!("refers to a {entity} that does not exist"))
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
