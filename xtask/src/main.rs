@@ -1,1 +1,114 @@
-fn main() {}
+//! `cargo xtask test`: the one command that runs Tierdesk's whole test suite
+//! on a fresh machine. It provisions what the tests talk to (PostgreSQL),
+//! then runs formatting, lints and every test.
+
+use anyhow::{Context, bail};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+const DEFAULT_PG: &str = "postgres://root@127.0.0.1:5432/test";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("provision") => provision(),
+        _ => {
+            eprintln!("usage: cargo xtask test [-- extra cargo test args]\n       cargo xtask provision");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    provision()?;
+    run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+    run(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    let mut cargo_test = Command::new("cargo");
+    cargo_test.args(["test", "--workspace"]).args(extra);
+    if std::env::var_os("TIERDESK_TEST_POSTGRES").is_none() {
+        cargo_test.env("TIERDESK_TEST_POSTGRES", DEFAULT_PG);
+    }
+    run(&mut cargo_test)
+}
+
+/// Makes sure every real component the suite needs is installed and running.
+fn provision() -> anyhow::Result<()> {
+    ensure_postgres()
+}
+
+fn postgres_listening() -> bool {
+    let addr: SocketAddr = ([127, 0, 0, 1], 5432).into();
+    TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+}
+
+fn as_root(program: &str, args: &[&str]) -> Command {
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if is_root {
+        let mut c = Command::new(program);
+        c.args(args);
+        c
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg(program).args(args);
+        c
+    }
+}
+
+fn ensure_postgres() -> anyhow::Result<()> {
+    if std::env::var_os("TIERDESK_TEST_POSTGRES").is_some() || postgres_listening() {
+        eprintln!("xtask: PostgreSQL is available");
+        return Ok(());
+    }
+    if !succeeds(Command::new("sh").args(["-c", "command -v pg_ctlcluster"])) {
+        eprintln!("xtask: PostgreSQL is not installed; installing Debian's postgresql");
+        run(as_root("apt-get", &["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(as_root("apt-get", &["install", "-y", "-q", "postgresql"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let version = std::fs::read_dir("/etc/postgresql")
+        .context("no /etc/postgresql after installing postgresql")?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .max()
+        .context("no PostgreSQL cluster configured")?;
+    // Tests connect over 127.0.0.1 without a password: trust loopback only.
+    let hba = format!("/etc/postgresql/{version}/main/pg_hba.conf");
+    let trust = "host all all 127.0.0.1/32 trust";
+    if !std::fs::read_to_string(&hba).unwrap_or_default().contains(trust) {
+        run(&mut as_root("sh", &["-c", &format!("sed -i '1i {trust}' {hba}")]))?;
+    }
+    eprintln!("xtask: starting PostgreSQL {version}");
+    run(&mut as_root("pg_ctlcluster", &["--skip-systemctl-redirect", &version, "main", "start"]))
+        .or_else(|_| run(&mut as_root("pg_ctlcluster", &["--skip-systemctl-redirect", &version, "main", "reload"])))?;
+    for _ in 0..30 {
+        if postgres_listening() {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    if !postgres_listening() {
+        bail!("PostgreSQL did not start listening on 127.0.0.1:5432");
+    }
+    // The role and database the tests use.
+    let psql = |sql: &str| as_root("su", &["postgres", "-c", &format!("psql -v ON_ERROR_STOP=0 -qc \"{sql}\"")]);
+    let _ = succeeds(&mut psql("CREATE ROLE root SUPERUSER LOGIN"));
+    let _ = succeeds(&mut psql("CREATE DATABASE test OWNER root"));
+    Ok(())
+}

@@ -3,7 +3,7 @@
 
 use crate::rows::{CONTACT_COLUMNS, ContactRow, TicketRow, backend, db_err, tags_json};
 use async_trait::async_trait;
-use sqlx::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tierdesk_core::{
     AgentId, AgentRef, Contact, ContactId, Event, EventId, OrganisationId, TeamId, Ticket,
     TicketId, Tier, Timestamp,
@@ -140,10 +140,7 @@ impl Tx for SqliteTx<'_> {
         .execute(&mut *self.0)
         .await
         .map_err(db_err("ticket", "reference"))?;
-        for tag in &t.tags {
-            insert_tag(self.0, t.id, tag).await?;
-        }
-        Ok(())
+        insert_tags(self.0, t.id, t.tags.iter()).await
     }
 
     async fn update_ticket(&mut self, t: &Ticket, expected_version: i64) -> Result<bool> {
@@ -193,46 +190,56 @@ impl Tx for SqliteTx<'_> {
                 .await
                 .map_err(backend)?;
         }
-        for added in t.tags.difference(&old_tags) {
-            insert_tag(self.0, t.id, added).await?;
-        }
+        insert_tags(self.0, t.id, t.tags.difference(&old_tags)).await?;
         Ok(true)
     }
 
     async fn append_events(&mut self, events: &[Event]) -> Result<Vec<StoredEvent>> {
-        let mut stored = Vec::with_capacity(events.len());
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows = Vec::with_capacity(events.len());
         for event in events {
-            let actor = serde_json::to_string(&event.actor)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            let data = serde_json::to_string(&event.kind)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO ticket_events (ticket_id, version, at, actor, kind, data) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(event.ticket.0)
-            .bind(event.version)
-            .bind(event.at.0)
-            .bind(actor)
-            .bind(event.kind.name())
-            .bind(data)
-            .fetch_one(&mut *self.0)
+            let actor = serde_json::to_string(&event.actor).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let data = serde_json::to_string(&event.kind).map_err(|e| StoreError::Backend(e.to_string()))?;
+            rows.push((event, actor, data));
+        }
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO ticket_events (ticket_id, version, at, actor, kind, data) ");
+        insert.push_values(&rows, |mut row, (event, actor, data)| {
+            row.push_bind(event.ticket.0)
+                .push_bind(event.version)
+                .push_bind(event.at.0)
+                .push_bind(actor.as_str())
+                .push_bind(event.kind.name())
+                .push_bind(data.as_str());
+        });
+        insert.push(" RETURNING id");
+        let mut ids: Vec<i64> = insert
+            .build_query_scalar()
+            .fetch_all(&mut *self.0)
             .await
             .map_err(backend)?;
-            stored.push(StoredEvent {
-                id: EventId(id),
-                event: event.clone(),
-            });
-        }
-        Ok(stored)
+        // One writer, one statement: rows get consecutive ids in VALUES order,
+        // whatever order RETURNING reports them in.
+        ids.sort_unstable();
+        Ok(ids
+            .into_iter()
+            .zip(events)
+            .map(|(id, event)| StoredEvent { id: EventId(id), event: event.clone() })
+            .collect())
     }
 }
 
-async fn insert_tag(conn: &mut SqliteConnection, ticket: TicketId, tag: &str) -> Result<()> {
-    sqlx::query("INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)")
-        .bind(tag)
-        .bind(ticket.0)
-        .execute(conn)
-        .await
-        .map_err(backend)?;
+async fn insert_tags<'a>(conn: &mut SqliteConnection, ticket: TicketId, tags: impl Iterator<Item = &'a String>) -> Result<()> {
+    let tags: Vec<&String> = tags.collect();
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let mut insert = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) ");
+    insert.push_values(tags, |mut row, tag| {
+        row.push_bind(tag.as_str()).push_bind(ticket.0);
+    });
+    insert.build().execute(conn).await.map_err(backend)?;
     Ok(())
 }

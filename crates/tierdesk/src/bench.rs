@@ -22,12 +22,34 @@ pub enum BenchCommand {
         tickets: usize,
         #[arg(long, default_value_t = 16)]
         clients: usize,
+        /// `full` (fsync per commit: survives power loss), `normal` (survives
+        /// kill -9 of the server, not power loss), or `both` side by side.
+        #[arg(long, default_value = "both")]
+        durability: String,
     },
 }
 
 pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Ingest { tickets, clients } => ingest(tickets, clients).await,
+        BenchCommand::Ingest { tickets, clients, durability } => {
+            let modes: &[Durability] = match durability.as_str() {
+                "full" => &[Durability::Full],
+                "normal" => &[Durability::Normal],
+                "both" => &[Durability::Full, Durability::Normal],
+                other => bail!("--durability must be full, normal or both, not {other:?}"),
+            };
+            let fsync = fsync_latency()?;
+            println!(
+                "disk: fsync p50 {:.2} ms, p99 {:.2} ms  →  with {clients} clients each waiting for an fsync, at most {:.0} tickets/s",
+                ms(fsync.0),
+                ms(fsync.1),
+                clients as f64 / fsync.0.as_secs_f64()
+            );
+            for mode in modes {
+                ingest(tickets, clients, *mode).await?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -77,12 +99,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn ingest(tickets: usize, clients: usize) -> anyhow::Result<()> {
+async fn ingest(tickets: usize, clients: usize, durability: Durability) -> anyhow::Result<()> {
     if tickets == 0 || clients == 0 {
         bail!("--tickets and --clients must be at least 1");
     }
     let dir = tempfile::tempdir().context("temp dir")?;
-    let store = Arc::new(SqliteStore::open_dir(dir.path(), Durability::Full).await?);
+    let store = Arc::new(SqliteStore::open_dir(dir.path(), durability).await?);
     let admin = store
         .create_agent(
             NewAgent {
@@ -112,10 +134,11 @@ async fn ingest(tickets: usize, clients: usize) -> anyhow::Result<()> {
         .pool_max_idle_per_host(clients)
         .build()?;
 
-    eprintln!(
-        "bench ingest: {tickets} tickets, {clients} clients, SQLite (durability full) in {}",
-        dir.path().display()
-    );
+    let mode = match durability {
+        Durability::Full => "synchronous=FULL: fsync per group commit, survives power loss",
+        Durability::Normal => "synchronous=NORMAL: survives kill -9 of the server, not power loss",
+    };
+    eprintln!("bench ingest: {tickets} tickets, {clients} clients, SQLite ({mode}) in {}", dir.path().display());
     let warmup = (tickets / 20).clamp(1, 500);
     let (_, _) = drive(&http, &url, &token, 0, warmup, clients).await?;
     let started = Instant::now();
@@ -152,7 +175,7 @@ async fn ingest(tickets: usize, clients: usize) -> anyhow::Result<()> {
     let raw_rate = tickets as f64 / raw_elapsed.as_secs_f64();
 
     println!(
-        "ingest · SQLite (synchronous=FULL) · {tickets} tickets · {clients} concurrent clients"
+        "ingest · SQLite ({mode}) · {tickets} tickets · {clients} concurrent clients"
     );
     println!(
         "  through the API   {rate:>9.0} tickets/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
@@ -173,6 +196,23 @@ async fn ingest(tickets: usize, clients: usize) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Median and p99 of a 4 KiB write + fsync in the temp directory: the disk's floor for a durable commit.
+fn fsync_latency() -> anyhow::Result<(Duration, Duration)> {
+    use std::io::Write;
+    let dir = tempfile::tempdir()?;
+    let mut file = std::fs::File::create(dir.path().join("fsync.probe"))?;
+    let block = [0u8; 4096];
+    let mut samples = Vec::with_capacity(100);
+    for _ in 0..100 {
+        file.write_all(&block)?;
+        let t0 = Instant::now();
+        file.sync_data()?;
+        samples.push(t0.elapsed());
+    }
+    samples.sort();
+    Ok((percentile(&samples, 0.5), percentile(&samples, 0.99)))
 }
 
 fn draft(i: usize) -> anyhow::Result<TicketDraft> {

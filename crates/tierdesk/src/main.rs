@@ -122,10 +122,9 @@ pub fn now() -> Timestamp {
     Timestamp(ms)
 }
 
-fn init_tracing(config: &Config) {
+fn init_tracing(config: &Config, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -155,7 +154,9 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mut config = Config::load(cli.config.as_deref())?;
-    init_tracing(&config);
+    // Benchmarks print a table; per-request log lines would drown it.
+    let default_filter = if matches!(cli.command, Command::Bench(_)) { "warn" } else { "info,sqlx=warn" };
+    init_tracing(&config, default_filter);
     match cli.command {
         Command::DefaultConfig => Ok(()),
         Command::Serve { bind, location } => {
