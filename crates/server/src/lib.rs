@@ -15,12 +15,14 @@ use auth::LoginLimiter;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tierdesk_core::Timestamp;
 use tierdesk_store::Store;
 use tower_http::LatencyUnit;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
@@ -127,6 +129,10 @@ pub fn app(state: AppState) -> Router {
                 .latency_unit(LatencyUnit::Millis),
         );
     routes::router()
+        .layer(CatchPanicLayer::custom(|_panic| {
+            tracing::error!("a handler panicked");
+            error::ApiError::internal().into_response()
+        }))
         .layer(axum::middleware::map_response(
             error::problem_for_bare_errors,
         ))

@@ -171,6 +171,23 @@ async fn tickets_end_to_end() {
         .await;
     assert_eq!(r.json["openapi"], "3.1.0");
     assert_problem(
+        &desk.call("GET", "/api/v1/nope", admin, None).await,
+        404,
+        "not_found",
+    );
+    assert_problem(
+        &desk.call("GET", "/api/v1/tickets/", admin, None).await,
+        404,
+        "not_found",
+    );
+    assert_problem(
+        &desk
+            .call("GET", "/api/v1/tickets?colour=red", admin, None)
+            .await,
+        422,
+        "validation_failed",
+    );
+    assert_problem(
         &desk.call("GET", "/nope", Auth::None, None).await,
         404,
         "not_found",
@@ -1004,4 +1021,96 @@ async fn agent_login_csrf_and_permissions() {
         .status,
         StatusCode::NO_CONTENT
     );
+}
+
+/// Whatever arrives, the answer is never a 5xx, and every error is a problem document.
+#[tokio::test]
+async fn hostile_input_never_produces_a_server_error() {
+    let desk = Desk::new().await;
+    let admin_token = desk
+        .agent("admin@desk.test", Role::Admin, Tier::THREE, "adminpass1")
+        .await;
+    let admin = Auth::Token(&admin_token);
+    let created = desk
+        .call(
+            "POST",
+            "/api/v1/tickets",
+            admin,
+            Some(json!({"subject": "s", "body": "b", "requester_email": "a@b.test"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let paths = [
+        "/api/v1/tickets",
+        "/api/v1/tickets/1001",
+        "/api/v1/tickets/1001/replies",
+        "/api/v1/tickets/1001/notes",
+        "/api/v1/tickets/-1",
+        "/api/v1/tickets/1001?status=x&tier=9&team=abc&assignee=q&limit=-3&cursor=zz",
+        "/api/v1/contacts",
+        "/api/v1/contacts/1",
+        "/api/v1/contacts/1/invite",
+        "/api/v1/contacts/1/portal-access",
+        "/api/v1/organisations",
+        "/api/v1/organisations/1",
+        "/api/v1/agents",
+        "/api/v1/agents/me",
+        "/api/v1/agents/1",
+        "/api/v1/teams",
+        "/api/v1/teams/1",
+        "/api/v1/tags",
+        "/api/v1/tags/1",
+        "/api/v1/tokens",
+        "/api/v1/tokens/1",
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/session",
+        "/api/v1/portal/login",
+        "/api/v1/portal/accept-invite",
+    ];
+    let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
+    let bodies: Vec<Option<String>> = vec![
+        None,
+        Some("null".into()),
+        Some("[]".into()),
+        Some("\"text\"".into()),
+        Some("{}".into()),
+        Some(r#"{"body": 1e400, "version": -1, "subject": null}"#.into()),
+        Some(r#"{"team_id": 99999999999999999999, "tags": [1, {}], "status": "closed", "version": 1}"#.into()),
+        Some(r#"{"email": "x", "password": "", "name": "", "tier": 9, "token": "t"}"#.into()),
+        Some(deep),
+    ];
+    for path in paths {
+        for method in ["GET", "POST", "PATCH", "DELETE", "PUT"] {
+            for body in &bodies {
+                let mut builder = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header(header::AUTHORIZATION, format!("Bearer {admin_token}"));
+                if body.is_some() {
+                    builder = builder.header(header::CONTENT_TYPE, "application/json");
+                }
+                let request = builder
+                    .body(body.clone().map(Body::from).unwrap_or_default())
+                    .unwrap_or_default();
+                let reply = desk.send(request).await;
+                assert!(
+                    reply.status.as_u16() < 500,
+                    "{method} {path} {body:?} -> {} {}",
+                    reply.status,
+                    reply.json
+                );
+                if reply.status.as_u16() >= 400 {
+                    assert_eq!(
+                        reply
+                            .headers
+                            .get(header::CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok()),
+                        Some("application/problem+json"),
+                        "{method} {path}"
+                    );
+                }
+            }
+        }
+    }
 }
