@@ -137,6 +137,11 @@ pub fn app(state: AppState) -> Router {
             error::problem_for_bare_errors,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        // Responses carry one user's data; no shared cache should keep them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
