@@ -44,12 +44,12 @@ impl PostgresStore {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Backend(format!("bad PostgreSQL URL: {e}")))?
             .disable_statement_logging();
-        migrate(&connect).await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        migrate(&connect, &pool).await?;
         Ok(PostgresStore { pool })
     }
 
@@ -65,37 +65,39 @@ impl PostgresStore {
     }
 }
 
-/// Applies pending migrations on one dedicated connection while holding a
-/// session-level advisory lock, so instances starting together migrate one
+/// Applies pending migrations while holding a session-level advisory lock on
+/// one dedicated connection, so instances starting together migrate one
 /// after another and the later ones find nothing left to do.
 ///
 /// sqlx's migrator takes a lock of its own too, but that is an
 /// implementation detail of sqlx (its key and scope may change between
 /// releases); this explicit lock is the guarantee we rely on, and it can
 /// grow to cover other start-up steps that must not run twice at once.
-async fn migrate(connect: &PgConnectOptions) -> Result<()> {
-    let mut conn = PgConnection::connect_with(connect)
+async fn migrate(connect: &PgConnectOptions, pool: &PgPool) -> Result<()> {
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Backend(format!("{what} failed: {e}"));
+    let mut lock = PgConnection::connect_with(connect)
         .await
         .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        StoreError::Backend(format!("{what} failed: {e}"))
-    };
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(MIGRATION_LOCK)
-        .execute(&mut conn)
+        .execute(&mut lock)
         .await
         .map_err(|e| fail("taking the migration lock", &e))?;
+    // Through the pool rather than on `lock`: `run(&mut PgConnection)` makes
+    // this future impossible to prove `Send` (sqlx's "`Acquire` is not
+    // general enough"), and callers spawn `connect`.
     let migrated = MIGRATOR
-        .run(&mut conn)
+        .run(pool)
         .await
         .map_err(|e| fail("migrating the database", &e));
     let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK)
-        .execute(&mut conn)
+        .execute(&mut lock)
         .await
         .map_err(|e| fail("releasing the migration lock", &e));
-    // Closing the session would release the lock in any case.
-    let _ = conn.close().await;
+    // Ending the session releases the lock in any case.
+    let _ = lock.close().await;
     migrated?;
     unlocked?;
     Ok(())

@@ -127,13 +127,16 @@ impl PostgresStore {
 
     /// Locks a row for the rest of the transaction, so a read-modify-write
     /// never loses a concurrent one; `false` when there is no such row.
+    /// `NO KEY UPDATE` because ids never change: foreign key checks of other
+    /// writers (which take `KEY SHARE`) need not wait for it.
     async fn lock(conn: &mut PgConnection, table: &'static str, id: i64) -> Result<bool> {
-        let row: Option<(i64,)> =
-            sqlx::query_as(&format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE"))
-                .bind(id)
-                .fetch_optional(conn)
-                .await
-                .map_err(backend)?;
+        let row: Option<(i64,)> = sqlx::query_as(&format!(
+            "SELECT id FROM {table} WHERE id = $1 FOR NO KEY UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
         Ok(row.is_some())
     }
 }
@@ -147,15 +150,13 @@ async fn ensure_team(
     team: Option<TeamId>,
     field: &'static str,
 ) -> Result<()> {
-    if let Some(team) = team {
-        if !PgTx(conn).team_exists(team).await? {
-            return Err(StoreError::invalid(
-                field,
-                format!("no team with id {team}"),
-            ));
-        }
+    match team {
+        Some(team) if !PgTx(conn).team_exists(team).await? => Err(StoreError::invalid(
+            field,
+            format!("no team with id {team}"),
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// A delete the `InUse` checks allowed can still meet a reference that a
@@ -196,15 +197,9 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<Change> {
         let mut tx = self.begin().await?;
-        let change = ops::change_ticket(
-            &mut PgTx(&mut tx),
-            id,
-            expected_version,
-            change,
-            actor,
-            now,
-        )
-        .await?;
+        let change =
+            ops::change_ticket(&mut PgTx(&mut tx), id, expected_version, change, actor, now)
+                .await?;
         commit(tx).await?;
         Ok(change)
     }
@@ -727,11 +722,13 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            sqlx::query("DELETE FROM sessions WHERE principal_kind = 'agent' AND principal_id = $1")
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            sqlx::query(
+                "DELETE FROM sessions WHERE principal_kind = 'agent' AND principal_id = $1",
+            )
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         }
         if let Some(teams) = patch.teams {
             Self::set_agent_teams(&mut tx, id.0, &teams).await?;
@@ -803,7 +800,7 @@ impl Store for PostgresStore {
         let patch = checks::team_patch(patch)?;
         let mut tx = self.begin().await?;
         let row = sqlx::query_as::<_, TeamRow>(
-            "SELECT id, name, description FROM teams WHERE id = $1 FOR UPDATE",
+            "SELECT id, name, description FROM teams WHERE id = $1 FOR NO KEY UPDATE",
         )
         .bind(id.0)
         .fetch_optional(&mut *tx)

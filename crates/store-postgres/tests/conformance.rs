@@ -10,7 +10,9 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::str::FromStr;
 use std::sync::Arc;
+use tierdesk_core::{Actor, AgentId, Channel, EventId, Priority, Tier, Timestamp};
 use tierdesk_store::conformance::TestStore;
+use tierdesk_store::{Requester, Store, TicketDraft};
 use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 
 const DEFAULT_ADMIN_URL: &str = "postgres://root@127.0.0.1:5432/test";
@@ -72,7 +74,8 @@ impl Drop for Database {
     }
 }
 
-async fn fresh() -> TestStore {
+/// Creates an empty database; it is dropped with the returned guard.
+async fn new_database() -> (Database, String) {
     let admin = admin_options();
     let name = format!("tierdesk_t_{:016x}", rand::random::<u64>());
     let mut conn = admin_connection(&admin).await;
@@ -81,12 +84,12 @@ async fn fresh() -> TestStore {
         .await
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
     let _ = conn.close().await;
-    // From here on the guard removes the database, even if connecting fails.
-    let database = Database {
-        admin: admin.clone(),
-        name: name.clone(),
-    };
-    let url = admin.database(&name).to_url_lossy().to_string();
+    let url = admin.clone().database(&name).to_url_lossy().to_string();
+    (Database { admin, name }, url)
+}
+
+async fn fresh() -> TestStore {
+    let (database, url) = new_database().await;
     let store = PostgresStore::connect(&url, PostgresOptions::default())
         .await
         .expect("connect to the test database");
@@ -97,3 +100,139 @@ async fn fresh() -> TestStore {
 }
 
 tierdesk_store::conformance_suite!(fresh);
+
+// --- PostgreSQL-specific guarantees -------------------------------------------
+
+const NOW: Timestamp = Timestamp(1_750_000_000_000);
+const ADMIN: Actor = Actor::Agent { id: AgentId(1) };
+
+fn draft(email: &str, subject: &str) -> TicketDraft {
+    TicketDraft {
+        subject: subject.into(),
+        body: "Details".into(),
+        requester: Requester::Email {
+            email: email.into(),
+            name: None,
+        },
+        channel: Channel::Email,
+        priority: Priority::P3,
+        tier: Tier::ONE,
+        team: None,
+        tags: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_migrate_once() {
+    let (_database, url) = new_database().await;
+    let mut starting = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        starting.spawn(async move {
+            PostgresStore::connect(&url, PostgresOptions { max_connections: 2 }).await
+        });
+    }
+    let mut stores = Vec::new();
+    while let Some(started) = starting.join_next().await {
+        stores.push(started.expect("join").expect("every instance starts"));
+    }
+    let (applied,): (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(stores[0].pool())
+        .await
+        .expect("count migrations");
+    assert_eq!(applied, 1);
+    for store in stores {
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticket_events_are_append_only() {
+    let (_database, url) = new_database().await;
+    let store = PostgresStore::connect(&url, PostgresOptions::default())
+        .await
+        .expect("connect");
+    store
+        .create_ticket(draft("a@example.com", "Append only"), ADMIN, NOW)
+        .await
+        .expect("create");
+    for sql in [
+        "UPDATE ticket_events SET data = '{}'",
+        "DELETE FROM ticket_events",
+        "TRUNCATE ticket_events CASCADE",
+    ] {
+        let refused = sqlx::query(sql).execute(store.pool()).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("append-only")),
+            "{sql}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        store
+            .events_after(EventId(0), 100)
+            .await
+            .expect("read")
+            .len(),
+        2
+    );
+    store.close().await;
+}
+
+/// A reader that follows the stream with `events_after` while several
+/// writers append must see every event: no id may become visible after a
+/// higher one has been read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn event_stream_readers_miss_nothing_under_concurrent_writes() {
+    let (_database, url) = new_database().await;
+    let store = Arc::new(
+        PostgresStore::connect(&url, PostgresOptions::default())
+            .await
+            .expect("connect"),
+    );
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..6 {
+        let store = store.clone();
+        writers.spawn(async move {
+            for i in 0..15 {
+                store
+                    .create_ticket(
+                        draft(&format!("w{w}@example.com"), &format!("T{i}")),
+                        ADMIN,
+                        NOW,
+                    )
+                    .await
+                    .expect("create");
+            }
+        });
+    }
+    let mut seen = Vec::new();
+    let mut last = EventId(0);
+    loop {
+        // Once every writer has finished, a read that comes back empty
+        // means the reader has caught up for good.
+        let finished = writers.is_empty();
+        let page = store.events_after(last, 50).await.expect("read");
+        let caught_up = page.is_empty();
+        if let Some(event) = page.last() {
+            last = event.id;
+        }
+        seen.extend(page.into_iter().map(|e| e.id));
+        while let Some(joined) = writers.try_join_next() {
+            joined.expect("writer");
+        }
+        if finished && caught_up {
+            break;
+        }
+    }
+    let all: Vec<_> = store
+        .events_after(EventId(0), 10_000)
+        .await
+        .expect("read all")
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(all.len(), 6 * 15 * 2);
+    assert_eq!(seen, all, "the reader missed events");
+}
