@@ -15,7 +15,9 @@ fn main() -> anyhow::Result<()> {
         Some("test") => test(&args[1..]),
         Some("provision") => provision(),
         _ => {
-            eprintln!("usage: cargo xtask test [-- extra cargo test args]\n       cargo xtask provision");
+            eprintln!(
+                "usage: cargo xtask test [-- extra cargo test args]\n       cargo xtask provision"
+            );
             std::process::exit(2);
         }
     }
@@ -23,7 +25,9 @@ fn main() -> anyhow::Result<()> {
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("xtask: running {cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -40,7 +44,14 @@ fn succeeds(cmd: &mut Command) -> bool {
 fn test(extra: &[String]) -> anyhow::Result<()> {
     provision()?;
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
-    run(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     let mut cargo_test = Command::new("cargo");
     cargo_test.args(["test", "--workspace"]).args(extra);
     if std::env::var_os("TIERDESK_TEST_POSTGRES").is_none() {
@@ -60,7 +71,10 @@ fn postgres_listening() -> bool {
 }
 
 fn as_root(program: &str, args: &[&str]) -> Command {
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
     if is_root {
         let mut c = Command::new(program);
         c.args(args);
@@ -80,7 +94,8 @@ fn ensure_postgres() -> anyhow::Result<()> {
     if !succeeds(Command::new("sh").args(["-c", "command -v pg_ctlcluster"])) {
         eprintln!("xtask: PostgreSQL is not installed; installing Debian's postgresql");
         run(as_root("apt-get", &["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
-        run(as_root("apt-get", &["install", "-y", "-q", "postgresql"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(as_root("apt-get", &["install", "-y", "-q", "postgresql"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     let version = std::fs::read_dir("/etc/postgresql")
         .context("no /etc/postgresql after installing postgresql")?
@@ -91,12 +106,26 @@ fn ensure_postgres() -> anyhow::Result<()> {
     // Tests connect over 127.0.0.1 without a password: trust loopback only.
     let hba = format!("/etc/postgresql/{version}/main/pg_hba.conf");
     let trust = "host all all 127.0.0.1/32 trust";
-    if !std::fs::read_to_string(&hba).unwrap_or_default().contains(trust) {
-        run(&mut as_root("sh", &["-c", &format!("sed -i '1i {trust}' {hba}")]))?;
+    if !std::fs::read_to_string(&hba)
+        .unwrap_or_default()
+        .contains(trust)
+    {
+        run(&mut as_root(
+            "sh",
+            &["-c", &format!("sed -i '1i {trust}' {hba}")],
+        ))?;
     }
     eprintln!("xtask: starting PostgreSQL {version}");
-    run(&mut as_root("pg_ctlcluster", &["--skip-systemctl-redirect", &version, "main", "start"]))
-        .or_else(|_| run(&mut as_root("pg_ctlcluster", &["--skip-systemctl-redirect", &version, "main", "reload"])))?;
+    run(&mut as_root(
+        "pg_ctlcluster",
+        &["--skip-systemctl-redirect", &version, "main", "start"],
+    ))
+    .or_else(|_| {
+        run(&mut as_root(
+            "pg_ctlcluster",
+            &["--skip-systemctl-redirect", &version, "main", "reload"],
+        ))
+    })?;
     for _ in 0..30 {
         if postgres_listening() {
             break;
@@ -107,7 +136,16 @@ fn ensure_postgres() -> anyhow::Result<()> {
         bail!("PostgreSQL did not start listening on 127.0.0.1:5432");
     }
     // The role and database the tests use.
-    let psql = |sql: &str| as_root("su", &["postgres", "-c", &format!("psql -v ON_ERROR_STOP=0 -qc \"{sql}\"")]);
+    let psql = |sql: &str| {
+        as_root(
+            "su",
+            &[
+                "postgres",
+                "-c",
+                &format!("psql -v ON_ERROR_STOP=0 -qc \"{sql}\""),
+            ],
+        )
+    };
     let _ = succeeds(&mut psql("CREATE ROLE root SUPERUSER LOGIN"));
     let _ = succeeds(&mut psql("CREATE DATABASE test OWNER root"));
     Ok(())

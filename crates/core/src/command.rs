@@ -295,13 +295,13 @@ fn decide_update(
             to: tier,
         });
     }
-    if let Some(team) = update.team {
-        if team != ticket.team {
-            kinds.push(EventKind::TeamChanged {
-                from: ticket.team,
-                to: team,
-            });
-        }
+    if let Some(team) = update.team
+        && team != ticket.team
+    {
+        kinds.push(EventKind::TeamChanged {
+            from: ticket.team,
+            to: team,
+        });
     }
     let assignee = match update.assignee {
         Some(Some(agent)) => {
@@ -330,13 +330,13 @@ fn decide_update(
             to: assignee,
         });
     }
-    if let Some(priority) = update.priority {
-        if priority != ticket.priority {
-            kinds.push(EventKind::PriorityChanged {
-                from: ticket.priority,
-                to: priority,
-            });
-        }
+    if let Some(priority) = update.priority
+        && priority != ticket.priority
+    {
+        kinds.push(EventKind::PriorityChanged {
+            from: ticket.priority,
+            to: priority,
+        });
     }
     let status = match update.status {
         Some(s) => s,

@@ -125,11 +125,16 @@ pub async fn create_tickets_in_one_transaction(
     actor: tierdesk_core::Actor,
     now: tierdesk_core::Timestamp,
 ) -> Result<usize> {
-    let mut tx = conn.begin().await.map_err(|e| StoreError::Backend(e.to_string()))?;
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
     let count = drafts.len();
     for draft in drafts {
         tierdesk_store::ops::create_ticket(&mut tx::SqliteTx(&mut tx), draft, actor, now).await?;
     }
-    tx.commit().await.map_err(|e| StoreError::Backend(e.to_string()))?;
+    tx.commit()
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
     Ok(count)
 }

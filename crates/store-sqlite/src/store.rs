@@ -130,13 +130,13 @@ async fn ensure_team(
     team: Option<TeamId>,
     field: &'static str,
 ) -> Result<()> {
-    if let Some(team) = team {
-        if !SqliteTx(conn).team_exists_pub(team).await? {
-            return Err(StoreError::invalid(
-                field,
-                format!("no team with id {team}"),
-            ));
-        }
+    if let Some(team) = team
+        && !SqliteTx(conn).team_exists_pub(team).await?
+    {
+        return Err(StoreError::invalid(
+            field,
+            format!("no team with id {team}"),
+        ));
     }
     Ok(())
 }

@@ -200,12 +200,15 @@ impl Tx for SqliteTx<'_> {
         }
         let mut rows = Vec::with_capacity(events.len());
         for event in events {
-            let actor = serde_json::to_string(&event.actor).map_err(|e| StoreError::Backend(e.to_string()))?;
-            let data = serde_json::to_string(&event.kind).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let actor = serde_json::to_string(&event.actor)
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let data = serde_json::to_string(&event.kind)
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
             rows.push((event, actor, data));
         }
-        let mut insert =
-            QueryBuilder::<Sqlite>::new("INSERT INTO ticket_events (ticket_id, version, at, actor, kind, data) ");
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO ticket_events (ticket_id, version, at, actor, kind, data) ",
+        );
         insert.push_values(&rows, |mut row, (event, actor, data)| {
             row.push_bind(event.ticket.0)
                 .push_bind(event.version)
@@ -226,17 +229,25 @@ impl Tx for SqliteTx<'_> {
         Ok(ids
             .into_iter()
             .zip(events)
-            .map(|(id, event)| StoredEvent { id: EventId(id), event: event.clone() })
+            .map(|(id, event)| StoredEvent {
+                id: EventId(id),
+                event: event.clone(),
+            })
             .collect())
     }
 }
 
-async fn insert_tags<'a>(conn: &mut SqliteConnection, ticket: TicketId, tags: impl Iterator<Item = &'a String>) -> Result<()> {
+async fn insert_tags<'a>(
+    conn: &mut SqliteConnection,
+    ticket: TicketId,
+    tags: impl Iterator<Item = &'a String>,
+) -> Result<()> {
     let tags: Vec<&String> = tags.collect();
     if tags.is_empty() {
         return Ok(());
     }
-    let mut insert = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) ");
+    let mut insert =
+        QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) ");
     insert.push_values(tags, |mut row, tag| {
         row.push_bind(tag.as_str()).push_bind(ticket.0);
     });

@@ -5,10 +5,10 @@ use tierdesk_store::conformance::TestStore;
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
 async fn fresh() -> TestStore {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
     let store = SqliteStore::open_dir(dir.path(), Durability::Full)
         .await
-        .expect("open store");
+        .unwrap_or_else(|e| panic!("open store: {e}"));
     TestStore {
         store: Arc::new(store),
         guard: Box::new(dir),

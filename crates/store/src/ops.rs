@@ -145,20 +145,20 @@ pub async fn change_ticket(
         .ticket_for_update(id)
         .await?
         .ok_or(StoreError::NotFound("ticket"))?;
-    if let Some(expected) = expected_version {
-        if expected != ticket.version {
-            return Err(StoreError::Conflict {
-                expected,
-                current: ticket.version,
-            });
-        }
+    if let Some(expected) = expected_version
+        && expected != ticket.version
+    {
+        return Err(StoreError::Conflict {
+            expected,
+            current: ticket.version,
+        });
     }
-    if ticket.status == Status::Closed {
-        if let TicketChange::CustomerMessage { author, body } = change {
-            // Closed is final: the customer's new message starts a linked ticket.
-            let new = NewTicket::follow_up(&ticket, author, body);
-            return insert_new(tx, &new, actor, now, Some(ticket.id)).await;
-        }
+    if ticket.status == Status::Closed
+        && let TicketChange::CustomerMessage { author, body } = change
+    {
+        // Closed is final: the customer's new message starts a linked ticket.
+        let new = NewTicket::follow_up(&ticket, author, body);
+        return insert_new(tx, &new, actor, now, Some(ticket.id)).await;
     }
     let mut context = Context::new(actor, now);
     if let Some(current) = ticket.assignee {

@@ -31,7 +31,11 @@ pub enum BenchCommand {
 
 pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Ingest { tickets, clients, durability } => {
+        BenchCommand::Ingest {
+            tickets,
+            clients,
+            durability,
+        } => {
             let modes: &[Durability] = match durability.as_str() {
                 "full" => &[Durability::Full],
                 "normal" => &[Durability::Normal],
@@ -138,7 +142,10 @@ async fn ingest(tickets: usize, clients: usize, durability: Durability) -> anyho
         Durability::Full => "synchronous=FULL: fsync per group commit, survives power loss",
         Durability::Normal => "synchronous=NORMAL: survives kill -9 of the server, not power loss",
     };
-    eprintln!("bench ingest: {tickets} tickets, {clients} clients, SQLite ({mode}) in {}", dir.path().display());
+    eprintln!(
+        "bench ingest: {tickets} tickets, {clients} clients, SQLite ({mode}) in {}",
+        dir.path().display()
+    );
     let warmup = (tickets / 20).clamp(1, 500);
     let (_, _) = drive(&http, &url, &token, 0, warmup, clients).await?;
     let started = Instant::now();
@@ -174,9 +181,7 @@ async fn ingest(tickets: usize, clients: usize, durability: Durability) -> anyho
     let raw_elapsed = raw_started.elapsed();
     let raw_rate = tickets as f64 / raw_elapsed.as_secs_f64();
 
-    println!(
-        "ingest · SQLite ({mode}) · {tickets} tickets · {clients} concurrent clients"
-    );
+    println!("ingest · SQLite ({mode}) · {tickets} tickets · {clients} concurrent clients");
     println!(
         "  through the API   {rate:>9.0} tickets/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms",
         ms(percentile(&latencies, 0.50)),

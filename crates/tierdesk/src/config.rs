@@ -169,9 +169,10 @@ impl Config {
                 redact_url(&self.database)
             );
         }
-        if !self.public_url.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let public_url_ok = self.public_url.is_empty()
+            || self.public_url.starts_with("http://")
+            || self.public_url.starts_with("https://");
+        if !public_url_ok {
             bail!("public_url must start with http:// or https://");
         }
         Ok(())

@@ -684,7 +684,7 @@ async fn play(
         5 * minute,
     )
     .await?;
-    if pick % 3 == 0 {
+    if pick.is_multiple_of(3) {
         apply(
             TicketChange::CustomerMessage {
                 author: requester,

@@ -124,7 +124,8 @@ pub fn now() -> Timestamp {
 
 fn init_tracing(config: &Config, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -155,7 +156,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut config = Config::load(cli.config.as_deref())?;
     // Benchmarks print a table; per-request log lines would drown it.
-    let default_filter = if matches!(cli.command, Command::Bench(_)) { "warn" } else { "info,sqlx=warn" };
+    let default_filter = if matches!(cli.command, Command::Bench(_)) {
+        "warn"
+    } else {
+        "info,sqlx=warn"
+    };
     init_tracing(&config, default_filter);
     match cli.command {
         Command::DefaultConfig => Ok(()),

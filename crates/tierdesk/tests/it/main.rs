@@ -1,1 +1,11 @@
+//! Tierdesk's integration tests: one binary, each test on its own real
+//! server (HTTP on 127.0.0.1, port 0) over its own SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod auth;
+mod bad_input;
+mod cli;
+mod concurrency;
+mod durability;
+mod harness;
+mod lifecycle;
