@@ -4,6 +4,7 @@ use crate::SharedStore;
 use crate::config::{Config, redact_url};
 use anyhow::Context;
 use std::sync::Arc;
+use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
 pub async fn open(config: &Config) -> anyhow::Result<SharedStore> {
@@ -25,7 +26,17 @@ pub async fn open(config: &Config) -> anyhow::Result<SharedStore> {
         tracing::info!(database = %redact_url(&url), "opened SQLite store");
         return Ok(Arc::new(store));
     }
-    anyhow::bail!("unsupported database URL {}", redact_url(&url))
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::connect(&url, PostgresOptions::default())
+            .await
+            .with_context(|| format!("connecting to {}", redact_url(&url)))?;
+        tracing::info!(database = %redact_url(&url), "opened PostgreSQL store");
+        return Ok(Arc::new(store));
+    }
+    anyhow::bail!(
+        "unsupported database URL {}: use sqlite:// or postgres://",
+        redact_url(&url)
+    )
 }
 
 /// What the demo prints so a newcomer can sign in.

@@ -162,7 +162,8 @@ impl Config {
         }
         if !self.database.is_empty()
             && !self.database.starts_with("sqlite:")
-            && !self.database.starts_with("postgres")
+            && !self.database.starts_with("postgres://")
+            && !self.database.starts_with("postgresql://")
         {
             bail!(
                 "database must be a sqlite:// or postgres:// URL, not {:?}",
