@@ -258,8 +258,12 @@ pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> ApiResult<Op
             .ok()
             .and_then(bearer_secret)
             .ok_or_else(ApiError::unauthenticated)?;
+        let hash = token_hash(secret);
+        if let Some(caller) = state.credentials().get(&hash) {
+            return Ok(Some(caller));
+        }
         let token = store
-            .api_token(&token_hash(secret))
+            .api_token(&hash)
             .await?
             .filter(|t| !t.revoked)
             .ok_or_else(ApiError::unauthenticated)?;
@@ -268,15 +272,20 @@ pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> ApiResult<Op
             .await?
             .filter(|a| a.active)
             .ok_or_else(ApiError::unauthenticated)?;
-        return Ok(Some(Caller {
+        let caller = Caller {
             identity: Identity::Agent(agent),
             credential: Credential::Token,
-        }));
+        };
+        state.credentials().put(hash, caller.clone());
+        return Ok(Some(caller));
     }
     let Some(cookie) = cookie_value(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let hash = token_hash(cookie);
+    if let Some(caller) = state.credentials().get(&hash) {
+        return Ok(Some(caller));
+    }
     let Some(session) = store.session(&hash, state.now()).await? else {
         return Ok(None);
     };
@@ -293,13 +302,17 @@ pub async fn authenticate(headers: &HeaderMap, state: &AppState) -> ApiResult<Op
             .filter(|c| c.portal_access)
             .map(Identity::Customer),
     };
-    Ok(identity.map(|identity| Caller {
+    let caller = identity.map(|identity| Caller {
         identity,
         credential: Credential::Session {
-            token_hash: hash,
+            token_hash: hash.clone(),
             csrf_token: session.csrf_token,
         },
-    }))
+    });
+    if let Some(caller) = &caller {
+        state.credentials().put(hash, caller.clone());
+    }
+    Ok(caller)
 }
 
 fn bearer_secret(value: &str) -> Option<&str> {

@@ -5,6 +5,7 @@
 //! on a listener until the shutdown future resolves.
 
 pub mod auth;
+mod credential_cache;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -65,6 +66,7 @@ pub struct AppState {
     store: Arc<dyn Store>,
     config: Arc<ServerConfig>,
     login_limiter: Arc<LoginLimiter>,
+    credentials: Arc<credential_cache::CredentialCache>,
     clock: Clock,
 }
 
@@ -75,6 +77,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             login_limiter,
+            credentials: Arc::default(),
             clock: Arc::new(now),
         }
     }
@@ -87,6 +90,10 @@ impl AppState {
 
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    pub(crate) fn credentials(&self) -> &credential_cache::CredentialCache {
+        &self.credentials
     }
 
     pub fn config(&self) -> &ServerConfig {

@@ -513,7 +513,10 @@ pub async fn update_agent(
     let agent = if patch == AgentPatch::default() {
         load_agent(&state, id).await?
     } else {
-        state.store().update_agent(id, patch).await?
+        let agent = state.store().update_agent(id, patch).await?;
+        // Role, tier or activity may have changed: cached credentials must not outlive that.
+        state.credentials().clear();
+        agent
     };
     if let Some(hash) = password_hash {
         state.store().set_agent_password(id, &hash).await?;
@@ -553,7 +556,9 @@ pub async fn update_me(
                 available: Some(available),
                 ..AgentPatch::default()
             };
-            state.store().update_agent(me.id, patch).await?
+            let agent = state.store().update_agent(me.id, patch).await?;
+            state.credentials().clear();
+            agent
         }
         None => me.clone(),
     };

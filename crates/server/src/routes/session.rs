@@ -179,6 +179,7 @@ pub async fn logout(
     }) = &caller.0
     {
         state.store().delete_session(token_hash).await?;
+        state.credentials().clear();
     }
     let secure = wants_secure_cookie(state.config().public_url.as_deref(), &headers);
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -292,6 +293,7 @@ pub async fn revoke_portal_access(
         .store()
         .set_contact_password(ContactId(id), None)
         .await?;
+    state.credentials().clear();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -392,5 +394,6 @@ pub async fn revoke_token(
     query.allow_only(&["agent_id"])?;
     let owner = token_owner(&caller, query.parse::<i64>("agent_id")?.map(AgentId))?;
     state.store().revoke_api_token(owner, id).await?;
+    state.credentials().clear();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -345,3 +345,21 @@ async fn api_tokens_are_shown_once_and_stored_hashed() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked");
     let _ = Method::GET;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivating_an_agent_cuts_off_its_token_at_once() {
+    let desk = Desk::start().await;
+    let agent = desk.agent("leaver@desk.test", Role::Agent, Tier::ONE).await;
+    let (status, me) = agent.get("/api/v1/agents/me").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = desk
+        .admin
+        .patch(
+            &format!("/api/v1/agents/{}", me["id"]),
+            json!({ "active": false }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = agent.get("/api/v1/tickets").await;
+    assert_problem(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+}
