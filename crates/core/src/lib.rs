@@ -8,6 +8,7 @@ pub mod command;
 pub mod event;
 pub mod ids;
 pub mod people;
+pub mod query;
 pub mod tag;
 pub mod ticket;
 pub mod time;

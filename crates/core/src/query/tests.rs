@@ -1,0 +1,248 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::command::{NewTicket, open_ticket};
+use crate::event::Actor;
+
+const NOW: Timestamp = Timestamp(1_763_856_000_000); // 2025-11-23T00:00:00Z
+
+fn q(text: &str) -> Query {
+    Query::parse(text, NOW).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+fn term(t: Term) -> Query {
+    Query::Term(t)
+}
+
+#[test]
+fn the_example_from_the_product_description() {
+    let parsed = q(r#"status:open tier:2 (tag:bug-report OR priority:P1) -tag:spam "login fails""#);
+    assert_eq!(
+        parsed,
+        Query::And(vec![
+            term(Term::Status(Status::Open)),
+            term(Term::Tier(Tier::TWO)),
+            Query::Or(vec![
+                term(Term::Tag("bug-report".into())),
+                term(Term::Priority(Priority::P1))
+            ]),
+            Query::Not(Box::new(term(Term::Tag("spam".into())))),
+            term(Term::Text("login fails".into())),
+        ])
+    );
+}
+
+#[test]
+fn alternatives_operators_and_aliases() {
+    assert_eq!(
+        q("status:open,pending"),
+        Query::Or(vec![
+            term(Term::Status(Status::Open)),
+            term(Term::Status(Status::Pending))
+        ])
+    );
+    assert_eq!(q("is:on-hold"), term(Term::Status(Status::OnHold)));
+    assert_eq!(q("priority:p1"), term(Term::Priority(Priority::P1)));
+    assert_eq!(q("tier:L3"), term(Term::Tier(Tier::THREE)));
+    assert_eq!(q("assignee:me"), term(Term::Assignee(Who::Me)));
+    assert_eq!(q("assignee:none"), term(Term::Assignee(Who::Nobody)));
+    assert_eq!(q("assignee:7"), term(Term::Assignee(Who::Id(AgentId(7)))));
+    assert_eq!(q("team:none"), term(Term::Team(None)));
+    assert_eq!(q("ref:#1042"), term(Term::Reference(TicketId(1042))));
+    assert_eq!(
+        q("org:\"Cedar & Pine\""),
+        term(Term::Organisation(Party::Named("Cedar & Pine".into())))
+    );
+    assert_eq!(
+        q("a | b"),
+        Query::Or(vec![
+            term(Term::Text("a".into())),
+            term(Term::Text("b".into()))
+        ])
+    );
+    assert_eq!(
+        q("a AND NOT b"),
+        Query::And(vec![
+            term(Term::Text("a".into())),
+            Query::Not(Box::new(term(Term::Text("b".into()))))
+        ])
+    );
+    assert_eq!(q(""), Query::And(vec![]));
+    assert_eq!(q("   "), Query::And(vec![]));
+    // OR binds looser than juxtaposition.
+    assert_eq!(
+        q("a b OR c"),
+        Query::Or(vec![
+            Query::And(vec![
+                term(Term::Text("a".into())),
+                term(Term::Text("b".into()))
+            ]),
+            term(Term::Text("c".into()))
+        ])
+    );
+    // A dash inside a word is part of the word; a lone dash is a word too.
+    assert_eq!(q("wi-fi"), term(Term::Text("wi-fi".into())));
+    assert_eq!(
+        q("a - b"),
+        Query::And(vec![
+            term(Term::Text("a".into())),
+            term(Term::Text("-".into())),
+            term(Term::Text("b".into()))
+        ])
+    );
+}
+
+#[test]
+fn dates_and_ages() {
+    let day = date("2026-11-01").unwrap();
+    assert_eq!(day, Timestamp(1_793_491_200_000));
+    assert_eq!(
+        q("created:>=2026-11-01"),
+        term(Term::Created(Comparison::AtOrAfter, day))
+    );
+    assert_eq!(
+        q("created:>2026-11-01"),
+        term(Term::Created(
+            Comparison::After,
+            Timestamp(day.0 + DAY_MS - 1)
+        ))
+    );
+    assert_eq!(
+        q("updated:2026-11-01"),
+        Query::And(vec![
+            term(Term::Updated(Comparison::AtOrAfter, day)),
+            term(Term::Updated(Comparison::Before, Timestamp(day.0 + DAY_MS)))
+        ])
+    );
+    assert_eq!(
+        q("created:<3d"),
+        term(Term::Created(
+            Comparison::After,
+            Timestamp(NOW.0 - 3 * DAY_MS)
+        ))
+    );
+    assert_eq!(
+        q("updated:>2w"),
+        term(Term::Updated(
+            Comparison::Before,
+            Timestamp(NOW.0 - 14 * DAY_MS)
+        ))
+    );
+    assert_eq!(date("2024-02-29").map(|t| t.0 % DAY_MS), Some(0));
+    assert!(date("2025-02-29").is_none());
+    assert!(date("2026-13-01").is_none());
+    assert!(date("1969-12-31").is_none());
+}
+
+#[test]
+fn errors_say_what_and_where() {
+    let cases = [
+        ("status:done", "unknown status"),
+        ("priority:urgent", "unknown priority"),
+        ("tier:4", "tier must be"),
+        ("colour:red", "unknown field"),
+        ("tag:\"has space\"", "may only use"),
+        ("(status:open", "unclosed parenthesis"),
+        ("status:open)", "unexpected )"),
+        ("\"open quote", "unclosed quote"),
+        ("status:", "needs a value"),
+        ("a OR", "expected a search term"),
+        ("created:yesterday", "not a date"),
+        ("created:<99999999d", "not an age"),
+        ("team:billing", "team id"),
+        ("NOT", "needs a term"),
+    ];
+    for (input, want) in cases {
+        let err = Query::parse(input, NOW).unwrap_err();
+        assert!(err.message.contains(want), "{input:?} gave {err}");
+    }
+    assert_eq!(
+        Query::parse("status:open colour:red", NOW)
+            .unwrap_err()
+            .position,
+        12
+    );
+    let deep = format!("{}x{}", "(".repeat(40), ")".repeat(40));
+    assert!(
+        Query::parse(&deep, NOW)
+            .unwrap_err()
+            .message
+            .contains("nested")
+    );
+    assert!(Query::parse(&"a ".repeat(1_500), NOW).is_err());
+}
+
+#[test]
+fn matching_tickets() {
+    let new = NewTicket {
+        subject: "Login fails after VPN update".into(),
+        body: "x".into(),
+        requester: crate::ids::ContactId(3),
+        organisation: Some(OrganisationId(2)),
+        channel: Channel::Email,
+        priority: Priority::P1,
+        tier: Tier::TWO,
+        team: Some(TeamId(4)),
+        tags: vec![TagName::parse("bug-report").unwrap()],
+        follow_up_of: None,
+    };
+    let (mut ticket, _) = open_ticket(
+        TicketId(1042),
+        1042,
+        &new,
+        Actor::System,
+        Timestamp(NOW.0 - DAY_MS),
+    )
+    .unwrap();
+    ticket.status = Status::Open;
+    ticket.assignee = Some(AgentId(9));
+    let facts = MatchFacts {
+        me: Some(AgentId(9)),
+        text: "the user says the login fails since tuesday",
+        requester_email: Some("pat@acme.example"),
+        organisation_name: Some("Acme Corp"),
+        assignee_email: Some("raj@desk.example"),
+    };
+    let yes = [
+        r#"status:open tier:2 (tag:bug-report OR priority:P1) -tag:spam "login fails""#,
+        "assignee:me",
+        "assignee:raj@desk.example",
+        "from:acme.example",
+        "org:acme",
+        "org:2 team:4 channel:email",
+        "ref:1042",
+        "created:<2d",
+        "created:>=2025-11-22",
+        "tuesday",
+        "status:new,open",
+        "",
+    ];
+    for text in yes {
+        assert!(q(text).matches(&ticket, &facts), "{text:?} should match");
+    }
+    let no = [
+        "status:pending",
+        "-tag:bug-report",
+        "assignee:none",
+        "tier:1",
+        "created:>2d",
+        "wednesday",
+        "ref:1043",
+        "org:globex",
+        "team:none",
+    ];
+    for text in no {
+        assert!(
+            !q(text).matches(&ticket, &facts),
+            "{text:?} should not match"
+        );
+    }
+    let nobody = MatchFacts {
+        me: None,
+        ..facts.clone()
+    };
+    assert!(
+        !q("assignee:me").matches(&ticket, &nobody),
+        "no caller, no 'me'"
+    );
+}
