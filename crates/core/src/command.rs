@@ -267,7 +267,7 @@ pub fn decide(
 
 fn require_agent(actor: Actor) -> Result<(), DecideError> {
     match actor {
-        Actor::Agent { .. } | Actor::System => Ok(()),
+        Actor::Agent { .. } | Actor::Rule { .. } | Actor::System => Ok(()),
         Actor::Customer { .. } => Err(DecideError::NotPermitted),
     }
 }

@@ -1,4 +1,4 @@
-use crate::ids::{AgentId, ContactId, OrganisationId, TeamId, TicketId};
+use crate::ids::{AgentId, ContactId, OrganisationId, RuleId, TeamId, TicketId};
 use crate::ticket::{Channel, Priority, Status, Tier};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -9,8 +9,16 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Actor {
-    Agent { id: AgentId },
-    Customer { id: ContactId },
+    Agent {
+        id: AgentId,
+    },
+    Customer {
+        id: ContactId,
+    },
+    /// An automation rule; the timeline names which one.
+    Rule {
+        id: RuleId,
+    },
     System,
 }
 

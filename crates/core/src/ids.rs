@@ -25,5 +25,6 @@ id_type!(
     AgentId,
     TeamId,
     TagId,
-    EventId
+    EventId,
+    RuleId
 );

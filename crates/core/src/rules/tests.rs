@@ -1,0 +1,440 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::command::{NewTicket, open_ticket};
+use crate::ids::{ContactId, TicketId};
+use crate::ticket::Channel;
+use serde_json::json;
+
+const NOW: Timestamp = Timestamp(1_763_856_000_000);
+
+fn rule(id: i64, spec: serde_json::Value) -> Rule {
+    let spec: RuleSpec = serde_json::from_value(spec).unwrap_or_else(|e| panic!("rule {id}: {e}"));
+    spec.validate()
+        .unwrap_or_else(|e| panic!("rule {id}: {e:?}"));
+    Rule {
+        id: RuleId(id),
+        position: id,
+        spec,
+    }
+}
+
+/// The seeds' routing, written as rules.
+fn seed_rules() -> Vec<Rule> {
+    vec![
+        rule(
+            1,
+            json!({
+                "name": "Billing words go to tier 1 billing",
+                "when": [{ "event": "ticket_created" }, { "event": "customer_message" }],
+                "conditions": { "any": [
+                    { "field": "text", "op": "contains", "value": ["invoice", "refund", "charged", "billing", "payment"] }
+                ] },
+                "actions": [{ "action": "add_tags", "tags": ["l1-billing"] }]
+            }),
+        ),
+        rule(
+            2,
+            json!({
+                "name": "Bugs go to tier 2",
+                "when": [{ "event": "ticket_created" }],
+                "conditions": { "any": [
+                    { "field": "text", "op": "contains", "value": ["bug", "error 500", "crash"] },
+                    { "field": "body", "op": "matches", "value": "(?m)^\\s+at [\\w.$]+\\(" }
+                ] },
+                "actions": [{ "action": "add_tags", "tags": ["bug-report"] }]
+            }),
+        ),
+        rule(
+            3,
+            json!({
+                "name": "Outages are tier 3 P1",
+                "when": [{ "event": "ticket_created" }],
+                "conditions": { "any": [{ "field": "text", "op": "contains", "value": ["down for everyone", "outage"] }] },
+                "actions": [{ "action": "add_tags", "tags": ["l3-outage"] }]
+            }),
+        ),
+        rule(
+            4,
+            json!({
+                "name": "Tagging l3-outage routes to tier 3 network",
+                "when": [{ "event": "tag_added", "tag": "l3-outage" }],
+                "actions": [
+                    { "action": "set_tier", "tier": 3 },
+                    { "action": "set_priority", "priority": "P1" },
+                    { "action": "set_team", "team_id": 4 },
+                    { "action": "add_note", "body": "Possible outage: routed to tier 3 network." }
+                ]
+            }),
+        ),
+        rule(
+            5,
+            json!({
+                "name": "bug-report means tier 2",
+                "when": [{ "event": "tag_added", "tag": "bug-report" }],
+                "conditions": { "all": [{ "field": "tier", "op": "below", "value": 2 }] },
+                "actions": [{ "action": "set_tier", "tier": 2 }, { "action": "set_team", "team_id": 3 }]
+            }),
+        ),
+    ]
+}
+
+fn created(subject: &str, body: &str) -> (Ticket, Vec<Event>) {
+    let new = NewTicket {
+        subject: subject.into(),
+        body: body.into(),
+        requester: ContactId(1),
+        organisation: None,
+        channel: Channel::Email,
+        priority: Priority::P3,
+        tier: Tier::ONE,
+        team: None,
+        tags: vec![],
+        follow_up_of: None,
+    };
+    open_ticket(
+        TicketId(1001),
+        1001,
+        &new,
+        Actor::Customer { id: ContactId(1) },
+        NOW,
+    )
+    .unwrap()
+}
+
+fn facts() -> RuleFacts {
+    RuleFacts {
+        requester_email: "pat@acme.example".into(),
+        plan: Some("gold".into()),
+        ..RuleFacts::default()
+    }
+}
+
+#[test]
+fn seed_routing_billing() {
+    let (ticket, events) = created(
+        "Invoice charged twice",
+        "Please refund the duplicate payment",
+    );
+    let out = run(&seed_rules(), &ticket, &events, &facts(), NOW);
+    let after = out.ticket.unwrap();
+    assert!(after.tags.contains("l1-billing"));
+    assert_eq!(after.tier, Tier::ONE);
+    assert_eq!(
+        out.firings.iter().map(|f| f.rule.0).collect::<Vec<_>>(),
+        vec![1]
+    );
+    // Every change names the rule that made it.
+    assert!(
+        out.firings[0]
+            .events
+            .iter()
+            .all(|e| e.actor == Actor::Rule { id: RuleId(1) })
+    );
+}
+
+#[test]
+fn seed_routing_outage_cascades_through_the_tag() {
+    let (ticket, events) = created("Email down for everyone", "Nobody can send mail since 9:00");
+    let out = run(&seed_rules(), &ticket, &events, &facts(), NOW);
+    let after = out.ticket.unwrap();
+    assert!(after.tags.contains("l3-outage"));
+    assert_eq!(
+        (after.tier, after.priority, after.team),
+        (Tier::THREE, Priority::P1, Some(TeamId(4)))
+    );
+    let fired: Vec<i64> = out.firings.iter().map(|f| f.rule.0).collect();
+    assert_eq!(
+        fired,
+        vec![3, 4],
+        "rule 4 ran because rule 3's tag triggered it"
+    );
+    assert!(
+        out.firings[1]
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::InternalNote { .. }))
+    );
+    // The cascade's events fold onto the ticket like any others.
+    let mut replay = ticket.clone();
+    for f in &out.firings {
+        for e in &f.events {
+            replay.apply(e);
+        }
+    }
+    assert_eq!(replay.tags, after.tags);
+    assert_eq!(replay.tier, after.tier);
+}
+
+#[test]
+fn seed_routing_stack_trace_is_a_bug() {
+    let trace = "It fails:\n    at com.acme.Scheduler.save(Scheduler.java:42)\n";
+    let (ticket, events) = created("Scheduler problem", trace);
+    let out = run(&seed_rules(), &ticket, &events, &facts(), NOW);
+    let after = out.ticket.unwrap();
+    assert!(after.tags.contains("bug-report"));
+    assert_eq!((after.tier, after.team), (Tier::TWO, Some(TeamId(3))));
+    let (quiet, events) = created("Question about my plan", "How do I add a user?");
+    let out = run(&seed_rules(), &quiet, &events, &facts(), NOW);
+    assert!(out.firings.is_empty());
+    assert_eq!(out.ticket.unwrap(), quiet);
+}
+
+#[test]
+fn a_rule_cannot_retrigger_itself() {
+    // Each run adds a tag, which would trigger it again forever without the guard.
+    let ping = rule(
+        1,
+        json!({
+            "name": "ping", "when": [{ "event": "tag_added" }, { "event": "ticket_created" }],
+            "actions": [{ "action": "add_tags", "tags": ["ping"] }, { "action": "remove_tags", "tags": ["pong"] }]
+        }),
+    );
+    let pong = rule(
+        2,
+        json!({
+            "name": "pong", "when": [{ "event": "tag_added" }],
+            "actions": [{ "action": "add_tags", "tags": ["pong"] }, { "action": "remove_tags", "tags": ["ping"] }]
+        }),
+    );
+    let (ticket, events) = created("Loop", "loop");
+    let out = run(&[ping, pong], &ticket, &events, &facts(), NOW);
+    assert_eq!(out.firings.len(), 2, "each rule fires once");
+}
+
+#[test]
+fn stop_prevents_later_rules() {
+    let first = rule(
+        1,
+        json!({ "name": "vip", "when": [{ "event": "ticket_created" }], "stop": true,
+        "conditions": { "all": [{ "field": "plan", "op": "is", "value": "gold" }] },
+        "actions": [{ "action": "set_priority", "priority": "P2" }] }),
+    );
+    let second = rule(
+        2,
+        json!({ "name": "low", "when": [{ "event": "ticket_created" }],
+        "actions": [{ "action": "set_priority", "priority": "P4" }] }),
+    );
+    let (ticket, events) = created("Hello", "hi");
+    let out = run(
+        &[second.clone(), first.clone()],
+        &ticket,
+        &events,
+        &facts(),
+        NOW,
+    );
+    assert_eq!(
+        out.ticket.unwrap().priority,
+        Priority::P2,
+        "ordered by position, and stop held"
+    );
+    let no_plan = RuleFacts {
+        plan: None,
+        ..facts()
+    };
+    let out = run(&[second, first], &ticket, &events, &no_plan, NOW);
+    assert_eq!(out.ticket.unwrap().priority, Priority::P4);
+}
+
+#[test]
+fn disabled_rules_and_unmatched_triggers_do_nothing() {
+    let mut r = rule(
+        1,
+        json!({ "name": "x", "when": [{ "event": "agent_reply" }], "actions": [{ "action": "set_priority", "priority": "P1" }] }),
+    );
+    let (ticket, events) = created("Hello", "hi");
+    assert!(
+        run(std::slice::from_ref(&r), &ticket, &events, &facts(), NOW)
+            .firings
+            .is_empty()
+    );
+    r.spec.when = vec![Trigger::TicketCreated];
+    r.spec.enabled = false;
+    assert!(
+        run(&[r], &ticket, &events, &facts(), NOW)
+            .firings
+            .is_empty()
+    );
+}
+
+#[test]
+fn assignment_respects_tier_and_existence() {
+    let assign = rule(
+        1,
+        json!({ "name": "to raj", "when": [{ "event": "ticket_created" }],
+        "actions": [{ "action": "set_tier", "tier": 2 }, { "action": "set_assignee", "agent_id": 7 }, { "action": "add_tags", "tags": ["routed"] }] }),
+    );
+    let (ticket, events) = created("Hello", "hi");
+    let mut f = facts();
+    f.agents.insert(
+        AgentId(7),
+        AgentRef {
+            id: AgentId(7),
+            tier: Tier::ONE,
+            active: true,
+        },
+    );
+    let out = run(std::slice::from_ref(&assign), &ticket, &events, &f, NOW);
+    assert_eq!(
+        out.firings[0].skipped.len(),
+        1,
+        "tier 1 agent cannot own a tier 2 ticket: {:?}",
+        out.firings[0].skipped
+    );
+    assert_eq!(
+        out.ticket.unwrap().assignee,
+        None,
+        "the whole update is refused, as for any command"
+    );
+    f.agents.insert(
+        AgentId(7),
+        AgentRef {
+            id: AgentId(7),
+            tier: Tier::TWO,
+            active: true,
+        },
+    );
+    let out = run(std::slice::from_ref(&assign), &ticket, &events, &f, NOW);
+    let after = out.ticket.unwrap();
+    assert_eq!(
+        (after.assignee, after.status),
+        (Some(AgentId(7)), Status::Open)
+    );
+    let out = run(&[assign], &ticket, &events, &facts(), NOW);
+    assert!(
+        out.firings[0]
+            .skipped
+            .iter()
+            .any(|s| s.contains("does not exist"))
+    );
+}
+
+#[test]
+fn notify_and_webhook_become_side_effects() {
+    let r = rule(
+        9,
+        json!({ "name": "page", "when": [{ "event": "ticket_created" }],
+        "actions": [
+            { "action": "notify", "to": { "kind": "team" }, "message": "New ticket" },
+            { "action": "webhook", "url": "https://hooks.example/desk" },
+            { "action": "send_reply", "body": "We got your message and will answer within 4 hours." }
+        ] }),
+    );
+    let (ticket, events) = created("Hello", "hi");
+    let out = run(&[r], &ticket, &events, &facts(), NOW);
+    assert_eq!(out.side_effects.len(), 2);
+    assert!(
+        out.firings[0]
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::AgentReply { .. }))
+    );
+    assert_eq!(
+        out.ticket.unwrap().status,
+        Status::Open,
+        "a canned reply is a first response"
+    );
+}
+
+#[test]
+fn conditions_cover_every_field() {
+    let (mut ticket, _) = created("VPN is slow", "since the update");
+    ticket.tags.insert("vpn".into());
+    ticket.team = Some(TeamId(4));
+    let f = RuleFacts {
+        in_business_hours: Some(false),
+        ..facts()
+    };
+    let yes = [
+        json!({ "field": "channel", "op": "is", "value": ["email", "chat"] }),
+        json!({ "field": "subject", "op": "matches", "value": "^vpn" }),
+        json!({ "field": "body", "op": "not_contains", "value": "invoice" }),
+        json!({ "field": "requester_email", "op": "contains", "value": "@acme.example" }),
+        json!({ "field": "tags", "op": "includes", "value": "vpn" }),
+        json!({ "field": "tags", "op": "excludes", "value": ["spam"] }),
+        json!({ "field": "priority", "op": "below", "value": "P2" }),
+        json!({ "field": "tier", "op": "is", "value": [1, 2] }),
+        json!({ "field": "status", "op": "is", "value": "new" }),
+        json!({ "field": "team", "op": "is", "value": 4 }),
+        json!({ "field": "assignee", "op": "absent" }),
+        json!({ "field": "organisation", "op": "absent" }),
+        json!({ "field": "plan", "op": "is", "value": "GOLD" }),
+        json!({ "field": "business_hours", "op": "is", "value": false }),
+    ];
+    for c in yes {
+        let cond: Condition = serde_json::from_value(c.clone()).unwrap();
+        cond.check().unwrap_or_else(|e| panic!("{c}: {e}"));
+        assert!(
+            cond.holds(&ticket, "since the update", &f),
+            "{c} should hold"
+        );
+    }
+    let no = [
+        json!({ "field": "priority", "op": "above", "value": "P2" }),
+        json!({ "field": "tier", "op": "above", "value": 1 }),
+        json!({ "field": "business_hours", "op": "is", "value": true }),
+        json!({ "field": "text", "op": "contains", "value": "printer" }),
+    ];
+    for c in no {
+        let cond: Condition = serde_json::from_value(c.clone()).unwrap();
+        assert!(
+            !cond.holds(&ticket, "since the update", &f),
+            "{c} should not hold"
+        );
+    }
+}
+
+#[test]
+fn validation_names_every_problem_and_where() {
+    let spec: RuleSpec = serde_json::from_value(json!({
+        "name": " ",
+        "when": [],
+        "conditions": { "all": [
+            { "field": "priority", "op": "is", "value": "P9" },
+            { "field": "subject", "op": "matches", "value": "(unclosed" },
+            { "field": "tags", "op": "above", "value": "x" }
+        ], "any": [{ "field": "tier", "op": "is", "value": 7 }] },
+        "actions": [{ "action": "webhook", "url": "ftp://x" }, { "action": "add_note", "body": "" }]
+    }))
+    .unwrap();
+    let errors = spec.validate().unwrap_err();
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "name",
+            "when",
+            "conditions.all[0]",
+            "conditions.all[1]",
+            "conditions.all[2]",
+            "conditions.any[0]",
+            "actions[0]",
+            "actions[1]"
+        ]
+    );
+    assert!(
+        errors[2].message.contains("unknown priority"),
+        "{}",
+        errors[2]
+    );
+    assert!(
+        errors[3].message.contains("regular expression"),
+        "{}",
+        errors[3]
+    );
+    // Unknown keys and actions are refused by the schema itself.
+    assert!(
+        serde_json::from_value::<RuleSpec>(
+            json!({ "name": "x", "when": [], "actions": [], "colour": 1 })
+        )
+        .is_err()
+    );
+    assert!(serde_json::from_value::<Action>(json!({ "action": "delete_ticket" })).is_err());
+    assert!(serde_json::from_value::<Action>(json!({ "action": "set_tier", "tier": 5 })).is_err());
+    let huge = format!(
+        "{{\"field\": \"subject\", \"op\": \"matches\", \"value\": \"{}\"}}",
+        "a".repeat(600)
+    );
+    let cond: Condition = serde_json::from_str(&huge).unwrap();
+    assert!(cond.check().is_err());
+}
