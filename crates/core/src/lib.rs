@@ -9,6 +9,7 @@ pub mod event;
 pub mod ids;
 pub mod people;
 pub mod query;
+pub mod routing;
 pub mod rules;
 pub mod tag;
 pub mod ticket;
