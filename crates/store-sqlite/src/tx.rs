@@ -4,6 +4,8 @@
 use crate::rows::{CONTACT_COLUMNS, ContactRow, TicketRow, backend, db_err, tags_json};
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use std::collections::BTreeMap;
+use tierdesk_core::routing::TagOwner;
 use tierdesk_core::{
     AgentId, AgentRef, Contact, ContactId, Event, EventId, OrganisationId, TeamId, Ticket,
     TicketId, Tier, Timestamp,
@@ -45,6 +47,27 @@ impl Tx for SqliteTx<'_> {
             .await
             .map_err(backend)?;
         Ok(row.is_some())
+    }
+
+    async fn tag_owners(&mut self, tags: &[String]) -> Result<BTreeMap<String, TagOwner>> {
+        if tags.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT name, owner_tier, owner_team_id FROM tags \
+             WHERE (owner_tier IS NOT NULL OR owner_team_id IS NOT NULL) AND name IN (",
+        );
+        let mut list = q.separated(", ");
+        for tag in tags {
+            list.push_bind(tag.as_str());
+        }
+        q.push(")");
+        let rows: Vec<(String, Option<i64>, Option<i64>)> = q
+            .build_query_as()
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(backend)?;
+        owners_from_rows(rows)
     }
 
     async fn contact(&mut self, id: ContactId) -> Result<Option<Contact>> {
@@ -253,4 +276,24 @@ async fn insert_tags<'a>(
     });
     insert.build().execute(conn).await.map_err(backend)?;
     Ok(())
+}
+
+fn owners_from_rows(
+    rows: Vec<(String, Option<i64>, Option<i64>)>,
+) -> Result<BTreeMap<String, TagOwner>> {
+    rows.into_iter()
+        .map(|(name, tier, team)| {
+            let tier = tier
+                .map(Tier::new)
+                .transpose()
+                .map_err(|e| crate::rows::corrupt("tag", e))?;
+            Ok((
+                name,
+                TagOwner {
+                    tier,
+                    team: team.map(TeamId),
+                },
+            ))
+        })
+        .collect()
 }

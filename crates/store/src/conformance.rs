@@ -37,6 +37,7 @@ macro_rules! conformance_suite {
             tags_crud,
             sessions_tokens_and_invites,
             events_after_resumes_in_order,
+            owned_tags_route_tickets,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {$(
@@ -1360,5 +1361,163 @@ pub async fn events_after_resumes_in_order(store: Arc<dyn Store>) {
     assert!(
         all.iter()
             .any(|e| matches!(e.event.kind, EventKind::Created { .. }))
+    );
+}
+
+pub async fn owned_tags_route_tickets(store: Arc<dyn Store>) {
+    let network = store
+        .create_team(NewTeam {
+            name: "network".into(),
+            description: String::new(),
+        })
+        .await
+        .unwrap();
+    let technical = store
+        .create_team(NewTeam {
+            name: "technical".into(),
+            description: String::new(),
+        })
+        .await
+        .unwrap();
+    for (name, tier, team) in [
+        ("l3-outage", Some(Tier::THREE), Some(network.id)),
+        ("bug-report", Some(Tier::TWO), Some(technical.id)),
+        ("vpn", None, None),
+    ] {
+        store
+            .create_tag(NewTag {
+                name: tag(name),
+                description: String::new(),
+                owner_tier: tier,
+                owner_team: team,
+            })
+            .await
+            .unwrap();
+    }
+    // On creation: routed within the creation change, attributed to the agent.
+    let mut d = draft("outage@example.com", "Down for everyone");
+    d.tags = vec![tag("l3-outage"), tag("vpn")];
+    let created = store.create_ticket(d, ADMIN, NOW).await.unwrap();
+    let t = &created.ticket;
+    assert_eq!(
+        (t.tier, t.team, t.version),
+        (Tier::THREE, Some(network.id), 1)
+    );
+    let routed: Vec<_> = created
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.event.kind,
+                EventKind::TierChanged { .. } | EventKind::TeamChanged { .. }
+            )
+        })
+        .collect();
+    assert_eq!(routed.len(), 2, "one event per routed field");
+    assert!(
+        routed
+            .iter()
+            .all(|e| e.event.actor == ADMIN && e.event.version == 1)
+    );
+    assert_eq!(store.ticket(t.id).await.unwrap().as_ref(), Some(t));
+    // A customer's ticket is routed by the system.
+    let mut by_customer = draft("c@example.com", "Crash on save");
+    by_customer.tags = vec![tag("bug-report")];
+    let requester = store
+        .create_contact(
+            NewContact {
+                email: "c@example.com".into(),
+                name: "C".into(),
+                organisation: None,
+                phone: None,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    by_customer.requester = Requester::Id(requester.id);
+    let c = store
+        .create_ticket(by_customer, Actor::Customer { id: requester.id }, NOW)
+        .await
+        .unwrap();
+    assert_eq!(c.ticket.tier, Tier::TWO);
+    assert!(
+        c.events.iter().any(|e| e.event.actor == Actor::System
+            && matches!(e.event.kind, EventKind::TierChanged { .. }))
+    );
+    // On change: an added owned tag routes in the same version; explicit fields win; never lowered.
+    let plain = store
+        .create_ticket(draft("p@example.com", "Plain"), ADMIN, NOW)
+        .await
+        .unwrap()
+        .ticket;
+    let changed = store
+        .change_ticket(
+            plain.id,
+            Some(1),
+            update(UpdateSpec {
+                add_tags: vec![tag("bug-report")],
+                ..Default::default()
+            }),
+            ADMIN,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            changed.ticket.tier,
+            changed.ticket.team,
+            changed.ticket.version
+        ),
+        (Tier::TWO, Some(technical.id), 2)
+    );
+    let explicit = store
+        .change_ticket(
+            plain.id,
+            Some(2),
+            update(UpdateSpec {
+                add_tags: vec![tag("l3-outage")],
+                team: Some(None),
+                ..Default::default()
+            }),
+            ADMIN,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (explicit.ticket.tier, explicit.ticket.team),
+        (Tier::THREE, None)
+    );
+    let lower = store
+        .change_ticket(
+            t.id,
+            None,
+            update(UpdateSpec {
+                add_tags: vec![tag("bug-report")],
+                ..Default::default()
+            }),
+            ADMIN,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        lower.ticket.tier,
+        Tier::THREE,
+        "a tag never lowers the tier"
+    );
+    assert_eq!(lower.ticket.team, Some(technical.id));
+    let events: Vec<_> = store
+        .ticket_events(t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(
+        Ticket::from_events(&events).as_ref(),
+        store.ticket(t.id).await.unwrap().as_ref()
     );
 }

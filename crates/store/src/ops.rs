@@ -6,6 +6,8 @@
 use crate::error::{Result, StoreError};
 use crate::model::{Change, NewContact, Requester, StoredEvent, TicketChange, TicketDraft};
 use async_trait::async_trait;
+use std::collections::BTreeMap;
+use tierdesk_core::routing::{TagOwner, route_by_tags};
 use tierdesk_core::validate::{self, FieldError};
 use tierdesk_core::{
     Actor, AgentId, AgentRef, Command, Contact, Context, Event, NewTicket, OrganisationId, Status,
@@ -19,6 +21,8 @@ pub trait Tx: Send {
     async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>>;
     async fn agent_ref(&mut self, id: AgentId) -> Result<Option<AgentRef>>;
     async fn team_exists(&mut self, id: TeamId) -> Result<bool>;
+    /// Owners (tier and/or team) of those of `tags` that have one.
+    async fn tag_owners(&mut self, tags: &[String]) -> Result<BTreeMap<String, TagOwner>>;
     async fn contact(&mut self, id: tierdesk_core::ContactId) -> Result<Option<Contact>>;
     async fn contact_by_email(&mut self, email: &str) -> Result<Option<Contact>>;
     /// The organisation that claims this email domain, if any.
@@ -112,7 +116,41 @@ async fn insert_new(
     follow_up_of: Option<TicketId>,
 ) -> Result<Change> {
     let reference = tx.next_reference().await?;
-    let (ticket, events) = open_ticket(TicketId(reference), reference, new, actor, now)?;
+    let (mut ticket, mut events) = open_ticket(TicketId(reference), reference, new, actor, now)?;
+    // Tagging is routing: owned tags on a new ticket move it to their owner
+    // within the same change (version 1), as separate, attributed events.
+    let tags: Vec<String> = ticket.tags.iter().cloned().collect();
+    let owners = tx.tag_owners(&tags).await?;
+    if !owners.is_empty() {
+        let mut untagged = ticket.clone();
+        untagged.tags.clear();
+        let mut wanted = Update {
+            add_tags: new.tags.clone(),
+            ..Update::default()
+        };
+        route_by_tags(&mut wanted, &untagged, &owners);
+        let routing = Update {
+            tier: wanted.tier,
+            team: wanted.team,
+            ..Update::default()
+        };
+        if routing.tier.is_some() || routing.team.is_some() {
+            let router = if actor.is_agent() {
+                actor
+            } else {
+                Actor::System
+            };
+            for mut event in decide(
+                &ticket,
+                &Context::new(router, now),
+                &Command::Update(routing),
+            )? {
+                event.version = ticket.version;
+                ticket.apply(&event);
+                events.push(event);
+            }
+        }
+    }
     tx.insert_ticket(&ticket).await?;
     let events = tx.append_events(&events).await?;
     Ok(Change {
@@ -179,7 +217,7 @@ pub async fn change_ticket(
                 Some(None) => Some(None),
                 None => None,
             };
-            Command::Update(Update {
+            let mut update = Update {
                 status: spec.status,
                 priority: spec.priority,
                 tier: spec.tier,
@@ -187,7 +225,11 @@ pub async fn change_ticket(
                 assignee,
                 add_tags: spec.add_tags,
                 remove_tags: spec.remove_tags,
-            })
+            };
+            let added: Vec<String> = update.add_tags.iter().map(|t| t.to_string()).collect();
+            let owners = tx.tag_owners(&added).await?;
+            route_by_tags(&mut update, &ticket, &owners);
+            Command::Update(update)
         }
     };
     let events = decide(&ticket, &context, &command)?;
