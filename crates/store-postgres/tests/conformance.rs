@@ -287,7 +287,10 @@ async fn event_signal_survives_a_lost_listening_connection() {
     // And it listens again: a later commit is announced too.
     let wait = std::time::Instant::now();
     while listening().await.iter().all(|p| pids.contains(p)) {
-        assert!(wait.elapsed().as_secs() < 10, "the listener never came back");
+        assert!(
+            wait.elapsed().as_secs() < 10,
+            "the listener never came back"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let later = store
