@@ -10,6 +10,7 @@ mod durability;
 mod events;
 mod harness;
 mod lifecycle;
+mod migrate_data;
 mod pg;
 mod process;
 mod sse;
