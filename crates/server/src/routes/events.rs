@@ -8,18 +8,18 @@
 //! the client's `Last-Event-ID`).
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, Identity, authenticate};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::QueryParams;
 use crate::views::StreamEventView;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tierdesk_core::{EventId, TicketId};
 use tierdesk_store::{Store, StoredEvent};
 use tokio::sync::watch;
@@ -29,7 +29,10 @@ const PAGE: u32 = 500;
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Re-read this often even without a signal: a safety net, not the mechanism.
-const RECHECK: Duration = Duration::from_secs(10);
+const RECHECK: Duration = Duration::from_secs(5);
+/// An open stream checks its credential again this often, so a revoked
+/// token, a signed-out session or a deactivated agent is cut off.
+const REAUTHENTICATE: Duration = Duration::from_secs(5);
 
 const PARAMS: &[&str] = &["after", "ticket"];
 
@@ -68,8 +71,17 @@ pub async fn stream(
             None => state.store().last_event_id().await?,
         },
     };
+    let mut credential = HeaderMap::new();
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        for value in headers.get_all(&name) {
+            credential.append(name.clone(), value.clone());
+        }
+    }
     let follower = Follower {
         store: state.store_arc(),
+        state: state.clone(),
+        credential,
+        authenticated_at: Instant::now(),
         signal,
         shutdown: state.shutdown_signal(),
         position: start,
@@ -110,6 +122,10 @@ fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<EventId>> {
 /// One subscriber's position in the event table.
 struct Follower {
     store: Arc<dyn Store>,
+    state: AppState,
+    /// The request's credential headers, to check again while streaming.
+    credential: HeaderMap,
+    authenticated_at: Instant,
     signal: watch::Receiver<EventId>,
     shutdown: watch::Receiver<bool>,
     /// The id of the last event read (sent or filtered out).
@@ -123,7 +139,7 @@ impl Follower {
     /// store failed, and the client resumes with `Last-Event-ID`).
     async fn next(&mut self) -> Option<Event> {
         loop {
-            if *self.shutdown.borrow() {
+            if *self.shutdown.borrow() || !self.still_allowed().await {
                 return None;
             }
             if let Some(stored) = self.pending.pop_front() {
@@ -166,6 +182,34 @@ impl Follower {
                 }
                 _ = self.shutdown.wait_for(|down| *down) => return None,
                 () = tokio::time::sleep(RECHECK) => {}
+            }
+        }
+    }
+
+    /// Whether the credential still belongs to an active agent, checked at
+    /// most every [`REAUTHENTICATE`].
+    async fn still_allowed(&mut self) -> bool {
+        if self.authenticated_at.elapsed() < REAUTHENTICATE {
+            return true;
+        }
+        match authenticate(&self.credential, &self.state).await {
+            Ok(Some(Caller {
+                identity: Identity::Agent(_),
+                ..
+            })) => {
+                self.authenticated_at = Instant::now();
+                true
+            }
+            Ok(_) => {
+                tracing::info!("event stream closed: its credential no longer admits an agent");
+                false
+            }
+            Err(e) => {
+                tracing::info!(
+                    code = e.code,
+                    "event stream closed: credential check failed"
+                );
+                false
             }
         }
     }

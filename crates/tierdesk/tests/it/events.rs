@@ -153,6 +153,36 @@ async fn stream_is_for_agents_only() {
     assert!(doc["paths"]["/api/v1/events"]["get"].is_object());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_ends_when_the_agent_is_deactivated() {
+    let desk = Desk::start().await;
+    let agent = desk
+        .agent(
+            "leaver@desk.test",
+            tierdesk_core::Role::Agent,
+            tierdesk_core::Tier::ONE,
+        )
+        .await;
+    let (_, me) = agent.get("/api/v1/agents/me").await;
+    let mut stream = SseStream::open_ok(&agent, "/api/v1/events", None).await;
+    desk.admin
+        .open_ticket("pat@example.com", "Still allowed")
+        .await;
+    assert_eq!(stream.next(PATIENCE).await.unwrap().event, "created");
+    let (status, body) = desk
+        .admin
+        .patch(
+            &format!("/api/v1/agents/{}", me["id"]),
+            json!({ "active": false }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        stream.ends_within(Duration::from_secs(15)).await,
+        "a deactivated agent kept the event stream"
+    );
+}
+
 /// Two instances on one PostgreSQL: what is written through one appears
 /// on the other's stream, promptly, in order, each event once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

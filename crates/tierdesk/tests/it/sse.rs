@@ -81,6 +81,19 @@ impl SseStream {
         }
     }
 
+    /// Whether the server ends the stream within `within` (events before
+    /// the end are skipped).
+    pub async fn ends_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_) => return false,
+                Ok(Ok(Some(_))) => {}
+                Ok(Ok(None) | Err(_)) => return true,
+            }
+        }
+    }
+
     /// Reads events until `want` have arrived, failing after `within`.
     pub async fn take(&mut self, want: usize, within: Duration) -> Vec<SseEvent> {
         let deadline = tokio::time::Instant::now() + within;
