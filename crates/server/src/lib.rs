@@ -68,6 +68,9 @@ pub struct AppState {
     login_limiter: Arc<LoginLimiter>,
     credentials: Arc<credential_cache::CredentialCache>,
     clock: Clock,
+    /// Set when the server begins shutting down, so long-lived responses
+    /// (the event stream) end and the graceful drain can finish.
+    shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ impl AppState {
             login_limiter,
             credentials: Arc::default(),
             clock: Arc::new(now),
+            shutting_down: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 
@@ -90,6 +94,10 @@ impl AppState {
 
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    pub(crate) fn store_arc(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     pub(crate) fn credentials(&self) -> &credential_cache::CredentialCache {
@@ -106,6 +114,16 @@ impl AppState {
 
     pub fn now(&self) -> Timestamp {
         (self.clock)()
+    }
+
+    /// Ends open event streams; [`serve`] calls it when its shutdown begins.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.send_replace(true);
+    }
+
+    /// Turns true once [`AppState::begin_shutdown`] has been called.
+    pub(crate) fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutting_down.subscribe()
     }
 }
 
@@ -166,6 +184,12 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, backend = state.store.backend(), "listening");
     }
+    let stopping = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Event streams never end on their own; the drain would wait forever.
+        stopping.begin_shutdown();
+    };
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldProblem, Problem};
-use crate::routes::{config, meta, people, session, tickets};
+use crate::routes::{config, events, meta, people, session, tickets};
 use crate::views;
 use utoipa::Modify;
 use utoipa::OpenApi;
@@ -19,6 +19,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         session::accept_invite, session::invite, session::revoke_portal_access,
         session::create_token, session::list_tokens, session::revoke_token,
         tickets::create, tickets::get, tickets::list, tickets::reply, tickets::note, tickets::update,
+        events::stream,
         people::list_contacts, people::create_contact, people::get_contact,
         people::update_contact, people::delete_contact,
         people::list_organisations, people::create_organisation, people::get_organisation,
@@ -31,7 +32,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         config::delete_tag,
     ),
     components(schemas(
-        Problem, FieldProblem, views::PortalTicketView, views::TicketView,
+        Problem, FieldProblem, views::PortalTicketView, views::TicketView, views::StreamEventView,
         tierdesk_core::EventKind, tierdesk_core::Actor,
     )),
     modifiers(&SecuritySchemes),
@@ -40,7 +41,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "auth", description = "Agent sessions"),
         (name = "portal", description = "Customer portal access"),
         (name = "tokens", description = "API tokens"),
-        (name = "tickets"), (name = "contacts"), (name = "organisations"),
+        (name = "tickets"),
+        (name = "events", description = "The live event stream (Server-Sent Events)"),
+        (name = "contacts"), (name = "organisations"),
         (name = "agents"), (name = "teams"), (name = "tags"), (name = "meta"),
     )
 )]
@@ -95,6 +98,7 @@ mod tests {
             "/api/v1/auth/login",
             "/api/v1/agents/me",
             "/api/v1/tags/{id}",
+            "/api/v1/events",
         ] {
             assert!(json["paths"].get(path).is_some(), "{path} missing");
         }

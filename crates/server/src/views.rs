@@ -187,6 +187,24 @@ impl EventView {
     }
 }
 
+/// One entry of the live event stream (`GET /api/v1/events`): a timeline
+/// entry exactly as `GET /tickets/{id}` shows it, plus its ticket.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StreamEventView {
+    pub ticket_id: TicketId,
+    #[serde(flatten)]
+    pub event: EventView,
+}
+
+impl StreamEventView {
+    pub fn new(stored: &StoredEvent) -> Self {
+        StreamEventView {
+            ticket_id: stored.event.ticket,
+            event: EventView::new(stored),
+        }
+    }
+}
+
 /// A ticket with its timeline, oldest first.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TicketDetail {

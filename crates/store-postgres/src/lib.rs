@@ -3,6 +3,7 @@
 //! applied under an advisory lock, every write in its own transaction, row
 //! locks where two writers could meet.
 
+mod events;
 mod rows;
 mod store;
 mod tx;
@@ -10,6 +11,7 @@ mod tx;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::str::FromStr;
+use std::sync::OnceLock;
 use tierdesk_store::{Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -34,6 +36,9 @@ impl Default for PostgresOptions {
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Started by the first [`tierdesk_store::Store::event_signal`] call, so
+    /// command-line tools hold no listening connection.
+    listener: OnceLock<events::Listener>,
 }
 
 impl PostgresStore {
@@ -50,7 +55,10 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
         migrate(&connect, &pool).await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            listener: OnceLock::new(),
+        })
     }
 
     /// The connection pool, for features that need PostgreSQL itself (such
@@ -61,7 +69,15 @@ impl PostgresStore {
 
     /// Waits for connections in use to be returned, then closes them all.
     pub async fn close(self) {
+        drop(self.listener);
         self.pool.close().await;
+    }
+
+    /// The event signal's listener, started on first use. Must be called
+    /// within a Tokio runtime.
+    fn listener(&self) -> &events::Listener {
+        self.listener
+            .get_or_init(|| events::Listener::start(self.pool.clone()))
     }
 }
 

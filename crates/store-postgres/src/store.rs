@@ -1152,6 +1152,18 @@ impl Store for PostgresStore {
         }
         Ok(())
     }
+
+    // --- live events -------------------------------------------------------
+
+    fn event_signal(&self) -> tokio::sync::watch::Receiver<EventId> {
+        self.listener().sender.subscribe()
+    }
+
+    async fn last_event_id(&self) -> Result<EventId> {
+        crate::events::last_event_id(&self.pool)
+            .await
+            .map_err(backend)
+    }
 }
 
 type TokenRow = (i64, i64, String, String, i64, Option<i64>);

@@ -285,6 +285,17 @@ impl Tx for PgTx<'_> {
                 event: event.clone(),
             });
         }
+        // Delivered to every listening instance when, and only if, this
+        // transaction commits; it names the newest id, the events stay in
+        // the table (see `crate::events`).
+        if let Some(newest) = stored.last() {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::events::CHANNEL)
+                .bind(newest.id.0.to_string())
+                .execute(&mut *self.0)
+                .await
+                .map_err(backend)?;
+        }
         Ok(stored)
     }
 }

@@ -236,3 +236,74 @@ async fn event_stream_readers_miss_nothing_under_concurrent_writes() {
     assert_eq!(all.len(), 6 * 15 * 2);
     assert_eq!(seen, all, "the reader missed events");
 }
+
+/// The event signal survives the loss of its listening connection: after
+/// reconnecting it LISTENs again and catches up on what committed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_signal_survives_a_lost_listening_connection() {
+    let (_database, url) = new_database().await;
+    let store = PostgresStore::connect(&url, PostgresOptions::default())
+        .await
+        .expect("connect");
+    let mut signal = store.event_signal();
+    let listening = || async {
+        sqlx::query_as::<_, (i32,)>(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("pg_stat_activity")
+    };
+    let wait = std::time::Instant::now();
+    let pids = loop {
+        let pids = listening().await;
+        if !pids.is_empty() {
+            break pids;
+        }
+        assert!(wait.elapsed().as_secs() < 5, "the listener never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for (pid,) in &pids {
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(store.pool())
+            .await
+            .expect("terminate the listener");
+    }
+    // Committed while the listener is (probably) down: found by catching up.
+    let created = store
+        .create_ticket(draft("lost@example.com", "While down"), ADMIN, NOW)
+        .await
+        .expect("create");
+    let newest = created.events.last().expect("events").id;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        signal.wait_for(|seen| *seen >= newest),
+    )
+    .await
+    .expect("announced after reconnecting")
+    .expect("signal open");
+    // And it listens again: a later commit is announced too.
+    let wait = std::time::Instant::now();
+    while listening().await.iter().all(|p| pids.contains(p)) {
+        assert!(
+            wait.elapsed().as_secs() < 10,
+            "the listener never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let later = store
+        .create_ticket(draft("later@example.com", "After"), ADMIN, NOW)
+        .await
+        .expect("create");
+    let newest = later.events.last().expect("events").id;
+    tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        signal.wait_for(|seen| *seen >= newest),
+    )
+    .await
+    .expect("announced over the new connection")
+    .expect("signal open");
+    store.close().await;
+}

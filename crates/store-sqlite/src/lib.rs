@@ -12,8 +12,11 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tierdesk_core::EventId;
 use tierdesk_store::{Result, StoreError};
+use tokio::sync::watch;
 use writer::Writer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -31,6 +34,8 @@ pub enum Durability {
 pub struct SqliteStore {
     reads: SqlitePool,
     writer: Writer,
+    /// The newest committed event id, published by the writer.
+    events: Arc<watch::Sender<EventId>>,
 }
 
 impl SqliteStore {
@@ -63,6 +68,7 @@ impl SqliteStore {
             .run(&mut write)
             .await
             .map_err(|e| StoreError::Backend(format!("migrating {path} failed: {e}")))?;
+        let events = Arc::new(watch::Sender::new(writer::last_event_id(&mut write).await?));
         let reads = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -71,7 +77,8 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(format!("cannot open readers on {path}: {e}")))?;
         Ok(SqliteStore {
             reads,
-            writer: Writer::start(write),
+            writer: Writer::start(write, events.clone()),
+            events,
         })
     }
 

@@ -1159,6 +1159,20 @@ impl Store for SqliteStore {
             })
             .await
     }
+
+    // --- live events -------------------------------------------------------
+
+    fn event_signal(&self) -> tokio::sync::watch::Receiver<EventId> {
+        self.events.subscribe()
+    }
+
+    async fn last_event_id(&self) -> Result<EventId> {
+        let (id,): (i64,) = sqlx::query_as("SELECT coalesce(max(id), 0) FROM ticket_events")
+            .fetch_one(&self.reads)
+            .await
+            .map_err(backend)?;
+        Ok(EventId(id))
+    }
 }
 
 type TokenRow = (i64, i64, String, String, i64, Option<i64>);

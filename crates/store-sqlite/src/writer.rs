@@ -2,11 +2,15 @@
 //! that owns the write connection. Writes that arrive while a commit is in
 //! flight are gathered into the next transaction: they share one fsync, each
 //! inside its own savepoint so one failed write never undoes another.
+//! After each commit the writer announces the newest committed event id on
+//! the store's event signal.
 
 use futures::future::BoxFuture;
 use sqlx::{Connection, SqliteConnection};
+use std::sync::Arc;
+use tierdesk_core::EventId;
 use tierdesk_store::{Result, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Called once the batch's fate is known: with `Ok` after COMMIT succeeded.
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
@@ -22,9 +26,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: SqliteConnection) -> Self {
+    pub(crate) fn start(conn: SqliteConnection, events: Arc<watch::Sender<EventId>>) -> Self {
         let (jobs, rx) = mpsc::channel(4096);
-        tokio::spawn(run(conn, rx));
+        tokio::spawn(run(conn, rx, events));
         Writer { jobs }
     }
 
@@ -61,19 +65,54 @@ async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<()> {
         .map_err(|e| StoreError::Backend(e.to_string()))
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Job>,
+    events: Arc<watch::Sender<EventId>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit_batch(&mut conn, batch.drain(..)).await;
+        if commit_batch(&mut conn, batch.drain(..)).await {
+            announce_events(&mut conn, &events).await;
+        }
     }
     let _ = conn.close().await;
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, jobs: impl Iterator<Item = Job>) {
+/// The newest committed event id; [`crate::NO_EVENT`] on an empty desk.
+pub(crate) async fn last_event_id(conn: &mut SqliteConnection) -> Result<EventId> {
+    let (id,): (i64,) = sqlx::query_as("SELECT coalesce(max(id), 0) FROM ticket_events")
+        .fetch_one(conn)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(EventId(id))
+}
+
+/// Publishes the newest committed event id. Reading it back (an index
+/// lookup) rather than tracking the writes keeps rolled-back savepoints out
+/// of the picture. Subscribers are only woken when it grew.
+async fn announce_events(conn: &mut SqliteConnection, events: &watch::Sender<EventId>) {
+    match last_event_id(conn).await {
+        Ok(newest) => {
+            events.send_if_modified(|current| {
+                let grew = newest > *current;
+                if grew {
+                    *current = newest;
+                }
+                grew
+            });
+        }
+        // Subscribers also re-read on a timer, so a missed announcement only delays them.
+        Err(e) => tracing::warn!(error = %e, "could not read the newest event id"),
+    }
+}
+
+/// Runs the jobs in one transaction; true when it committed.
+async fn commit_batch(conn: &mut SqliteConnection, jobs: impl Iterator<Item = Job>) -> bool {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
         // Dropping the jobs tells each caller its write did not happen.
         tracing::error!(error = %e, "could not begin write transaction");
-        return;
+        return false;
     }
     let mut finishes = Vec::new();
     for job in jobs {
@@ -97,18 +136,22 @@ async fn commit_batch(conn: &mut SqliteConnection, jobs: impl Iterator<Item = Jo
                 let f: Finish = f;
                 f(Err(StoreError::Backend("the batch was rolled back".into())));
             }
-            return;
+            return false;
         }
         finishes.push(finish);
     }
     match exec(conn, "COMMIT").await {
-        Ok(()) => finishes.into_iter().for_each(|f| f(Ok(()))),
+        Ok(()) => {
+            finishes.into_iter().for_each(|f| f(Ok(())));
+            true
+        }
         Err(e) => {
             tracing::error!(error = %e, "commit failed");
             let _ = exec(conn, "ROLLBACK").await;
             for f in finishes {
                 f(Err(e.clone_backend()));
             }
+            false
         }
     }
 }

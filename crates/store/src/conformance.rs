@@ -38,6 +38,7 @@ macro_rules! conformance_suite {
             sessions_tokens_and_invites,
             events_after_resumes_in_order,
             owned_tags_route_tickets,
+            event_signal_announces_each_commit,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {$(
@@ -1520,4 +1521,61 @@ pub async fn owned_tags_route_tickets(store: Arc<dyn Store>) {
         Ticket::from_events(&events).as_ref(),
         store.ticket(t.id).await.unwrap().as_ref()
     );
+}
+
+/// The signal tells a subscriber that events up to an id are committed; it
+/// only grows, and reading from the last id seen yields exactly the new events.
+pub async fn event_signal_announces_each_commit(store: Arc<dyn Store>) {
+    let mut signal = store.event_signal();
+    assert_eq!(store.last_event_id().await.unwrap(), NO_EVENT);
+    let wait_for = |signal: &mut tokio::sync::watch::Receiver<EventId>, id: EventId| {
+        let mut signal = signal.clone();
+        async move {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                signal.wait_for(|seen| *seen >= id),
+            )
+            .await
+            .expect("the signal announces the commit within 5 s")
+            .expect("the signal stays open");
+        }
+    };
+    let first = store
+        .create_ticket(draft("sig@example.com", "Signal"), ADMIN, NOW)
+        .await
+        .unwrap();
+    let newest = first.events.last().unwrap().id;
+    assert_eq!(store.last_event_id().await.unwrap(), newest);
+    wait_for(&mut signal, newest).await;
+
+    let seen = *signal.borrow_and_update();
+    let reply = store
+        .change_ticket(
+            first.ticket.id,
+            None,
+            TicketChange::InternalNote {
+                body: "noted".into(),
+            },
+            ADMIN,
+            NOW,
+        )
+        .await
+        .unwrap();
+    let note = reply.events.last().unwrap().id;
+    wait_for(&mut signal, note).await;
+    assert!(*signal.borrow() >= seen);
+    let new = store.events_after(seen, 100).await.unwrap();
+    assert_eq!(new, reply.events);
+
+    // Writes without events (and refused writes) announce nothing new.
+    store
+        .create_tag(NewTag {
+            name: tag("quiet"),
+            description: String::new(),
+            owner_tier: None,
+            owner_team: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.last_event_id().await.unwrap(), note);
 }

@@ -130,4 +130,15 @@ pub trait Store: Send + Sync + 'static {
     async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>>;
     async fn list_api_tokens(&self, agent: AgentId) -> Result<Vec<ApiToken>>;
     async fn revoke_api_token(&self, agent: AgentId, id: i64) -> Result<()>;
+
+    // --- live events ---------------------------------------------------------
+    /// Announces "events up to this id are committed". It carries no events:
+    /// a subscriber reads them with [`Store::events_after`], so a subscriber
+    /// that falls behind or misses a wake-up still loses nothing. The value
+    /// only grows. SQLite publishes after each group commit, in-process;
+    /// PostgreSQL over LISTEN/NOTIFY, so commits made by every instance
+    /// sharing the database are announced.
+    fn event_signal(&self) -> tokio::sync::watch::Receiver<EventId>;
+    /// The id of the newest committed event, or [`crate::NO_EVENT`].
+    async fn last_event_id(&self) -> Result<EventId>;
 }

@@ -4,6 +4,7 @@ mod backend;
 mod bench;
 mod config;
 mod demo;
+mod migrate_data;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -65,6 +66,17 @@ enum Command {
     Migrate {
         #[command(flatten)]
         location: Location,
+    },
+    /// Copy a SQLite desk into an empty PostgreSQL database, then verify
+    /// every table's row count and checksum.
+    MigrateData {
+        /// The SQLite database to copy: sqlite://PATH, a path, or a data directory.
+        /// It is only read.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database to fill: postgres://…. It is migrated and must be empty.
+        #[arg(long)]
+        to: String,
     },
     /// Print a commented configuration file with every default.
     DefaultConfig,
@@ -247,6 +259,16 @@ async fn main() -> anyhow::Result<()> {
             let token = create_token(&*store, &agent, &name).await?;
             println!("{token}");
             eprintln!("This token is shown once. Store it safely; Tierdesk keeps only its hash.");
+            Ok(())
+        }
+        Command::MigrateData { from, to } => {
+            let report = migrate_data::run(&from, &to).await?;
+            println!(
+                "Copied {} into {}",
+                config::redact_url(&from),
+                config::redact_url(&to)
+            );
+            print!("{}", migrate_data::render(&report));
             Ok(())
         }
         Command::Bench(command) => bench::run(command, &config).await,

@@ -1,6 +1,7 @@
 //! The route table and the response helpers handlers share.
 
 pub(crate) mod config;
+pub(crate) mod events;
 pub(crate) mod meta;
 pub(crate) mod people;
 pub(crate) mod session;
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
             get(session::list_tokens).post(session::create_token),
         )
         .route("/tokens/{id}", delete(session::revoke_token))
+        .route("/events", get(events::stream))
         .route("/tickets", get(tickets::list).post(tickets::create))
         .route("/tickets/{id}", get(tickets::get).patch(tickets::update))
         .route("/tickets/{id}/replies", post(tickets::reply))
