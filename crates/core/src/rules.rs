@@ -8,18 +8,21 @@
 //! Rules run in order. Each change a rule makes is an event whose actor is
 //! the rule; those events can trigger later rules in the same cascade, but a
 //! rule fires at most once per cascade, so no rule can re-trigger itself.
+//!
+//! Evaluation lives in [`engine`]: a [`RuleSet`] compiles patterns once and
+//! runs a cascade, reporting any fact it needed but was not given so the
+//! caller can look it up and run again.
 
-use crate::command::{Command, Context, DecideError, Update, decide};
-use crate::event::{Actor, Event, EventKind};
 use crate::ids::{AgentId, RuleId, TeamId};
-use crate::people::AgentRef;
 use crate::tag::TagName;
-use crate::ticket::{Priority, Status, Ticket, Tier};
-use crate::time::Timestamp;
+use crate::ticket::{Priority, Status, Tier};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+
+mod engine;
+pub use engine::*;
 
 /// The editable definition of a rule, exactly as stored and sent over the API.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
@@ -40,6 +43,7 @@ fn yes() -> bool {
     true
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
@@ -51,6 +55,7 @@ pub struct Conditions {
     pub any: Vec<Condition>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
@@ -85,15 +90,18 @@ pub enum Trigger {
 }
 
 /// One test on the ticket. `value` is interpreted by `field` and `op`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     pub field: Field,
     pub op: Op,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub value: serde_json::Value,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
@@ -113,8 +121,12 @@ pub enum Field {
     Team,
     Assignee,
     BusinessHours,
+    /// Tickets opened recently whose subject mentions the same words: "many
+    /// reports at once". Tested with `at_least`; see [`SimilarTickets`].
+    SimilarTickets,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
@@ -133,15 +145,20 @@ pub enum Op {
     Below,
     Present,
     Absent,
+    /// For similar tickets: at least this many.
+    AtLeast,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     AddTags {
+        #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
         tags: Vec<TagName>,
     },
     RemoveTags {
+        #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
         tags: Vec<TagName>,
     },
     SetPriority {
@@ -177,6 +194,7 @@ pub enum Action {
     },
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum NotifyTarget {
@@ -215,7 +233,7 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> RuleError {
 const MAX_PATTERN: usize = 500;
 const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
-fn regex(pattern: &str) -> Result<regex::Regex, String> {
+pub(crate) fn regex(pattern: &str) -> Result<regex::Regex, String> {
     if pattern.len() > MAX_PATTERN {
         return Err(format!("a pattern is at most {MAX_PATTERN} characters"));
     }
@@ -226,7 +244,7 @@ fn regex(pattern: &str) -> Result<regex::Regex, String> {
         .map_err(|e| format!("invalid regular expression: {e}"))
 }
 
-fn strings(value: &serde_json::Value) -> Option<Vec<String>> {
+pub(crate) fn strings(value: &serde_json::Value) -> Option<Vec<String>> {
     match value {
         serde_json::Value::String(s) => Some(vec![s.clone()]),
         serde_json::Value::Array(items) => items
@@ -280,7 +298,7 @@ impl RuleSpec {
 }
 
 impl Condition {
-    fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         use Field::*;
         use Op::*;
         let ops: &[Op] = match self.field {
@@ -290,6 +308,7 @@ impl Condition {
             Plan => &[Is, IsNot, Present, Absent],
             Tags => &[Includes, Excludes],
             BusinessHours => &[Is],
+            SimilarTickets => &[AtLeast],
         };
         if !ops.contains(&self.op) {
             return Err(
@@ -350,6 +369,7 @@ impl Condition {
                 .as_bool()
                 .map(|_| ())
                 .ok_or_else(|| "value must be true or false".to_string()),
+            (SimilarTickets, _) => crate::rules::SimilarTickets::parse(value).map(|_| ()),
             _ => list().map(|_| ()),
         }
     }
@@ -390,311 +410,68 @@ impl Action {
     }
 }
 
-/// What evaluation needs besides the ticket, looked up by the caller.
-#[derive(Debug, Clone, Default)]
-pub struct RuleFacts {
-    pub requester_email: String,
-    pub plan: Option<String>,
-    /// Whether `now` is inside the ticket's business hours, when calendars exist.
-    pub in_business_hours: Option<bool>,
-    /// Agents that rules may assign, so the core can check tier and activity.
-    pub agents: BTreeMap<AgentId, AgentRef>,
+/// The value of a `similar_tickets` condition: at least `count` tickets —
+/// this one included when its subject matches — opened within the last
+/// `within_minutes` whose subject contains any of `words`. An outage shows
+/// as many customers writing "down" or "outage" at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimilarTickets {
+    pub count: i64,
+    pub within_minutes: i64,
+    pub words: Vec<String>,
 }
 
-/// Something a firing rule asks for that is not a ticket change: carried
-/// out after commit by background jobs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SideEffect {
-    pub rule: RuleId,
-    pub action: Action,
-}
+const SIMILAR_MAX_COUNT: i64 = 10_000;
+/// A week: the look-back is a recent-burst detector, not a report.
+const SIMILAR_MAX_MINUTES: i64 = 7 * 24 * 60;
+const SIMILAR_MAX_WORDS: usize = 20;
+const SIMILAR_MAX_WORD_CHARS: usize = 100;
 
-/// One rule that fired and the events its actions produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Firing {
-    pub rule: RuleId,
-    pub name: String,
-    pub events: Vec<Event>,
-    /// Actions that could not apply (e.g. an assignee below the ticket's tier).
-    pub skipped: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outcome {
-    pub firings: Vec<Firing>,
-    pub side_effects: Vec<SideEffect>,
-    /// The ticket after every rule's changes.
-    pub ticket: Option<Ticket>,
-}
-
-/// Cascades stop here even if every rule keeps changing things.
-const MAX_ROUNDS: usize = 8;
-
-/// Runs `rules` (in position order) against the events of one change.
-/// Rule changes are decided like any command, with the rule as actor, and
-/// may trigger later rules; each rule fires at most once.
-pub fn run(
-    rules: &[Rule],
-    ticket: &Ticket,
-    change: &[Event],
-    facts: &RuleFacts,
-    now: Timestamp,
-) -> Outcome {
-    let mut ordered: Vec<&Rule> = rules.iter().filter(|r| r.spec.enabled).collect();
-    ordered.sort_by_key(|r| (r.position, r.id));
-    let mut current = ticket.clone();
-    let mut fired: BTreeSet<RuleId> = BTreeSet::new();
-    let mut outcome = Outcome::default();
-    let mut pending: Vec<Event> = change.to_vec();
-    let first_body = change.iter().find_map(|e| match &e.kind {
-        EventKind::CustomerMessage { body, .. }
-        | EventKind::AgentReply { body }
-        | EventKind::InternalNote { body } => Some(body.clone()),
-        _ => None,
-    });
-    for _ in 0..MAX_ROUNDS {
-        if pending.is_empty() {
-            break;
+impl SimilarTickets {
+    pub fn parse(value: &serde_json::Value) -> Result<SimilarTickets, String> {
+        let similar: SimilarTickets = serde_json::from_value(value.clone()).map_err(|e| {
+            format!("value must be {{\"count\", \"within_minutes\", \"words\"}}: {e}")
+        })?;
+        if !(2..=SIMILAR_MAX_COUNT).contains(&similar.count) {
+            return Err(format!("count must be 2–{SIMILAR_MAX_COUNT}"));
         }
-        let mut produced = Vec::new();
-        let mut stopped = false;
-        for rule in &ordered {
-            if stopped || fired.contains(&rule.id) || !rule.spec.triggered_by(&pending) {
-                continue;
-            }
-            let body = first_body.as_deref().unwrap_or("");
-            if !rule.spec.conditions.hold(&current, body, facts) {
-                continue;
-            }
-            fired.insert(rule.id);
-            let firing = apply_actions(rule, &mut current, facts, now, &mut outcome.side_effects);
-            produced.extend(firing.events.iter().cloned());
-            outcome.firings.push(firing);
-            stopped = rule.spec.stop;
+        if !(1..=SIMILAR_MAX_MINUTES).contains(&similar.within_minutes) {
+            return Err(format!("within_minutes must be 1–{SIMILAR_MAX_MINUTES}"));
         }
-        pending = produced;
-        if stopped {
-            break;
+        if similar.words.is_empty() || similar.words.len() > SIMILAR_MAX_WORDS {
+            return Err(format!("words must list 1–{SIMILAR_MAX_WORDS} words"));
         }
+        if similar.words.iter().any(|w| {
+            let n = w.trim().chars().count();
+            n == 0 || n > SIMILAR_MAX_WORD_CHARS
+        }) {
+            return Err(format!(
+                "each word must be 1–{SIMILAR_MAX_WORD_CHARS} characters"
+            ));
+        }
+        Ok(similar)
     }
-    outcome.ticket = Some(current);
-    outcome
-}
 
-fn apply_actions(
-    rule: &Rule,
-    ticket: &mut Ticket,
-    facts: &RuleFacts,
-    now: Timestamp,
-    effects: &mut Vec<SideEffect>,
-) -> Firing {
-    let mut firing = Firing {
-        rule: rule.id,
-        name: rule.spec.name.clone(),
-        events: Vec::new(),
-        skipped: Vec::new(),
-    };
-    let mut context = Context::new(Actor::Rule { id: rule.id }, now);
-    context.current_assignee = ticket.assignee.and_then(|a| facts.agents.get(&a).copied());
-    let mut update = Update::default();
-    let mut messages = Vec::new();
-    for action in &rule.spec.actions {
-        match action {
-            Action::AddTags { tags } => update.add_tags.extend(tags.iter().cloned()),
-            Action::RemoveTags { tags } => update.remove_tags.extend(tags.iter().cloned()),
-            Action::SetPriority { priority } => update.priority = Some(*priority),
-            Action::SetTier { tier } => update.tier = Some(*tier),
-            Action::SetTeam { team_id } => update.team = Some(*team_id),
-            Action::SetStatus { status } => update.status = Some(*status),
-            Action::SetAssignee { agent_id: None } => update.assignee = Some(None),
-            Action::SetAssignee { agent_id: Some(id) } => match facts.agents.get(id) {
-                Some(agent) => update.assignee = Some(Some(*agent)),
-                None => firing.skipped.push(format!("agent {id} does not exist")),
-            },
-            Action::AddNote { body } => messages.push(Command::InternalNote { body: body.clone() }),
-            Action::SendReply { body } => messages.push(Command::AgentReply {
-                body: body.clone(),
-                status: None,
-            }),
-            Action::Notify { .. } | Action::Webhook { .. } => effects.push(SideEffect {
-                rule: rule.id,
-                action: action.clone(),
-            }),
-        }
-    }
-    // A tag both added and removed by one rule: the later wins, as written.
-    update.add_tags.retain(|t| !update.remove_tags.contains(t));
-    let mut commands = vec![Command::Update(update)];
-    commands.extend(messages);
-    for command in commands {
-        match decide(ticket, &context, &command) {
-            Ok(events) => {
-                for e in &events {
-                    ticket.apply(e);
-                }
-                firing.events.extend(events);
-                context.current_assignee =
-                    ticket.assignee.and_then(|a| facts.agents.get(&a).copied());
-            }
-            Err(e) => firing.skipped.push(skip_reason(&e)),
-        }
-    }
-    firing
-}
-
-fn skip_reason(e: &DecideError) -> String {
-    e.to_string()
-}
-
-impl RuleSpec {
-    fn triggered_by(&self, events: &[Event]) -> bool {
-        self.when
-            .iter()
-            .any(|trigger| events.iter().any(|e| trigger.matches(&e.kind)))
-    }
-}
-
-impl Trigger {
-    fn matches(&self, kind: &EventKind) -> bool {
-        match (self, kind) {
-            (Trigger::TicketCreated, EventKind::Created { .. }) => true,
-            (Trigger::CustomerMessage, EventKind::CustomerMessage { .. }) => true,
-            (Trigger::AgentReply, EventKind::AgentReply { .. }) => true,
-            (Trigger::InternalNote, EventKind::InternalNote { .. }) => true,
-            (Trigger::TagAdded { tag }, EventKind::TagAdded { tag: t }) => {
-                tag.as_ref().is_none_or(|want| want == t)
-            }
-            (Trigger::TagRemoved { tag }, EventKind::TagRemoved { tag: t }) => {
-                tag.as_ref().is_none_or(|want| want == t)
-            }
-            (Trigger::StatusChanged { to }, EventKind::StatusChanged { to: t, .. }) => {
-                to.is_none_or(|want| want == *t)
-            }
-            (Trigger::PriorityChanged { to }, EventKind::PriorityChanged { to: t, .. }) => {
-                to.is_none_or(|want| want == *t)
-            }
-            (Trigger::TierChanged { to }, EventKind::TierChanged { to: t, .. }) => {
-                to.is_none_or(|want| want == *t)
-            }
-            (Trigger::TeamChanged, EventKind::TeamChanged { .. }) => true,
-            (Trigger::AssigneeChanged, EventKind::AssigneeChanged { .. }) => true,
-            _ => false,
+    /// The look-up the caller answers: other tickets opened in the window.
+    pub fn query(&self) -> RecentTickets {
+        let mut words: Vec<String> = self.words.iter().map(|w| w.trim().to_lowercase()).collect();
+        words.sort();
+        words.dedup();
+        RecentTickets {
+            within_ms: self.within_minutes * 60_000,
+            words,
         }
     }
 }
 
-impl Conditions {
-    fn hold(&self, ticket: &Ticket, body: &str, facts: &RuleFacts) -> bool {
-        self.all.iter().all(|c| c.holds(ticket, body, facts))
-            && (self.any.is_empty() || self.any.iter().any(|c| c.holds(ticket, body, facts)))
-    }
-}
-
-fn priority_rank(p: Priority) -> u8 {
-    // P1 is the highest priority.
-    match p {
-        Priority::P1 => 4,
-        Priority::P2 => 3,
-        Priority::P3 => 2,
-        Priority::P4 => 1,
-    }
-}
-
-impl Condition {
-    fn holds(&self, t: &Ticket, body: &str, facts: &RuleFacts) -> bool {
-        let values = strings(&self.value).unwrap_or_default();
-        let text_test = |haystack: &str| -> bool {
-            let lower = haystack.to_lowercase();
-            match self.op {
-                Op::Contains => values.iter().any(|v| lower.contains(&v.to_lowercase())),
-                Op::NotContains => !values.iter().any(|v| lower.contains(&v.to_lowercase())),
-                Op::Matches => self
-                    .value
-                    .as_str()
-                    .and_then(|p| regex(p).ok())
-                    .is_some_and(|r| r.is_match(haystack)),
-                Op::Is => values.iter().any(|v| v.eq_ignore_ascii_case(haystack)),
-                Op::IsNot => !values.iter().any(|v| v.eq_ignore_ascii_case(haystack)),
-                _ => false,
-            }
-        };
-        let id_test = |actual: Option<i64>| -> bool {
-            let want = self.value.as_i64();
-            match self.op {
-                Op::Is => actual.is_some() && actual == want,
-                Op::IsNot => actual != want,
-                Op::Present => actual.is_some(),
-                Op::Absent => actual.is_none(),
-                _ => false,
-            }
-        };
-        let one_of = |actual: &str| values.iter().any(|v| v == actual);
-        match self.field {
-            Field::Subject => text_test(&t.subject),
-            Field::Body => text_test(body),
-            Field::Text => text_test(&format!("{}\n{}", t.subject, body)),
-            Field::RequesterEmail => text_test(&facts.requester_email),
-            Field::Channel => match self.op {
-                Op::Is => one_of(t.channel.as_str()),
-                Op::IsNot => !one_of(t.channel.as_str()),
-                _ => false,
-            },
-            Field::Status => match self.op {
-                Op::Is => one_of(t.status.as_str()),
-                Op::IsNot => !one_of(t.status.as_str()),
-                _ => false,
-            },
-            Field::Priority => {
-                let wanted: Vec<Priority> = values.iter().filter_map(|v| v.parse().ok()).collect();
-                match self.op {
-                    Op::Is => wanted.contains(&t.priority),
-                    Op::IsNot => !wanted.contains(&t.priority),
-                    Op::Above => wanted
-                        .iter()
-                        .any(|w| priority_rank(t.priority) > priority_rank(*w)),
-                    Op::Below => wanted
-                        .iter()
-                        .any(|w| priority_rank(t.priority) < priority_rank(*w)),
-                    _ => false,
-                }
-            }
-            Field::Tier => {
-                let wanted: Vec<i64> = match &self.value {
-                    serde_json::Value::Array(items) => {
-                        items.iter().filter_map(serde_json::Value::as_i64).collect()
-                    }
-                    v => v.as_i64().into_iter().collect(),
-                };
-                let level = i64::from(t.tier.level());
-                match self.op {
-                    Op::Is => wanted.contains(&level),
-                    Op::IsNot => !wanted.contains(&level),
-                    Op::Above => wanted.iter().any(|w| level > *w),
-                    Op::Below => wanted.iter().any(|w| level < *w),
-                    _ => false,
-                }
-            }
-            Field::Tags => match self.op {
-                Op::Includes => values.iter().all(|v| t.tags.contains(&v.to_lowercase())),
-                Op::Excludes => !values.iter().any(|v| t.tags.contains(&v.to_lowercase())),
-                _ => false,
-            },
-            Field::Organisation => id_test(t.organisation.map(|o| o.0)),
-            Field::Team => id_test(t.team.map(|x| x.0)),
-            Field::Assignee => id_test(t.assignee.map(|x| x.0)),
-            Field::Plan => match (self.op, &facts.plan) {
-                (Op::Present, plan) => plan.is_some(),
-                (Op::Absent, plan) => plan.is_none(),
-                (Op::Is, Some(plan)) => values.iter().any(|v| v.eq_ignore_ascii_case(plan)),
-                (Op::IsNot, Some(plan)) => !values.iter().any(|v| v.eq_ignore_ascii_case(plan)),
-                (Op::IsNot, None) => true,
-                _ => false,
-            },
-            Field::BusinessHours => facts
-                .in_business_hours
-                .is_some_and(|inside| Some(inside) == self.value.as_bool()),
-        }
-    }
+/// "How many other tickets were opened in the last `within_ms` whose
+/// subject contains (case-insensitively) any of `words`?"
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecentTickets {
+    pub within_ms: i64,
+    /// Lowercase, sorted, without duplicates.
+    pub words: Vec<String>,
 }
 
 #[cfg(test)]

@@ -2,9 +2,15 @@
 
 use super::*;
 use crate::command::{NewTicket, open_ticket};
-use crate::ids::{ContactId, TicketId};
+use crate::event::{Actor, Event, EventKind};
+use crate::ids::{AgentId, RuleId, TeamId};
+use crate::ids::{ContactId, OrganisationId, TicketId};
+use crate::people::AgentRef;
 use crate::ticket::Channel;
+use crate::ticket::{Priority, Status, Ticket, Tier};
+use crate::time::Timestamp;
 use serde_json::json;
+use std::collections::BTreeSet;
 
 const NOW: Timestamp = Timestamp(1_763_856_000_000);
 
@@ -84,7 +90,7 @@ fn created(subject: &str, body: &str) -> (Ticket, Vec<Event>) {
         subject: subject.into(),
         body: body.into(),
         requester: ContactId(1),
-        organisation: None,
+        organisation: Some(OrganisationId(1)),
         channel: Channel::Email,
         priority: Priority::P3,
         tier: Tier::ONE,
@@ -104,8 +110,8 @@ fn created(subject: &str, body: &str) -> (Ticket, Vec<Event>) {
 
 fn facts() -> RuleFacts {
     RuleFacts {
-        requester_email: "pat@acme.example".into(),
-        plan: Some("gold".into()),
+        requester_email: Lookup::Known("pat@acme.example".into()),
+        plan: Lookup::Known("gold".into()),
         ..RuleFacts::default()
     }
 }
@@ -229,7 +235,7 @@ fn stop_prevents_later_rules() {
         "ordered by position, and stop held"
     );
     let no_plan = RuleFacts {
-        plan: None,
+        plan: Lookup::Known("silver".into()),
         ..facts()
     };
     let out = run(&[second, first], &ticket, &events, &no_plan, NOW);
@@ -268,11 +274,11 @@ fn assignment_respects_tier_and_existence() {
     let mut f = facts();
     f.agents.insert(
         AgentId(7),
-        AgentRef {
+        Some(AgentRef {
             id: AgentId(7),
             tier: Tier::ONE,
             active: true,
-        },
+        }),
     );
     let out = run(std::slice::from_ref(&assign), &ticket, &events, &f, NOW);
     assert_eq!(
@@ -288,11 +294,11 @@ fn assignment_respects_tier_and_existence() {
     );
     f.agents.insert(
         AgentId(7),
-        AgentRef {
+        Some(AgentRef {
             id: AgentId(7),
             tier: Tier::TWO,
             active: true,
-        },
+        }),
     );
     let out = run(std::slice::from_ref(&assign), &ticket, &events, &f, NOW);
     let after = out.ticket.unwrap();
@@ -300,7 +306,20 @@ fn assignment_respects_tier_and_existence() {
         (after.assignee, after.status),
         (Some(AgentId(7)), Status::Open)
     );
-    let out = run(&[assign], &ticket, &events, &facts(), NOW);
+    // Not looked up yet: the run asks for the agent instead of guessing.
+    let out = run(
+        std::slice::from_ref(&assign),
+        &ticket,
+        &events,
+        &facts(),
+        NOW,
+    );
+    assert_eq!(out.missing.agents, BTreeSet::from([AgentId(7)]));
+    let mut gone = facts();
+    gone.agents.insert(AgentId(7), None);
+    gone.tag_owners.insert("routed".into(), None);
+    let out = run(&[assign], &ticket, &events, &gone, NOW);
+    assert!(out.missing.is_empty());
     assert!(
         out.firings[0]
             .skipped
@@ -357,17 +376,16 @@ fn conditions_cover_every_field() {
         json!({ "field": "status", "op": "is", "value": "new" }),
         json!({ "field": "team", "op": "is", "value": 4 }),
         json!({ "field": "assignee", "op": "absent" }),
-        json!({ "field": "organisation", "op": "absent" }),
+        json!({ "field": "organisation", "op": "is", "value": 1 }),
         json!({ "field": "plan", "op": "is", "value": "GOLD" }),
         json!({ "field": "business_hours", "op": "is", "value": false }),
     ];
     for c in yes {
         let cond: Condition = serde_json::from_value(c.clone()).unwrap();
-        cond.check().unwrap_or_else(|e| panic!("{c}: {e}"));
-        assert!(
-            cond.holds(&ticket, "since the update", &f),
-            "{c} should hold"
-        );
+        let (holds, missing) = condition_holds(&cond, &ticket, "since the update", &f, NOW)
+            .unwrap_or_else(|e| panic!("{c}: {e}"));
+        assert!(holds, "{c} should hold");
+        assert!(missing.is_empty());
     }
     let no = [
         json!({ "field": "priority", "op": "above", "value": "P2" }),
@@ -377,10 +395,8 @@ fn conditions_cover_every_field() {
     ];
     for c in no {
         let cond: Condition = serde_json::from_value(c.clone()).unwrap();
-        assert!(
-            !cond.holds(&ticket, "since the update", &f),
-            "{c} should not hold"
-        );
+        let (holds, _) = condition_holds(&cond, &ticket, "since the update", &f, NOW).unwrap();
+        assert!(!holds, "{c} should not hold");
     }
 }
 
@@ -437,4 +453,139 @@ fn validation_names_every_problem_and_where() {
     );
     let cond: Condition = serde_json::from_str(&huge).unwrap();
     assert!(cond.check().is_err());
+}
+
+#[test]
+fn missing_facts_are_reported_then_used() {
+    let vip = rule(
+        1,
+        json!({ "name": "acme gold", "when": [{ "event": "ticket_created" }],
+        "conditions": { "all": [
+            { "field": "requester_email", "op": "contains", "value": "@acme.example" },
+            { "field": "plan", "op": "is", "value": "gold" }
+        ] },
+        "actions": [{ "action": "set_priority", "priority": "P2" }] }),
+    );
+    let set = RuleSet::new([vip]);
+    let (ticket, events) = created("Hello", "hi");
+    let first = set.run(&ticket, &events, &RuleFacts::default(), NOW);
+    assert!(first.firings.is_empty());
+    // `all` stops at the first unknown: only what was needed is asked for.
+    assert!(first.missing.requester_email && !first.missing.plan);
+    let mut f = RuleFacts {
+        requester_email: Lookup::Known("pat@acme.example".into()),
+        ..RuleFacts::default()
+    };
+    let second = set.run(&ticket, &events, &f, NOW);
+    assert!(second.missing.plan && second.firings.is_empty());
+    f.plan = Lookup::Known("gold".into());
+    let third = set.run(&ticket, &events, &f, NOW);
+    assert!(third.missing.is_empty());
+    assert_eq!(third.ticket.unwrap().priority, Priority::P2);
+    // Without an organisation there is no plan to look up.
+    let mut lone = ticket.clone();
+    lone.organisation = None;
+    let out = set.run(&lone, &events, &RuleFacts::default(), NOW);
+    assert!(!out.missing.plan);
+}
+
+#[test]
+fn tags_added_by_rules_route_to_their_owner() {
+    let (ticket, events) = created("Invoice charged twice", "refund please");
+    let rules = seed_rules();
+    let set = RuleSet::new(rules[..1].to_vec());
+    let out = set.run(&ticket, &events, &facts(), NOW);
+    assert_eq!(
+        out.missing.tag_owners,
+        BTreeSet::from(["l1-billing".to_string()])
+    );
+    let mut f = facts();
+    f.tag_owners.insert(
+        "l1-billing".into(),
+        Some(crate::routing::TagOwner {
+            tier: Some(Tier::ONE),
+            team: Some(TeamId(1)),
+        }),
+    );
+    let out = set.run(&ticket, &events, &f, NOW);
+    assert!(out.missing.is_empty());
+    let after = out.ticket.clone().unwrap();
+    assert_eq!(after.team, Some(TeamId(1)));
+    let kinds: Vec<&str> = out.events().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, ["team_changed", "tag_added"]);
+    assert!(
+        out.events()
+            .all(|e| e.actor == Actor::Rule { id: RuleId(1) })
+    );
+}
+
+#[test]
+fn rule_events_share_the_version_of_their_change() {
+    let (ticket, events) = created("Email down for everyone", "Nobody can send mail");
+    let out = run(&seed_rules(), &ticket, &events, &facts(), NOW);
+    assert!(out.events().count() >= 4);
+    assert!(out.events().all(|e| e.version == ticket.version));
+    assert_eq!(out.ticket.unwrap().version, ticket.version);
+}
+
+#[test]
+fn similar_tickets_detect_many_reports_at_once() {
+    let burst = rule(
+        1,
+        json!({ "name": "many reports", "when": [{ "event": "ticket_created" }],
+        "conditions": { "all": [{ "field": "similar_tickets", "op": "at_least",
+            "value": { "count": 3, "within_minutes": 15, "words": ["Down", "outage"] } }] },
+        "actions": [{ "action": "add_tags", "tags": ["l3-outage"] }] }),
+    );
+    let set = RuleSet::new([burst]);
+    let (ticket, events) = created("Portal down?", "cannot log in");
+    let out = set.run(&ticket, &events, &facts(), NOW);
+    let query = RecentTickets {
+        within_ms: 15 * 60_000,
+        words: vec!["down".into(), "outage".into()],
+    };
+    assert_eq!(out.missing.recent, BTreeSet::from([query.clone()]));
+    let mut f = facts();
+    f.tag_owners.insert("l3-outage".into(), None);
+    f.recent.insert(query.clone(), 1);
+    let out = set.run(&ticket, &events, &f, NOW);
+    assert!(out.firings.is_empty(), "one other and this one make two");
+    f.recent.insert(query.clone(), 2);
+    let out = set.run(&ticket, &events, &f, NOW);
+    assert!(out.ticket.unwrap().tags.contains("l3-outage"));
+    // A ticket whose subject does not match does not count itself.
+    let (other, events) = created("Printer jam", "again");
+    let out = set.run(&other, &events, &f, NOW);
+    assert!(out.firings.is_empty());
+
+    for bad in [
+        json!({ "count": 1, "within_minutes": 15, "words": ["down"] }),
+        json!({ "count": 3, "within_minutes": 0, "words": ["down"] }),
+        json!({ "count": 3, "within_minutes": 15, "words": [] }),
+        json!({ "count": 3, "within_minutes": 15, "words": ["down"], "extra": 1 }),
+    ] {
+        let cond: Condition = serde_json::from_value(
+            json!({ "field": "similar_tickets", "op": "at_least", "value": bad }),
+        )
+        .unwrap();
+        assert!(cond.check().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn broken_and_disabled_rules_are_left_out_of_a_set() {
+    let good = rule(
+        1,
+        json!({ "name": "ok", "when": [{ "event": "ticket_created" }], "actions": [{ "action": "add_tags", "tags": ["x"] }] }),
+    );
+    let mut broken = good.clone();
+    broken.id = RuleId(2);
+    broken.spec.when.clear();
+    let mut off = good.clone();
+    off.id = RuleId(3);
+    off.spec.enabled = false;
+    let set = RuleSet::new([good, broken, off]);
+    assert_eq!(set.len(), 1);
+    assert_eq!(set.broken().len(), 1);
+    assert_eq!(set.broken()[0].0, RuleId(2));
 }
