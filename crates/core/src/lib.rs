@@ -20,7 +20,7 @@ pub use command::{
     Command, Context, DecideError, NewTicket, Update, check_transition, decide, open_ticket,
 };
 pub use event::{Actor, Event, EventKind};
-pub use ids::{AgentId, ContactId, EventId, OrganisationId, TagId, TeamId, TicketId};
+pub use ids::{AgentId, ContactId, EventId, OrganisationId, RuleId, TagId, TeamId, TicketId};
 pub use people::{Agent, AgentRef, Contact, Organisation, Role, Team};
 pub use tag::{Tag, TagName};
 pub use ticket::{Channel, Priority, Reference, Status, Ticket, Tier};

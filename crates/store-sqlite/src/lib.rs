@@ -2,6 +2,7 @@
 //! binary, one writer task doing group commit, a pool of readers.
 
 mod rows;
+mod rules;
 mod store;
 mod tx;
 mod writer;
@@ -33,6 +34,8 @@ pub enum Durability {
 
 pub struct SqliteStore {
     reads: SqlitePool,
+    /// The compiled rules, reused by ticket writes while they are current.
+    rules: Arc<tierdesk_store::RuleCache>,
     writer: Writer,
     /// The newest committed event id, published by the writer.
     events: Arc<watch::Sender<EventId>>,
@@ -77,6 +80,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(format!("cannot open readers on {path}: {e}")))?;
         Ok(SqliteStore {
             reads,
+            rules: Arc::default(),
             writer: Writer::start(write, events.clone()),
             events,
         })
@@ -137,8 +141,10 @@ pub async fn create_tickets_in_one_transaction(
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))?;
     let count = drafts.len();
+    let rules = tierdesk_store::RuleCache::default();
     for draft in drafts {
-        tierdesk_store::ops::create_ticket(&mut tx::SqliteTx(&mut tx), draft, actor, now).await?;
+        tierdesk_store::ops::create_ticket(&mut tx::SqliteTx(&mut tx), &rules, draft, actor, now)
+            .await?;
     }
     tx.commit()
         .await

@@ -1,5 +1,6 @@
 use crate::SqliteStore;
 use crate::rows::*;
+use crate::rules;
 use crate::tx::SqliteTx;
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -7,9 +8,16 @@ use tierdesk_core::{
     Actor, Agent, AgentId, Contact, ContactId, EventId, Organisation, OrganisationId, Tag, TagId,
     Team, TeamId, Ticket, TicketId, Timestamp,
 };
+use std::collections::BTreeMap;
+use tierdesk_core::RuleId;
+use tierdesk_core::rules::RuleSpec;
 use tierdesk_store::{checks, ops, *};
 
 impl SqliteStore {
+    async fn read_conn(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>> {
+        self.reads.acquire().await.map_err(backend)
+    }
+
     async fn org_domains(conn: &mut SqliteConnection, id: i64) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT domain FROM organisation_domains WHERE organisation_id = ? ORDER BY domain",
@@ -159,11 +167,12 @@ impl Store for SqliteStore {
         actor: Actor,
         now: Timestamp,
     ) -> Result<Change> {
+        let rules = self.rules.clone();
         self.writer
             .write(move |conn| {
-                Box::pin(
-                    async move { ops::create_ticket(&mut SqliteTx(conn), draft, actor, now).await },
-                )
+                Box::pin(async move {
+                    ops::create_ticket(&mut SqliteTx(conn), &rules, draft, actor, now).await
+                })
             })
             .await
     }
@@ -176,11 +185,13 @@ impl Store for SqliteStore {
         actor: Actor,
         now: Timestamp,
     ) -> Result<Change> {
+        let rules = self.rules.clone();
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
                     ops::change_ticket(
                         &mut SqliteTx(conn),
+                        &rules,
                         id,
                         expected_version,
                         change,
@@ -1172,6 +1183,78 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(EventId(id))
+    }
+
+    async fn create_rule(
+        &self,
+        spec: RuleSpec,
+        by: Option<AgentId>,
+        now: Timestamp,
+    ) -> Result<RuleRecord> {
+        self.writer
+            .write(move |conn| Box::pin(async move { rules::insert(conn, &spec, by, now).await }))
+            .await
+    }
+
+    async fn rule(&self, id: RuleId) -> Result<Option<RuleRecord>> {
+        rules::load(&mut *self.read_conn().await?, id).await
+    }
+
+    async fn list_rules(&self) -> Result<Vec<RuleRecord>> {
+        rules::list(&mut *self.read_conn().await?).await
+    }
+
+    async fn update_rule(
+        &self,
+        id: RuleId,
+        spec: RuleSpec,
+        by: Option<AgentId>,
+        now: Timestamp,
+    ) -> Result<RuleRecord> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { rules::update(conn, id, &spec, by, now).await })
+            })
+            .await
+    }
+
+    async fn delete_rule(&self, id: RuleId, by: Option<AgentId>, now: Timestamp) -> Result<()> {
+        self.writer
+            .write(move |conn| Box::pin(async move { rules::delete(conn, id, by, now).await }))
+            .await
+    }
+
+    async fn reorder_rules(
+        &self,
+        order: &[RuleId],
+        by: Option<AgentId>,
+        now: Timestamp,
+    ) -> Result<Vec<RuleRecord>> {
+        let order = order.to_vec();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { rules::reorder(conn, &order, by, now).await })
+            })
+            .await
+    }
+
+    async fn rule_names(&self, ids: &[RuleId]) -> Result<BTreeMap<RuleId, String>> {
+        rules::names(&mut *self.read_conn().await?, ids).await
+    }
+
+    async fn dry_run_rules(
+        &self,
+        ticket: TicketId,
+        candidate: Option<RuleCandidate>,
+    ) -> Result<DryRun> {
+        let timeline = self.ticket_events(ticket).await?;
+        if timeline.is_empty() {
+            return Err(StoreError::NotFound("ticket"));
+        }
+        // Only reads: a reader connection serves, and the writer is not held up.
+        let mut conn = self.read_conn().await?;
+        tierdesk_store::rules::dry_run(&mut SqliteTx(&mut conn), &self.rules, &timeline, candidate)
+            .await
     }
 }
 

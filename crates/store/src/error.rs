@@ -1,4 +1,5 @@
 use tierdesk_core::DecideError;
+use tierdesk_core::rules::RuleError;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -23,6 +24,9 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Rejected(#[from] DecideError),
+    /// A rule that does not validate: every problem, each with its place.
+    #[error("the rule is not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidRule(Vec<RuleError>),
     #[error("the store is shutting down")]
     Closed,
     #[error("storage error: {0}")]

@@ -8,9 +8,11 @@ pub mod conformance;
 mod error;
 pub mod model;
 pub mod ops;
+pub mod rules;
 mod store;
 
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use ops::Tx;
+pub use rules::{DryRun, RuleCache, RuleCandidate, RuleRecord};
 pub use store::Store;

@@ -69,6 +69,9 @@ pub struct Change {
     pub events: Vec<StoredEvent>,
     /// Set when a customer's message on a closed ticket opened this new ticket.
     pub follow_up_of: Option<TicketId>,
+    /// What rules asked for beyond the ticket (notify, webhook), to be
+    /// carried out after commit. Not durable yet: the hook for background jobs.
+    pub side_effects: Vec<tierdesk_core::rules::SideEffect>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

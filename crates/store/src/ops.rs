@@ -1,13 +1,16 @@
 //! Ticket writes, written once for every backend. A backend supplies the
 //! primitive reads and writes of one open transaction ([`Tx`]); these
-//! functions resolve references, check the version, let the core decide and
-//! persist the events together with the projection.
+//! functions resolve references, check the version, let the core decide,
+//! run the rules on the result and persist the events together with the
+//! projection — all in the caller's one transaction.
 
 use crate::error::{Result, StoreError};
 use crate::model::{Change, NewContact, Requester, StoredEvent, TicketChange, TicketDraft};
+use crate::rules::RuleCache;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use tierdesk_core::routing::{TagOwner, route_by_tags};
+use tierdesk_core::rules::{Rule, RuleFacts, SideEffect};
 use tierdesk_core::validate::{self, FieldError};
 use tierdesk_core::{
     Actor, AgentId, AgentRef, Command, Contact, Context, Event, NewTicket, OrganisationId, Status,
@@ -34,6 +37,22 @@ pub trait Tx: Send {
     /// Writes the projection if the stored version is still `expected_version`.
     async fn update_ticket(&mut self, ticket: &Ticket, expected_version: i64) -> Result<bool>;
     async fn append_events(&mut self, events: &[Event]) -> Result<Vec<StoredEvent>>;
+
+    // --- what rules read ---------------------------------------------------
+    /// Changes whenever any rule does; 0 before the first rule change.
+    async fn rules_generation(&mut self) -> Result<i64>;
+    /// Enabled, undeleted rules (any order).
+    async fn enabled_rules(&mut self) -> Result<Vec<Rule>>;
+    async fn organisation_plan(&mut self, id: OrganisationId) -> Result<Option<String>>;
+    /// Tickets other than `except` opened in `[since, until]` whose subject
+    /// contains (case-insensitively) any of `words` (already lowercase).
+    async fn count_recent_tickets(
+        &mut self,
+        since: Timestamp,
+        until: Timestamp,
+        words: &[String],
+        except: TicketId,
+    ) -> Result<i64>;
 }
 
 fn field_error(field: &'static str, error: FieldError) -> StoreError {
@@ -81,6 +100,7 @@ pub async fn resolve_requester(
 
 pub async fn create_ticket(
     tx: &mut dyn Tx,
+    rules: &RuleCache,
     draft: TicketDraft,
     actor: Actor,
     now: Timestamp,
@@ -105,11 +125,12 @@ pub async fn create_ticket(
         tags: draft.tags,
         follow_up_of: None,
     };
-    insert_new(tx, &new, actor, now, None).await
+    insert_new(tx, rules, &new, actor, now, None).await
 }
 
 async fn insert_new(
     tx: &mut dyn Tx,
+    rules: &RuleCache,
     new: &NewTicket,
     actor: Actor,
     now: Timestamp,
@@ -151,12 +172,49 @@ async fn insert_new(
             }
         }
     }
+    let ruled = run_rules(tx, rules, &ticket, &events, RuleFacts::default(), now).await?;
+    let side_effects = ruled.side_effects;
+    ticket = ruled.ticket;
+    events.extend(ruled.events);
     tx.insert_ticket(&ticket).await?;
     let events = tx.append_events(&events).await?;
     Ok(Change {
         ticket,
         events,
         follow_up_of,
+        side_effects,
+    })
+}
+
+/// The ticket after the rules, and what they added.
+struct Ruled {
+    ticket: Ticket,
+    events: Vec<Event>,
+    side_effects: Vec<SideEffect>,
+}
+
+/// Runs the desk's rules on the events of one change, inside its transaction.
+async fn run_rules(
+    tx: &mut dyn Tx,
+    rules: &RuleCache,
+    ticket: &Ticket,
+    change: &[Event],
+    facts: RuleFacts,
+    now: Timestamp,
+) -> Result<Ruled> {
+    let cached = rules.current(tx).await?;
+    if cached.set.is_empty() {
+        return Ok(Ruled {
+            ticket: ticket.clone(),
+            events: Vec::new(),
+            side_effects: Vec::new(),
+        });
+    }
+    let outcome = crate::rules::evaluate(tx, &cached.set, ticket, change, facts, now).await?;
+    Ok(Ruled {
+        events: outcome.events().cloned().collect(),
+        ticket: outcome.ticket.unwrap_or_else(|| ticket.clone()),
+        side_effects: outcome.side_effects,
     })
 }
 
@@ -173,6 +231,7 @@ async fn ensure_team(tx: &mut dyn Tx, team: TeamId) -> Result<()> {
 
 pub async fn change_ticket(
     tx: &mut dyn Tx,
+    rules: &RuleCache,
     id: TicketId,
     expected_version: Option<i64>,
     change: TicketChange,
@@ -196,7 +255,7 @@ pub async fn change_ticket(
     {
         // Closed is final: the customer's new message starts a linked ticket.
         let new = NewTicket::follow_up(&ticket, author, body);
-        return insert_new(tx, &new, actor, now, Some(ticket.id)).await;
+        return insert_new(tx, rules, &new, actor, now, Some(ticket.id)).await;
     }
     let mut context = Context::new(actor, now);
     if let Some(current) = ticket.assignee {
@@ -238,12 +297,21 @@ pub async fn change_ticket(
             ticket,
             events: Vec::new(),
             follow_up_of: None,
+            side_effects: Vec::new(),
         });
     }
     let mut next = ticket.clone();
     for event in &events {
         next.apply(event);
     }
+    let mut facts = RuleFacts::default();
+    if let Some(current) = ticket.assignee {
+        facts.agents.insert(current, context.current_assignee);
+    }
+    let ruled = run_rules(tx, rules, &next, &events, facts, now).await?;
+    let next = ruled.ticket;
+    let mut events = events;
+    events.extend(ruled.events);
     if !tx.update_ticket(&next, ticket.version).await? {
         let current = tx
             .ticket_for_update(id)
@@ -259,5 +327,6 @@ pub async fn change_ticket(
         ticket: next,
         events,
         follow_up_of: None,
+        side_effects: ruled.side_effects,
     })
 }

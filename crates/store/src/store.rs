@@ -1,5 +1,9 @@
 use crate::error::Result;
 use crate::model::*;
+use crate::rules::{DryRun, RuleCandidate, RuleRecord};
+use std::collections::BTreeMap;
+use tierdesk_core::RuleId;
+use tierdesk_core::rules::RuleSpec;
 use async_trait::async_trait;
 use tierdesk_core::{
     Actor, Agent, AgentId, Contact, ContactId, EventId, Organisation, OrganisationId, Tag, TagId,
@@ -141,4 +145,45 @@ pub trait Store: Send + Sync + 'static {
     fn event_signal(&self) -> tokio::sync::watch::Receiver<EventId>;
     /// The id of the newest committed event, or [`crate::NO_EVENT`].
     async fn last_event_id(&self) -> Result<EventId>;
+
+    // --- rules ---------------------------------------------------------------
+    // Every rule change takes effect on the next ticket write of every
+    // instance: it changes the rules generation in the same transaction.
+    /// Validates and saves a rule after the last one.
+    async fn create_rule(
+        &self,
+        spec: RuleSpec,
+        by: Option<AgentId>,
+        now: Timestamp,
+    ) -> Result<RuleRecord>;
+    /// A rule that has not been deleted.
+    async fn rule(&self, id: RuleId) -> Result<Option<RuleRecord>>;
+    /// Every rule not deleted, in evaluation order.
+    async fn list_rules(&self) -> Result<Vec<RuleRecord>>;
+    /// Validates and replaces a rule's definition; its position stays.
+    async fn update_rule(
+        &self,
+        id: RuleId,
+        spec: RuleSpec,
+        by: Option<AgentId>,
+        now: Timestamp,
+    ) -> Result<RuleRecord>;
+    /// Deletes a rule. Its name is kept for the timelines that mention it.
+    async fn delete_rule(&self, id: RuleId, by: Option<AgentId>, now: Timestamp) -> Result<()>;
+    /// Sets the evaluation order; `order` must name every rule exactly once.
+    async fn reorder_rules(
+        &self,
+        order: &[RuleId],
+        by: Option<AgentId>,
+        now: Timestamp,
+    ) -> Result<Vec<RuleRecord>>;
+    /// Names of these rules, deleted ones included, for timelines.
+    async fn rule_names(&self, ids: &[RuleId]) -> Result<BTreeMap<RuleId, String>>;
+    /// What the rules (with `candidate` tried among them) would do to the
+    /// ticket's opening. Writes nothing.
+    async fn dry_run_rules(
+        &self,
+        ticket: TicketId,
+        candidate: Option<RuleCandidate>,
+    ) -> Result<DryRun>;
 }
