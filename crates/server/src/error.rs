@@ -110,6 +110,30 @@ impl ApiError {
         error
     }
 
+    /// A rule that does not validate: 422 listing each problem at its JSON path.
+    pub fn invalid_rule(errors: &[tierdesk_core::rules::RuleError]) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!(
+                "the rule is not valid: {}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        error.errors = errors
+            .iter()
+            .map(|e| FieldProblem {
+                field: e.path.clone(),
+                message: e.message.clone(),
+            })
+            .collect();
+        error
+    }
+
     pub fn precondition_required() -> Self {
         Self::new(
             StatusCode::PRECONDITION_REQUIRED,
@@ -211,6 +235,7 @@ impl From<StoreError> for ApiError {
             StoreError::InUse(detail) => ApiError::new(StatusCode::CONFLICT, "in_use", detail),
             StoreError::Invalid { field, message } => ApiError::invalid(field, message),
             StoreError::Rejected(decision) => decision.into(),
+            StoreError::InvalidRule(errors) => ApiError::invalid_rule(&errors),
             StoreError::Closed => {
                 tracing::error!("store unavailable: shutting down");
                 ApiError::new(

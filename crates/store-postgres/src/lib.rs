@@ -5,6 +5,7 @@
 
 mod events;
 mod rows;
+mod rules;
 mod store;
 mod tx;
 
@@ -36,6 +37,8 @@ impl Default for PostgresOptions {
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// The compiled rules, reused by ticket writes while they are current.
+    rules: std::sync::Arc<tierdesk_store::RuleCache>,
     /// Started by the first [`tierdesk_store::Store::event_signal`] call, so
     /// command-line tools hold no listening connection.
     listener: OnceLock<events::Listener>,
@@ -57,6 +60,7 @@ impl PostgresStore {
         migrate(&connect, &pool).await?;
         Ok(PostgresStore {
             pool,
+            rules: Default::default(),
             listener: OnceLock::new(),
         })
     }

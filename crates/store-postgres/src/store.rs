@@ -1,5 +1,6 @@
 use crate::PostgresStore;
 use crate::rows::*;
+use crate::rules;
 use crate::tx::PgTx;
 use async_trait::async_trait;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Transaction};
@@ -7,6 +8,9 @@ use tierdesk_core::{
     Actor, Agent, AgentId, Contact, ContactId, EventId, Organisation, OrganisationId, Tag, TagId,
     Team, TeamId, Ticket, TicketId, Timestamp,
 };
+use std::collections::BTreeMap;
+use tierdesk_core::RuleId;
+use tierdesk_core::rules::RuleSpec;
 use tierdesk_store::{checks, ops, *};
 
 impl PostgresStore {
@@ -14,6 +18,10 @@ impl PostgresStore {
     /// error drops it, which rolls it back.
     async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(backend)
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<Postgres>> {
+        self.pool.acquire().await.map_err(backend)
     }
 
     async fn org_domains(conn: &mut PgConnection, id: i64) -> Result<Vec<String>> {
@@ -183,7 +191,7 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<Change> {
         let mut tx = self.begin().await?;
-        let change = ops::create_ticket(&mut PgTx(&mut tx), draft, actor, now).await?;
+        let change = ops::create_ticket(&mut PgTx(&mut tx), &self.rules, draft, actor, now).await?;
         commit(tx).await?;
         Ok(change)
     }
@@ -198,8 +206,16 @@ impl Store for PostgresStore {
     ) -> Result<Change> {
         let mut tx = self.begin().await?;
         let change =
-            ops::change_ticket(&mut PgTx(&mut tx), id, expected_version, change, actor, now)
-                .await?;
+            ops::change_ticket(
+                &mut PgTx(&mut tx),
+                &self.rules,
+                id,
+                expected_version,
+                change,
+                actor,
+                now,
+            )
+            .await?;
         commit(tx).await?;
         Ok(change)
     }
@@ -1163,6 +1179,76 @@ impl Store for PostgresStore {
         crate::events::last_event_id(&self.pool)
             .await
             .map_err(backend)
+    }
+
+    async fn create_rule(
+        &self,
+        spec: RuleSpec,
+        by: Option<AgentId>,
+        now: Timestamp,
+    ) -> Result<RuleRecord> {
+        let mut tx = self.begin().await?;
+        let saved = rules::insert(&mut tx, &spec, by, now).await?;
+        commit(tx).await?;
+        Ok(saved)
+    }
+
+    async fn rule(&self, id: RuleId) -> Result<Option<RuleRecord>> {
+        rules::load(&mut *self.conn().await?, id).await
+    }
+
+    async fn list_rules(&self) -> Result<Vec<RuleRecord>> {
+        rules::list(&mut *self.conn().await?).await
+    }
+
+    async fn update_rule(
+        &self,
+        id: RuleId,
+        spec: RuleSpec,
+        by: Option<AgentId>,
+        now: Timestamp,
+    ) -> Result<RuleRecord> {
+        let mut tx = self.begin().await?;
+        let saved = rules::update(&mut tx, id, &spec, by, now).await?;
+        commit(tx).await?;
+        Ok(saved)
+    }
+
+    async fn delete_rule(&self, id: RuleId, by: Option<AgentId>, now: Timestamp) -> Result<()> {
+        let mut tx = self.begin().await?;
+        rules::delete(&mut tx, id, by, now).await?;
+        commit(tx).await
+    }
+
+    async fn reorder_rules(
+        &self,
+        order: &[RuleId],
+        by: Option<AgentId>,
+        now: Timestamp,
+    ) -> Result<Vec<RuleRecord>> {
+        let mut tx = self.begin().await?;
+        let saved = rules::reorder(&mut tx, order, by, now).await?;
+        commit(tx).await?;
+        Ok(saved)
+    }
+
+    async fn rule_names(&self, ids: &[RuleId]) -> Result<BTreeMap<RuleId, String>> {
+        rules::names(&mut *self.conn().await?, ids).await
+    }
+
+    async fn dry_run_rules(
+        &self,
+        ticket: TicketId,
+        candidate: Option<RuleCandidate>,
+    ) -> Result<DryRun> {
+        let timeline = self.ticket_events(ticket).await?;
+        if timeline.is_empty() {
+            return Err(StoreError::NotFound("ticket"));
+        }
+        // Only reads, outside any transaction: nothing is locked or written.
+        let mut conn = self.conn().await?;
+        tierdesk_store::rules::dry_run(&mut PgTx(&mut conn), &self.rules, &timeline, candidate)
+            .await
     }
 }
 

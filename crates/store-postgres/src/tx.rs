@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::BTreeMap;
 use tierdesk_core::routing::TagOwner;
+use tierdesk_core::rules::Rule;
 use tierdesk_core::{
     AgentId, AgentRef, Contact, ContactId, Event, EventId, OrganisationId, TeamId, Ticket,
     TicketId, Tier, Timestamp,
@@ -297,6 +298,59 @@ impl Tx for PgTx<'_> {
                 .map_err(backend)?;
         }
         Ok(stored)
+    }
+
+    async fn rules_generation(&mut self) -> Result<i64> {
+        crate::rules::generation(self.0).await
+    }
+
+    async fn enabled_rules(&mut self) -> Result<Vec<Rule>> {
+        crate::rules::enabled(self.0).await
+    }
+
+    async fn organisation_plan(&mut self, id: OrganisationId) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT plan FROM organisations WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(|(plan,)| plan))
+    }
+
+    async fn count_recent_tickets(
+        &mut self,
+        since: Timestamp,
+        until: Timestamp,
+        words: &[String],
+        except: TicketId,
+    ) -> Result<i64> {
+        if words.is_empty() {
+            return Ok(0);
+        }
+        let mut q =
+            QueryBuilder::<Postgres>::new("SELECT count(*) FROM tickets WHERE created_at >= ");
+        q.push_bind(since.0)
+            .push(" AND created_at <= ")
+            .push_bind(until.0)
+            .push(" AND id <> ")
+            .push_bind(except.0)
+            .push(" AND (");
+        for (i, word) in words.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push("strpos(lower(subject), ")
+                .push_bind(word.as_str())
+                .push(") > 0");
+        }
+        q.push(")");
+        let (count,): (i64,) = q
+            .build_query_as()
+            .fetch_one(&mut *self.0)
+            .await
+            .map_err(backend)?;
+        Ok(count)
     }
 }
 
