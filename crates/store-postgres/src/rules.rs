@@ -1,7 +1,7 @@
 //! Saved rules: rows, CRUD and the generation stamp every change sets.
 
 use crate::rows::{backend, corrupt};
-use sqlx::{FromRow, QueryBuilder, PgConnection, Postgres};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 use std::collections::BTreeMap;
 use tierdesk_core::rules::{Rule, RuleSpec};
 use tierdesk_core::{AgentId, RuleId, Timestamp};
@@ -159,10 +159,11 @@ pub(crate) async fn reorder(
     by: Option<AgentId>,
     now: Timestamp,
 ) -> Result<Vec<RuleRecord>> {
-    let existing: Vec<(i64,)> = sqlx::query_as("SELECT id FROM rules WHERE deleted_at IS NULL FOR UPDATE")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
+    let existing: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM rules WHERE deleted_at IS NULL FOR UPDATE")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
     let existing: Vec<RuleId> = existing.into_iter().map(|(id,)| RuleId(id)).collect();
     check_order(&existing, order)?;
     for (position, id) in (1_i64..).zip(order) {
@@ -196,11 +197,7 @@ pub(crate) async fn names(
         list.push_bind(id.0);
     }
     q.push(")");
-    let rows: Vec<(i64, String)> = q
-        .build_query_as()
-        .fetch_all(conn)
-        .await
-        .map_err(backend)?;
+    let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(conn).await.map_err(backend)?;
     Ok(rows
         .into_iter()
         .map(|(id, name)| (RuleId(id), name))
@@ -210,12 +207,11 @@ pub(crate) async fn names(
 /// The enabled rules, for the ticket transaction. A row whose spec no
 /// longer parses is left out (and logged) rather than failing every write.
 pub(crate) async fn enabled(conn: &mut PgConnection) -> Result<Vec<Rule>> {
-    let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-        "SELECT id, position, spec FROM rules WHERE deleted_at IS NULL AND enabled",
-    )
-    .fetch_all(conn)
-    .await
-    .map_err(backend)?;
+    let rows: Vec<(i64, i64, String)> =
+        sqlx::query_as("SELECT id, position, spec FROM rules WHERE deleted_at IS NULL AND enabled")
+            .fetch_all(conn)
+            .await
+            .map_err(backend)?;
     Ok(rows
         .into_iter()
         .filter_map(|(id, position, spec)| match parse_spec(&spec) {
@@ -233,9 +229,10 @@ pub(crate) async fn enabled(conn: &mut PgConnection) -> Result<Vec<Rule>> {
 }
 
 pub(crate) async fn generation(conn: &mut PgConnection) -> Result<i64> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT generation FROM rules_generation WHERE id = 1")
-        .fetch_optional(conn)
-        .await
-        .map_err(backend)?;
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT generation FROM rules_generation WHERE id = 1")
+            .fetch_optional(conn)
+            .await
+            .map_err(backend)?;
     Ok(row.map_or(0, |(g,)| g))
 }

@@ -4,13 +4,13 @@ use crate::rules;
 use crate::tx::PgTx;
 use async_trait::async_trait;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Transaction};
+use std::collections::BTreeMap;
+use tierdesk_core::RuleId;
+use tierdesk_core::rules::RuleSpec;
 use tierdesk_core::{
     Actor, Agent, AgentId, Contact, ContactId, EventId, Organisation, OrganisationId, Tag, TagId,
     Team, TeamId, Ticket, TicketId, Timestamp,
 };
-use std::collections::BTreeMap;
-use tierdesk_core::RuleId;
-use tierdesk_core::rules::RuleSpec;
 use tierdesk_store::{checks, ops, *};
 
 impl PostgresStore {
@@ -205,17 +205,16 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<Change> {
         let mut tx = self.begin().await?;
-        let change =
-            ops::change_ticket(
-                &mut PgTx(&mut tx),
-                &self.rules,
-                id,
-                expected_version,
-                change,
-                actor,
-                now,
-            )
-            .await?;
+        let change = ops::change_ticket(
+            &mut PgTx(&mut tx),
+            &self.rules,
+            id,
+            expected_version,
+            change,
+            actor,
+            now,
+        )
+        .await?;
         commit(tx).await?;
         Ok(change)
     }

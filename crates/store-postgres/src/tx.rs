@@ -309,12 +309,11 @@ impl Tx for PgTx<'_> {
     }
 
     async fn organisation_plan(&mut self, id: OrganisationId) -> Result<Option<String>> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT plan FROM organisations WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(&mut *self.0)
-                .await
-                .map_err(backend)?;
+        let row: Option<(String,)> = sqlx::query_as("SELECT plan FROM organisations WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(backend)?;
         Ok(row.map(|(plan,)| plan))
     }
 

@@ -140,7 +140,18 @@ async fn instances_starting_together_migrate_once() {
         .fetch_one(stores[0].pool())
         .await
         .expect("count migrations");
-    assert_eq!(applied, 1);
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .expect("the migrations directory")
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    assert_eq!(
+        applied,
+        i64::try_from(migrations).expect("a few migrations")
+    );
     for store in stores {
         store.close().await;
     }
@@ -306,4 +317,49 @@ async fn event_signal_survives_a_lost_listening_connection() {
     .expect("announced over the new connection")
     .expect("signal open");
     store.close().await;
+}
+
+/// Each instance caches its compiled rules; an edit made through another
+/// instance must reach it on its next write, through the generation stamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_edits_reach_every_instance() {
+    let (_database, url) = new_database().await;
+    let a = PostgresStore::connect(&url, PostgresOptions::default())
+        .await
+        .expect("connect a");
+    let b = PostgresStore::connect(&url, PostgresOptions::default())
+        .await
+        .expect("connect b");
+    let plain = a
+        .create_ticket(draft("a@example.com", "VPN broken"), ADMIN, NOW)
+        .await
+        .expect("create on a");
+    assert!(plain.ticket.tags.is_empty(), "no rules yet; a cached that");
+    let spec: tierdesk_core::rules::RuleSpec = serde_json::from_value(serde_json::json!({
+        "name": "VPN", "when": [{ "event": "ticket_created" }],
+        "conditions": { "all": [{ "field": "subject", "op": "contains", "value": "vpn" }] },
+        "actions": [{ "action": "add_tags", "tags": ["vpn"] }]
+    }))
+    .expect("spec");
+    let rule = b
+        .create_rule(spec.clone(), None, NOW)
+        .await
+        .expect("rule on b");
+    let routed = a
+        .create_ticket(draft("b@example.com", "VPN broken"), ADMIN, NOW)
+        .await
+        .expect("create on a");
+    assert!(routed.ticket.tags.contains("vpn"), "a saw b's new rule");
+    let mut off = spec;
+    off.enabled = false;
+    b.update_rule(rule.rule.id, off, None, NOW)
+        .await
+        .expect("disable on b");
+    let after = a
+        .create_ticket(draft("c@example.com", "VPN broken"), ADMIN, NOW)
+        .await
+        .expect("create on a");
+    assert!(after.ticket.tags.is_empty(), "a saw b's edit");
+    a.close().await;
+    b.close().await;
 }

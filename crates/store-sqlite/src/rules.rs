@@ -196,11 +196,7 @@ pub(crate) async fn names(
         list.push_bind(id.0);
     }
     q.push(")");
-    let rows: Vec<(i64, String)> = q
-        .build_query_as()
-        .fetch_all(conn)
-        .await
-        .map_err(backend)?;
+    let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(conn).await.map_err(backend)?;
     Ok(rows
         .into_iter()
         .map(|(id, name)| (RuleId(id), name))
@@ -233,9 +229,10 @@ pub(crate) async fn enabled(conn: &mut SqliteConnection) -> Result<Vec<Rule>> {
 }
 
 pub(crate) async fn generation(conn: &mut SqliteConnection) -> Result<i64> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT generation FROM rules_generation WHERE id = 1")
-        .fetch_optional(conn)
-        .await
-        .map_err(backend)?;
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT generation FROM rules_generation WHERE id = 1")
+            .fetch_optional(conn)
+            .await
+            .map_err(backend)?;
     Ok(row.map_or(0, |(g,)| g))
 }

@@ -4,13 +4,13 @@ use crate::rules;
 use crate::tx::SqliteTx;
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use std::collections::BTreeMap;
+use tierdesk_core::RuleId;
+use tierdesk_core::rules::RuleSpec;
 use tierdesk_core::{
     Actor, Agent, AgentId, Contact, ContactId, EventId, Organisation, OrganisationId, Tag, TagId,
     Team, TeamId, Ticket, TicketId, Timestamp,
 };
-use std::collections::BTreeMap;
-use tierdesk_core::RuleId;
-use tierdesk_core::rules::RuleSpec;
 use tierdesk_store::{checks, ops, *};
 
 impl SqliteStore {
@@ -1232,9 +1232,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<RuleRecord>> {
         let order = order.to_vec();
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { rules::reorder(conn, &order, by, now).await })
-            })
+            .write(move |conn| Box::pin(async move { rules::reorder(conn, &order, by, now).await }))
             .await
     }
 

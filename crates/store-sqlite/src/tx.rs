@@ -287,7 +287,8 @@ impl Tx for SqliteTx<'_> {
         if words.is_empty() {
             return Ok(0);
         }
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM tickets WHERE created_at >= ");
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT count(*) FROM tickets WHERE created_at >= ");
         q.push_bind(since.0)
             .push(" AND created_at <= ")
             .push_bind(until.0)
@@ -298,7 +299,9 @@ impl Tx for SqliteTx<'_> {
             if i > 0 {
                 q.push(" OR ");
             }
-            q.push("instr(lower(subject), ").push_bind(word.as_str()).push(") > 0");
+            q.push("instr(lower(subject), ")
+                .push_bind(word.as_str())
+                .push(") > 0");
         }
         q.push(")");
         let (count,): (i64,) = q

@@ -39,6 +39,11 @@ macro_rules! conformance_suite {
             events_after_resumes_in_order,
             owned_tags_route_tickets,
             event_signal_announces_each_commit,
+            rules_crud_order_and_validation,
+            rules_route_tickets_within_the_same_change,
+            rules_read_requester_plan_and_similar_tickets,
+            rules_loop_guard_holds_across_a_cascade,
+            rules_dry_run_writes_nothing,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {$(
@@ -50,6 +55,9 @@ macro_rules! conformance_suite {
         }
     )*};
 }
+
+mod rules;
+pub use rules::*;
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
 const ADMIN: Actor = Actor::Agent { id: AgentId(1) };

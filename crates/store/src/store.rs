@@ -1,10 +1,10 @@
 use crate::error::Result;
 use crate::model::*;
 use crate::rules::{DryRun, RuleCandidate, RuleRecord};
+use async_trait::async_trait;
 use std::collections::BTreeMap;
 use tierdesk_core::RuleId;
 use tierdesk_core::rules::RuleSpec;
-use async_trait::async_trait;
 use tierdesk_core::{
     Actor, Agent, AgentId, Contact, ContactId, EventId, Organisation, OrganisationId, Tag, TagId,
     Team, TeamId, Ticket, TicketId, Timestamp,
