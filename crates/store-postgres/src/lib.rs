@@ -5,6 +5,7 @@
 
 mod events;
 mod rows;
+mod search;
 mod store;
 mod tx;
 

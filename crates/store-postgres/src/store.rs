@@ -291,6 +291,18 @@ impl Store for PostgresStore {
         rows.into_iter().map(Ticket::try_from).collect()
     }
 
+    async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {
+        crate::search::query_tickets(&self.pool, query).await
+    }
+
+    async fn count_tickets(
+        &self,
+        query: &tierdesk_core::query::Query,
+        me: Option<AgentId>,
+    ) -> Result<u64> {
+        crate::search::count_tickets(&self.pool, query, me).await
+    }
+
     async fn events_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>> {
         let rows = sqlx::query_as::<_, EventRow>(
             "SELECT id, ticket_id, version, at, actor, data FROM ticket_events WHERE id > $1 ORDER BY id LIMIT $2",

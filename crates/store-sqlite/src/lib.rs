@@ -2,6 +2,7 @@
 //! binary, one writer task doing group commit, a pool of readers.
 
 mod rows;
+mod search;
 mod store;
 mod tx;
 mod writer;

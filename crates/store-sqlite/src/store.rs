@@ -280,6 +280,18 @@ impl Store for SqliteStore {
         rows.into_iter().map(Ticket::try_from).collect()
     }
 
+    async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {
+        crate::search::query_tickets(&self.reads, query).await
+    }
+
+    async fn count_tickets(
+        &self,
+        query: &tierdesk_core::query::Query,
+        me: Option<AgentId>,
+    ) -> Result<u64> {
+        crate::search::count_tickets(&self.reads, query, me).await
+    }
+
     async fn events_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>> {
         let rows = sqlx::query_as::<_, EventRow>(
             "SELECT id, ticket_id, version, at, actor, data FROM ticket_events WHERE id > ? ORDER BY id LIMIT ?",

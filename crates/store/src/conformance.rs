@@ -39,6 +39,8 @@ macro_rules! conformance_suite {
             events_after_resumes_in_order,
             owned_tags_route_tickets,
             event_signal_announces_each_commit,
+            views_select_what_the_query_language_means,
+            views_page_in_every_order,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {$(
@@ -50,6 +52,9 @@ macro_rules! conformance_suite {
         }
     )*};
 }
+
+mod views;
+pub use views::*;
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
 const ADMIN: Actor = Actor::Agent { id: AgentId(1) };

@@ -8,9 +8,11 @@ pub mod conformance;
 mod error;
 pub mod model;
 pub mod ops;
+pub mod search;
 mod store;
 
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use ops::Tx;
+pub use search::TicketSort;
 pub use store::Store;

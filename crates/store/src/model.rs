@@ -86,6 +86,19 @@ pub struct TicketFilter {
     pub organisation: Option<OrganisationId>,
 }
 
+/// One page of a view or search: a parsed query, who "me" is, the order,
+/// and where the previous page ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketQuery {
+    pub query: tierdesk_core::query::Query,
+    /// The agent asking, for `assignee:me`.
+    pub me: Option<AgentId>,
+    pub sort: crate::search::TicketSort,
+    /// The last ticket of the previous page.
+    pub after: Option<TicketId>,
+    pub limit: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewContact {
     pub email: String,

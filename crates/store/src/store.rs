@@ -40,6 +40,16 @@ pub trait Store: Send + Sync + 'static {
         before: Option<TicketId>,
         limit: u32,
     ) -> Result<Vec<Ticket>>;
+    /// One page of tickets matching a views-language query, in the query's
+    /// order. Text terms use the backend's full-text index over subjects
+    /// and messages (word and prefix matching with stemming).
+    async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>>;
+    /// How many tickets match; views show it as their live count.
+    async fn count_tickets(
+        &self,
+        query: &tierdesk_core::query::Query,
+        me: Option<AgentId>,
+    ) -> Result<u64>;
     /// Events with an id greater than `after`, oldest first.
     async fn events_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>>;
     /// Tickets opened from a closed ticket by a later customer message.
