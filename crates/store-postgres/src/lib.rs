@@ -8,6 +8,7 @@ mod rows;
 mod search;
 mod store;
 mod tx;
+mod views;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection};

@@ -956,6 +956,26 @@ impl Store for PostgresStore {
 
     // --- authentication -----------------------------------------------------
 
+    async fn create_view(&self, new: NewView, now: Timestamp) -> Result<SavedView> {
+        self.create_view_impl(new, now).await
+    }
+
+    async fn view(&self, id: i64) -> Result<Option<SavedView>> {
+        self.view_impl(id).await
+    }
+
+    async fn list_views(&self, agent: AgentId) -> Result<Vec<SavedView>> {
+        self.list_views_impl(agent).await
+    }
+
+    async fn update_view(&self, id: i64, patch: ViewPatch, now: Timestamp) -> Result<SavedView> {
+        self.update_view_impl(id, patch, now).await
+    }
+
+    async fn delete_view(&self, id: i64) -> Result<()> {
+        self.delete_view_impl(id).await
+    }
+
     async fn contact_password_hash(&self, id: ContactId) -> Result<Option<String>> {
         let row: Option<(Option<String>,)> =
             sqlx::query_as("SELECT password_hash FROM contacts WHERE id = $1")

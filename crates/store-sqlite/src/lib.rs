@@ -5,6 +5,7 @@ mod rows;
 mod search;
 mod store;
 mod tx;
+mod views;
 mod writer;
 
 use sqlx::sqlite::{

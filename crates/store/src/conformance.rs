@@ -41,6 +41,7 @@ macro_rules! conformance_suite {
             event_signal_announces_each_commit,
             views_select_what_the_query_language_means,
             views_page_in_every_order,
+            saved_views_crud,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {$(

@@ -112,6 +112,14 @@ pub trait Store: Send + Sync + 'static {
     async fn update_tag(&self, id: TagId, patch: TagPatch) -> Result<Tag>;
     async fn delete_tag(&self, id: TagId) -> Result<()>;
 
+    // --- saved views -------------------------------------------------------
+    async fn create_view(&self, new: NewView, now: Timestamp) -> Result<SavedView>;
+    async fn view(&self, id: i64) -> Result<Option<SavedView>>;
+    /// The shared views and `agent`'s own, in sidebar order.
+    async fn list_views(&self, agent: AgentId) -> Result<Vec<SavedView>>;
+    async fn update_view(&self, id: i64, patch: ViewPatch, now: Timestamp) -> Result<SavedView>;
+    async fn delete_view(&self, id: i64) -> Result<()>;
+
     // --- authentication ---------------------------------------------------
     async fn contact_password_hash(&self, id: ContactId) -> Result<Option<String>>;
     async fn set_contact_password(&self, id: ContactId, hash: Option<&str>) -> Result<()>;

@@ -235,6 +235,12 @@ async fn copy(source: &mut SqliteConnection, target: &sqlx::PgPool) -> anyhow::R
         .await
         .context("starting the target transaction")?;
     let target_tables = target_tables(&mut dst).await?;
+    // Rows the migrations themselves seed (default views, never edited:
+    // created_at 0) are not data; the source's copies replace them.
+    sqlx::query("DELETE FROM saved_views WHERE created_at = 0 AND updated_at = 0")
+        .execute(&mut *dst)
+        .await
+        .context("clearing the target's default views")?;
     for name in target_tables.keys() {
         let (occupied,): (bool,) =
             sqlx::query_as(&format!("SELECT EXISTS (SELECT 1 FROM {})", quote(name)))

@@ -3,9 +3,9 @@
 //! requested order, page after page.
 
 use super::{ADMIN, NOW, agent, draft, tag, update};
-use crate::Store;
 use crate::model::*;
 use crate::search::TicketSort;
+use crate::{Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tierdesk_core::query::{MatchFacts, Query};
@@ -280,4 +280,132 @@ pub async fn views_page_in_every_order(store: Arc<dyn Store>) {
         })
         .await;
     assert!(matches!(none, Ok(ref v) if v.is_empty()), "{none:?}");
+}
+
+pub async fn saved_views_crud(store: Arc<dyn Store>) {
+    let ann = agent(&*store, "ann@desk.test", Tier::ONE).await;
+    let bob = agent(&*store, "bob@desk.test", Tier::TWO).await;
+    // The default sidebar is there from the start, in order, and every query parses.
+    let defaults = store.list_views(ann).await.unwrap();
+    assert!(defaults.len() >= 5, "{defaults:?}");
+    assert!(defaults.iter().all(|v| v.owner.is_none()));
+    assert!(defaults.windows(2).all(|w| w[0].position <= w[1].position));
+    for v in &defaults {
+        Query::parse(&v.query, NOW).unwrap_or_else(|e| panic!("{}: {e}", v.query));
+    }
+    let new = |name: &str, query: &str, owner| NewView {
+        name: name.into(),
+        query: query.into(),
+        sort: TicketSort::Updated,
+        owner,
+        position: None,
+    };
+    let mine = store
+        .create_view(
+            new("  My VPN cases ", "tag:vpn assignee:me", Some(ann)),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine.name, "My VPN cases");
+    assert_eq!(mine.owner, Some(ann));
+    assert_eq!(mine.sort, TicketSort::Updated);
+    assert!(
+        mine.position > defaults.last().unwrap().position,
+        "appended last"
+    );
+    assert_eq!(store.view(mine.id).await.unwrap().as_ref(), Some(&mine));
+    assert!(store.list_views(ann).await.unwrap().contains(&mine));
+    assert!(
+        !store.list_views(bob).await.unwrap().contains(&mine),
+        "personal views stay personal"
+    );
+
+    // Names are unique per owner, case-insensitively; other owners may reuse them.
+    assert!(matches!(
+        store
+            .create_view(new("my vpn CASES", "tag:vpn", Some(ann)), NOW)
+            .await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    store
+        .create_view(new("My VPN cases", "tag:vpn", Some(bob)), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_view(new("Unassigned", "assignee:none", None), NOW)
+            .await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    // A query that does not parse is refused, naming the field.
+    match store
+        .create_view(new("Broken", "status:sleeping", Some(ann)), NOW)
+        .await
+    {
+        Err(StoreError::Invalid { field, message }) => {
+            assert_eq!(field, "query");
+            assert!(message.contains("sleeping"), "{message}");
+        }
+        other => panic!("expected an invalid query, got {other:?}"),
+    }
+    assert!(matches!(
+        store
+            .create_view(new("", "status:open", Some(ann)), NOW)
+            .await,
+        Err(StoreError::Invalid { field: "name", .. })
+    ));
+
+    let later = Timestamp(NOW.0 + 1000);
+    let changed = store
+        .update_view(
+            mine.id,
+            ViewPatch {
+                query: Some("tag:vpn -status:closed".into()),
+                sort: Some(TicketSort::Priority),
+                position: Some(1),
+                ..Default::default()
+            },
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.name, "My VPN cases");
+    assert_eq!(changed.query, "tag:vpn -status:closed");
+    assert_eq!(changed.sort, TicketSort::Priority);
+    assert_eq!(changed.updated_at, later);
+    assert_eq!(
+        store.list_views(ann).await.unwrap()[0].id,
+        mine.id,
+        "moved to the top"
+    );
+    assert!(matches!(
+        store
+            .update_view(
+                mine.id,
+                ViewPatch {
+                    query: Some("(".into()),
+                    ..Default::default()
+                },
+                later
+            )
+            .await,
+        Err(StoreError::Invalid { field: "query", .. })
+    ));
+    assert_eq!(
+        store.view(mine.id).await.unwrap().unwrap().query,
+        "tag:vpn -status:closed"
+    );
+    assert!(matches!(
+        store
+            .update_view(999_999, ViewPatch::default(), later)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.delete_view(mine.id).await.unwrap();
+    assert_eq!(store.view(mine.id).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_view(mine.id).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
