@@ -4,6 +4,7 @@ pub(crate) mod config;
 pub(crate) mod events;
 pub(crate) mod meta;
 pub(crate) mod people;
+pub(crate) mod saved_views;
 pub(crate) mod session;
 pub(crate) mod tickets;
 
@@ -81,6 +82,14 @@ pub fn router() -> Router<AppState> {
                 .patch(config::update_tag)
                 .delete(config::delete_tag),
         )
+        .route("/views", get(saved_views::list).post(saved_views::create))
+        .route(
+            "/views/{id}",
+            get(saved_views::get)
+                .patch(saved_views::update)
+                .delete(saved_views::delete),
+        )
+        .route("/views/{id}/tickets", get(saved_views::tickets))
         .route("/openapi.json", get(meta::openapi_json));
     Router::new()
         .route("/", get(meta::index))

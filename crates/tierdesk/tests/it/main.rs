@@ -14,3 +14,4 @@ mod migrate_data;
 mod pg;
 mod process;
 mod sse;
+mod views;
