@@ -1,5 +1,6 @@
 //! The route table and the response helpers handlers share.
 
+pub(crate) mod bulk;
 pub(crate) mod config;
 pub(crate) mod events;
 pub(crate) mod meta;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}", delete(session::revoke_token))
         .route("/events", get(events::stream))
         .route("/tickets", get(tickets::list).post(tickets::create))
+        .route("/tickets/bulk", post(bulk::bulk))
         .route("/tickets/{id}", get(tickets::get).patch(tickets::update))
         .route("/tickets/{id}/replies", post(tickets::reply))
         .route("/tickets/{id}/notes", post(tickets::note))

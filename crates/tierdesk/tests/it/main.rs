@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod bulk;
 mod cli;
 mod concurrency;
 mod durability;
