@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldProblem, Problem};
-use crate::routes::{config, events, meta, people, session, tickets};
+use crate::routes::{bulk, config, events, meta, people, saved_views, session, tickets};
 use crate::views;
 use utoipa::Modify;
 use utoipa::OpenApi;
@@ -19,6 +19,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         session::accept_invite, session::invite, session::revoke_portal_access,
         session::create_token, session::list_tokens, session::revoke_token,
         tickets::create, tickets::get, tickets::list, tickets::reply, tickets::note, tickets::update,
+        bulk::bulk,
         events::stream,
         people::list_contacts, people::create_contact, people::get_contact,
         people::update_contact, people::delete_contact,
@@ -30,6 +31,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         config::delete_team,
         config::list_tags, config::create_tag, config::get_tag, config::update_tag,
         config::delete_tag,
+        saved_views::list, saved_views::create, saved_views::get, saved_views::update,
+        saved_views::delete, saved_views::tickets,
     ),
     components(schemas(
         Problem, FieldProblem, views::PortalTicketView, views::TicketView, views::StreamEventView,
@@ -44,7 +47,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "tickets"),
         (name = "events", description = "The live event stream (Server-Sent Events)"),
         (name = "contacts"), (name = "organisations"),
-        (name = "agents"), (name = "teams"), (name = "tags"), (name = "meta"),
+        (name = "agents"), (name = "teams"), (name = "tags"),
+        (name = "views", description = "Saved views: the inbox sidebar, with live counts"),
+        (name = "meta"),
     )
 )]
 struct ApiDoc;

@@ -6,8 +6,10 @@
 mod events;
 mod rows;
 mod rules;
+mod search;
 mod store;
 mod tx;
+mod views;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection};
@@ -121,4 +123,25 @@ async fn migrate(connect: &PgConnectOptions, pool: &PgPool) -> Result<()> {
     migrated?;
     unlocked?;
     Ok(())
+}
+
+/// The benchmark's baseline: `drafts` created through the same ticket
+/// operations in one transaction on one connection — no HTTP, no pool
+/// hand-offs, one commit.
+pub async fn create_tickets_in_one_transaction(
+    pool: &PgPool,
+    drafts: Vec<tierdesk_store::TicketDraft>,
+    actor: tierdesk_core::Actor,
+    now: tierdesk_core::Timestamp,
+) -> Result<usize> {
+    let backend = |e: sqlx::Error| StoreError::Backend(e.to_string());
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let count = drafts.len();
+    let rules = tierdesk_store::RuleCache::default();
+    for draft in drafts {
+        tierdesk_store::ops::create_ticket(&mut tx::PgTx(&mut tx), &rules, draft, actor, now)
+            .await?;
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(count)
 }

@@ -3,8 +3,10 @@
 
 mod rows;
 mod rules;
+mod search;
 mod store;
 mod tx;
+mod views;
 mod writer;
 
 use sqlx::sqlite::{

@@ -291,6 +291,18 @@ impl Store for SqliteStore {
         rows.into_iter().map(Ticket::try_from).collect()
     }
 
+    async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {
+        crate::search::query_tickets(&self.reads, query).await
+    }
+
+    async fn count_tickets(
+        &self,
+        query: &tierdesk_core::query::Query,
+        me: Option<AgentId>,
+    ) -> Result<u64> {
+        crate::search::count_tickets(&self.reads, query, me).await
+    }
+
     async fn events_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>> {
         let rows = sqlx::query_as::<_, EventRow>(
             "SELECT id, ticket_id, version, at, actor, data FROM ticket_events WHERE id > ? ORDER BY id LIMIT ?",
@@ -938,6 +950,26 @@ impl Store for SqliteStore {
     }
 
     // --- authentication -----------------------------------------------------
+
+    async fn create_view(&self, new: NewView, now: Timestamp) -> Result<SavedView> {
+        self.create_view_impl(new, now).await
+    }
+
+    async fn view(&self, id: i64) -> Result<Option<SavedView>> {
+        self.view_impl(id).await
+    }
+
+    async fn list_views(&self, agent: AgentId) -> Result<Vec<SavedView>> {
+        self.list_views_impl(agent).await
+    }
+
+    async fn update_view(&self, id: i64, patch: ViewPatch, now: Timestamp) -> Result<SavedView> {
+        self.update_view_impl(id, patch, now).await
+    }
+
+    async fn delete_view(&self, id: i64) -> Result<()> {
+        self.delete_view_impl(id).await
+    }
 
     async fn contact_password_hash(&self, id: ContactId) -> Result<Option<String>> {
         let row: Option<(Option<String>,)> =

@@ -44,6 +44,9 @@ macro_rules! conformance_suite {
             rules_read_requester_plan_and_similar_tickets,
             rules_loop_guard_holds_across_a_cascade,
             rules_dry_run_writes_nothing,
+            views_select_what_the_query_language_means,
+            views_page_in_every_order,
+            saved_views_crud,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {$(
@@ -58,6 +61,8 @@ macro_rules! conformance_suite {
 
 mod rules;
 pub use rules::*;
+mod views;
+pub use views::*;
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
 const ADMIN: Actor = Actor::Agent { id: AgentId(1) };

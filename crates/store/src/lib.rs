@@ -9,10 +9,12 @@ mod error;
 pub mod model;
 pub mod ops;
 pub mod rules;
+pub mod search;
 mod store;
 
 pub use error::{Result, StoreError};
 pub use model::*;
 pub use ops::Tx;
 pub use rules::{DryRun, RuleCache, RuleCandidate, RuleRecord};
+pub use search::TicketSort;
 pub use store::Store;

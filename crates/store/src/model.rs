@@ -89,6 +89,19 @@ pub struct TicketFilter {
     pub organisation: Option<OrganisationId>,
 }
 
+/// One page of a view or search: a parsed query, who "me" is, the order,
+/// and where the previous page ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketQuery {
+    pub query: tierdesk_core::query::Query,
+    /// The agent asking, for `assignee:me`.
+    pub me: Option<AgentId>,
+    pub sort: crate::search::TicketSort,
+    /// The last ticket of the previous page.
+    pub after: Option<TicketId>,
+    pub limit: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewContact {
     pub email: String,
@@ -217,3 +230,38 @@ pub struct NewApiToken {
 
 /// The ids a backend assigns to the singleton `EventId(0)` before any event exists.
 pub const NO_EVENT: EventId = EventId(0);
+
+/// A saved view: a named query over the shared inbox. Shared views (no
+/// owner) are the inbox's sidebar for everyone; personal ones belong to
+/// one agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedView {
+    pub id: i64,
+    pub name: String,
+    /// The views-language query, as written.
+    pub query: String,
+    pub sort: crate::search::TicketSort,
+    /// `None` for a view shared with every agent.
+    pub owner: Option<AgentId>,
+    /// Sidebar order, smallest first.
+    pub position: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewView {
+    pub name: String,
+    pub query: String,
+    pub sort: crate::search::TicketSort,
+    pub owner: Option<AgentId>,
+    pub position: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewPatch {
+    pub name: Option<String>,
+    pub query: Option<String>,
+    pub sort: Option<crate::search::TicketSort>,
+    pub position: Option<i64>,
+}

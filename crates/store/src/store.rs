@@ -44,6 +44,16 @@ pub trait Store: Send + Sync + 'static {
         before: Option<TicketId>,
         limit: u32,
     ) -> Result<Vec<Ticket>>;
+    /// One page of tickets matching a views-language query, in the query's
+    /// order. Text terms use the backend's full-text index over subjects
+    /// and messages (word and prefix matching with stemming).
+    async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>>;
+    /// How many tickets match; views show it as their live count.
+    async fn count_tickets(
+        &self,
+        query: &tierdesk_core::query::Query,
+        me: Option<AgentId>,
+    ) -> Result<u64>;
     /// Events with an id greater than `after`, oldest first.
     async fn events_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>>;
     /// Tickets opened from a closed ticket by a later customer message.
@@ -105,6 +115,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_tags(&self) -> Result<Vec<Tag>>;
     async fn update_tag(&self, id: TagId, patch: TagPatch) -> Result<Tag>;
     async fn delete_tag(&self, id: TagId) -> Result<()>;
+
+    // --- saved views -------------------------------------------------------
+    async fn create_view(&self, new: NewView, now: Timestamp) -> Result<SavedView>;
+    async fn view(&self, id: i64) -> Result<Option<SavedView>>;
+    /// The shared views and `agent`'s own, in sidebar order.
+    async fn list_views(&self, agent: AgentId) -> Result<Vec<SavedView>>;
+    async fn update_view(&self, id: i64, patch: ViewPatch, now: Timestamp) -> Result<SavedView>;
+    async fn delete_view(&self, id: i64) -> Result<()>;
 
     // --- authentication ---------------------------------------------------
     async fn contact_password_hash(&self, id: ContactId) -> Result<Option<String>>;

@@ -13,6 +13,8 @@ use tierdesk_core::{Actor, AgentId, Channel, Priority, Role, TagName, Tier};
 use tierdesk_store::{NewAgent, Requester, Store, TicketDraft};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
+mod postgres;
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Create tickets through the HTTP API with concurrent clients, then insert
@@ -26,6 +28,15 @@ pub enum BenchCommand {
         /// kill -9 of the server, not power loss), or `both` side by side.
         #[arg(long, default_value = "both")]
         durability: String,
+        /// Measure PostgreSQL instead of embedded SQLite: a server URL
+        /// (postgres://…). A fresh database is created there for each run and
+        /// dropped afterwards.
+        #[arg(long)]
+        database: Option<String>,
+        /// With --database: how many `tierdesk serve` processes share the
+        /// database, clients spread evenly over them; a list runs each side by side.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        instances: Vec<usize>,
     },
 }
 
@@ -35,26 +46,51 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
             tickets,
             clients,
             durability,
+            database,
+            instances,
         } => {
+            if tickets == 0 || clients == 0 {
+                bail!("--tickets and --clients must be at least 1");
+            }
+            if let Some(server) = database {
+                if !(server.starts_with("postgres://") || server.starts_with("postgresql://")) {
+                    bail!(
+                        "--database must be a postgres:// URL (SQLite is the default without it)"
+                    );
+                }
+                print_fsync_floor(clients)?;
+                for count in instances {
+                    postgres::ingest(&server, tickets, clients, count).await?;
+                }
+                return Ok(());
+            }
+            if instances != [1] {
+                bail!("--instances needs --database postgres://…: embedded SQLite is one process");
+            }
             let modes: &[Durability] = match durability.as_str() {
                 "full" => &[Durability::Full],
                 "normal" => &[Durability::Normal],
                 "both" => &[Durability::Full, Durability::Normal],
                 other => bail!("--durability must be full, normal or both, not {other:?}"),
             };
-            let fsync = fsync_latency()?;
-            println!(
-                "disk: fsync p50 {:.2} ms, p99 {:.2} ms  →  with {clients} clients each waiting for an fsync, at most {:.0} tickets/s",
-                ms(fsync.0),
-                ms(fsync.1),
-                clients as f64 / fsync.0.as_secs_f64()
-            );
+            print_fsync_floor(clients)?;
             for mode in modes {
                 ingest(tickets, clients, *mode).await?;
             }
             Ok(())
         }
     }
+}
+
+fn print_fsync_floor(clients: usize) -> anyhow::Result<()> {
+    let fsync = fsync_latency()?;
+    println!(
+        "disk: fsync p50 {:.2} ms, p99 {:.2} ms  →  with {clients} clients each waiting for an fsync, at most {:.0} tickets/s",
+        ms(fsync.0),
+        ms(fsync.1),
+        clients as f64 / fsync.0.as_secs_f64()
+    );
+    Ok(())
 }
 
 const SUBJECTS: &[&str] = &[
@@ -104,27 +140,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn ingest(tickets: usize, clients: usize, durability: Durability) -> anyhow::Result<()> {
-    if tickets == 0 || clients == 0 {
-        bail!("--tickets and --clients must be at least 1");
-    }
     let dir = tempfile::tempdir().context("temp dir")?;
     let store = Arc::new(SqliteStore::open_dir(dir.path(), durability).await?);
-    let admin = store
-        .create_agent(
-            NewAgent {
-                email: "bench@tierdesk.test".into(),
-                name: "Bench".into(),
-                role: Role::Admin,
-                tier: Tier::THREE,
-                teams: vec![],
-                capacity: 100,
-                available: true,
-                password_hash: None,
-            },
-            now(),
-        )
-        .await?;
-    let token = crate::create_token(&*store, &admin.email, "bench").await?;
+    let token = bench_token(&*store).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -133,7 +151,7 @@ async fn ingest(tickets: usize, clients: usize, durability: Durability) -> anyho
     let server = tokio::spawn(tierdesk_server::serve(listener, state, async {
         let _ = stopped.await;
     }));
-    let url = format!("http://{addr}/api/v1/tickets");
+    let urls = [format!("http://{addr}/api/v1/tickets")];
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
@@ -147,10 +165,10 @@ async fn ingest(tickets: usize, clients: usize, durability: Durability) -> anyho
         dir.path().display()
     );
     let warmup = (tickets / 20).clamp(1, 500);
-    let (_, _) = drive(&http, &url, &token, 0, warmup, clients).await?;
+    let (_, _) = drive(&http, &urls, &token, 0, warmup, clients).await?;
     let started = Instant::now();
     let (mut latencies, acked) =
-        drive(&http, &url, &token, warmup, warmup + tickets, clients).await?;
+        drive(&http, &urls, &token, warmup, warmup + tickets, clients).await?;
     let elapsed = started.elapsed();
     latencies.sort();
     let rate = tickets as f64 / elapsed.as_secs_f64();
@@ -201,6 +219,26 @@ async fn ingest(tickets: usize, clients: usize, durability: Durability) -> anyho
         );
     }
     Ok(())
+}
+
+/// An admin for the benchmark's clients and an API token for it.
+async fn bench_token(store: &dyn Store) -> anyhow::Result<String> {
+    let admin = store
+        .create_agent(
+            NewAgent {
+                email: "bench@tierdesk.test".into(),
+                name: "Bench".into(),
+                role: Role::Admin,
+                tier: Tier::THREE,
+                teams: vec![],
+                capacity: 100,
+                available: true,
+                password_hash: None,
+            },
+            now(),
+        )
+        .await?;
+    crate::create_token(store, &admin.email, "bench").await
 }
 
 /// Median and p99 of a 4 KiB write + fsync in the temp directory: the disk's floor for a durable commit.
@@ -256,7 +294,7 @@ async fn count_tickets(store: &SqliteStore) -> anyhow::Result<usize> {
 /// each request's latency and how many were acknowledged with 201.
 async fn drive(
     http: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     token: &str,
     from: usize,
     to: usize,
@@ -275,8 +313,10 @@ async fn drive(
         })
     };
     let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let (http, url, token, next, done) = (http.clone(), url.to_string(), token.to_string(), next.clone(), done.clone());
+        .map(|client| {
+            // Clients are spread evenly over the instances.
+            let url = urls[client % urls.len()].clone();
+            let (http, token, next, done) = (http.clone(), token.to_string(), next.clone(), done.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 loop {

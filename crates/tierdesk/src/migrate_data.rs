@@ -5,7 +5,8 @@
 //!   transaction, so copy and verification see one consistent snapshot even
 //!   while a server still runs on it.
 //! - The target is migrated first and must be empty: a copy never merges.
-//! - Tables come from the source's `sqlite_master`, so tables added by later
+//! - Tables come from the source's `sqlite_master` (search indexes, `search_*`,
+//!   are rebuilt by the target itself), so tables added by later
 //!   migrations are copied without changes here. They are copied parents
 //!   first (an order derived from the foreign keys) and rows in primary-key
 //!   order, which also satisfies self-references such as `follow_up_of`.
@@ -234,6 +235,12 @@ async fn copy(source: &mut SqliteConnection, target: &sqlx::PgPool) -> anyhow::R
         .await
         .context("starting the target transaction")?;
     let target_tables = target_tables(&mut dst).await?;
+    // Rows the migrations themselves seed (default views, never edited:
+    // created_at 0) are not data; the source's copies replace them.
+    sqlx::query("DELETE FROM saved_views WHERE created_at = 0 AND updated_at = 0")
+        .execute(&mut *dst)
+        .await
+        .context("clearing the target's default views")?;
     for name in target_tables.keys() {
         let (occupied,): (bool,) =
             sqlx::query_as(&format!("SELECT EXISTS (SELECT 1 FROM {})", quote(name)))
@@ -251,7 +258,7 @@ async fn copy(source: &mut SqliteConnection, target: &sqlx::PgPool) -> anyhow::R
     let mut src = source.begin().await.context("starting the source read")?;
     let source_tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
-         AND name <> '_sqlx_migrations' ORDER BY name",
+         AND name NOT LIKE 'search\\_%' ESCAPE '\\' AND name <> '_sqlx_migrations' ORDER BY name",
     )
     .fetch_all(&mut *src)
     .await?;

@@ -1,9 +1,11 @@
 //! The route table and the response helpers handlers share.
 
+pub(crate) mod bulk;
 pub(crate) mod config;
 pub(crate) mod events;
 pub(crate) mod meta;
 pub(crate) mod people;
+pub(crate) mod saved_views;
 pub(crate) mod session;
 pub(crate) mod tickets;
 
@@ -30,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}", delete(session::revoke_token))
         .route("/events", get(events::stream))
         .route("/tickets", get(tickets::list).post(tickets::create))
+        .route("/tickets/bulk", post(bulk::bulk))
         .route("/tickets/{id}", get(tickets::get).patch(tickets::update))
         .route("/tickets/{id}/replies", post(tickets::reply))
         .route("/tickets/{id}/notes", post(tickets::note))
@@ -81,6 +84,14 @@ pub fn router() -> Router<AppState> {
                 .patch(config::update_tag)
                 .delete(config::delete_tag),
         )
+        .route("/views", get(saved_views::list).post(saved_views::create))
+        .route(
+            "/views/{id}",
+            get(saved_views::get)
+                .patch(saved_views::update)
+                .delete(saved_views::delete),
+        )
+        .route("/views/{id}/tickets", get(saved_views::tickets))
         .route("/openapi.json", get(meta::openapi_json));
     Router::new()
         .route("/", get(meta::index))

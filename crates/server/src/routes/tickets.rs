@@ -16,11 +16,14 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use std::collections::BTreeSet;
+use tierdesk_core::query::Query;
 use tierdesk_core::{
     AgentId, Channel, ContactId, OrganisationId, Priority, Status, TagName, TeamId, Ticket,
     TicketId, Tier,
 };
-use tierdesk_store::{Requester, TicketChange, TicketDraft, TicketFilter, UpdateSpec};
+use tierdesk_store::{
+    Requester, TicketChange, TicketDraft, TicketFilter, TicketQuery, TicketSort, UpdateSpec,
+};
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -156,6 +159,8 @@ const LIST_PARAMS: &[&str] = &[
     "organisation",
     "limit",
     "cursor",
+    "q",
+    "sort",
 ];
 
 #[utoipa::path(
@@ -171,8 +176,10 @@ const LIST_PARAMS: &[&str] = &[
         ("organisation" = Option<i64>, Query),
         ("limit" = Option<u32>, Query, description = "1–200, default 50"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("q" = Option<String>, Query, description = "Agents: a views-language query, e.g. `status:open tier:2 (tag:bug-report OR priority:P1) -tag:spam \"login fails\"`; not combined with the other filters"),
+        ("sort" = Option<String>, Query, description = "Agents, with `q`: newest (default), oldest, updated, stale or priority"),
     ),
-    responses((status = 200, description = "Newest first", body = TicketPage), (status = 422, body = Problem))
+    responses((status = 200, description = "Newest first unless sorted", body = TicketPage), (status = 422, body = Problem))
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -180,6 +187,9 @@ pub async fn list(
     query: QueryParams,
 ) -> ApiResult<Json<TicketPage>> {
     query.allow_only(LIST_PARAMS)?;
+    if query.get("q").is_some() || query.get("sort").is_some() {
+        return search(&state, &caller, &query).await.map(Json);
+    }
     let mut filter = TicketFilter {
         status: query.parse_list::<Status>("status")?,
         priority: query.parse_list::<Priority>("priority")?,
@@ -222,6 +232,57 @@ pub async fn list(
             .collect(),
         next_cursor,
     }))
+}
+
+/// `GET /api/v1/tickets?q=…&sort=…`: one page of a views-language query.
+/// Agents only: text terms search internal notes too.
+async fn search(state: &AppState, caller: &Caller, params: &QueryParams) -> ApiResult<TicketPage> {
+    let agent = caller.agent()?;
+    if let Some(other) = LIST_PARAMS
+        .iter()
+        .take_while(|p| **p != "limit")
+        .find(|p| params.get(p).is_some())
+    {
+        return Err(ApiError::invalid(
+            *other,
+            format!("combine {other} with q inside the query (e.g. {other}:…)"),
+        ));
+    }
+    let query = parse_view_query(params.get("q").unwrap_or_default(), "q", state.now())?;
+    let sort = match params.get("sort") {
+        None => TicketSort::default(),
+        Some(raw) => TicketSort::parse(raw).ok_or_else(|| {
+            ApiError::invalid("sort", "use newest, oldest, updated, stale or priority")
+        })?,
+    };
+    let limit = params.limit()?;
+    let mut tickets = state
+        .store()
+        .query_tickets(&TicketQuery {
+            query,
+            me: Some(agent.id),
+            sort,
+            after: params.cursor()?.map(TicketId),
+            limit: limit.saturating_add(1),
+        })
+        .await?;
+    let next_cursor = next_page(&mut tickets, limit, |t| t.id.0);
+    Ok(TicketPage {
+        tickets: tickets
+            .iter()
+            .map(|t| AnyTicketView::new(t, false))
+            .collect(),
+        next_cursor,
+    })
+}
+
+/// Parses a views-language query; errors name the field and the position.
+pub(crate) fn parse_view_query(
+    text: &str,
+    field: &str,
+    now: tierdesk_core::Timestamp,
+) -> ApiResult<Query> {
+    Query::parse(text, now).map_err(|e| ApiError::invalid(field.to_string(), e.to_string()))
 }
 
 /// Trims the extra row fetched to detect another page and returns its cursor.

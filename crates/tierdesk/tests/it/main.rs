@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod bulk;
 mod cli;
 mod concurrency;
 mod durability;
@@ -14,3 +15,4 @@ mod migrate_data;
 mod pg;
 mod process;
 mod sse;
+mod views;

@@ -1,0 +1,411 @@
+//! Views: every query the language can express gives, on the backend, the
+//! very tickets the core's `Query::matches` selects in memory, in the
+//! requested order, page after page.
+
+use super::{ADMIN, NOW, agent, draft, tag, update};
+use crate::model::*;
+use crate::search::TicketSort;
+use crate::{Store, StoreError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tierdesk_core::query::{MatchFacts, Query};
+use tierdesk_core::{AgentId, EventKind, Priority, Status, Ticket, TicketId, Tier, Timestamp};
+
+struct Desk {
+    tickets: Vec<Ticket>,
+    /// Per ticket: lowercased message text, requester email, organisation name, assignee email.
+    facts: BTreeMap<TicketId, (String, String, Option<String>, Option<String>)>,
+    me: AgentId,
+}
+
+async fn desk(store: &dyn Store) -> Desk {
+    let me = agent(store, "me@desk.test", Tier::TWO).await;
+    let other = agent(store, "kim@desk.test", Tier::THREE).await;
+    let team = store
+        .create_team(NewTeam {
+            name: "Network".into(),
+            description: String::new(),
+        })
+        .await
+        .unwrap();
+    store
+        .create_organisation(
+            NewOrganisation {
+                name: "Acme Corp".into(),
+                plan: "gold".into(),
+                domains: vec!["acme.test".into()],
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let subjects = [
+        "Printer offline on floor two",
+        "VPN drops every hour",
+        "Invoice charged twice",
+        "Cannot open the monthly report",
+        "Printers jam after update",
+        "New laptop for Sam",
+    ];
+    let statuses = [Status::New, Status::Open, Status::Pending, Status::Solved];
+    for i in 0..18_usize {
+        let email = if i % 3 == 0 {
+            format!("user{i}@acme.test")
+        } else {
+            format!("person{i}@elsewhere.test")
+        };
+        let mut d = draft(&email, subjects[i % subjects.len()]);
+        d.priority = [Priority::P1, Priority::P2, Priority::P3, Priority::P4][i % 4];
+        d.tags = match i % 4 {
+            0 => vec![tag("billing"), tag("l1-billing")],
+            1 => vec![tag("billing")],
+            2 => vec![tag("bug-report")],
+            _ => vec![],
+        };
+        let at = Timestamp(NOW.0 + i as i64 * 60_000);
+        let t = store.create_ticket(d, ADMIN, at).await.unwrap().ticket;
+        // Updates land out of creation order, so "updated" differs from "newest".
+        let later = Timestamp(NOW.0 + 3_600_000 + ((i * 7) % 18) as i64 * 60_000);
+        if i % 2 == 1 {
+            store
+                .change_ticket(
+                    t.id,
+                    None,
+                    TicketChange::AgentReply {
+                        body: format!("Please try the monthly report again (step {i})"),
+                        status: None,
+                    },
+                    ADMIN,
+                    later,
+                )
+                .await
+                .unwrap();
+        }
+        let status = statuses[i % statuses.len()];
+        let spec = UpdateSpec {
+            status: (status != Status::New).then_some(status),
+            assignee: match i % 3 {
+                0 => Some(Some(me)),
+                1 => Some(Some(other)),
+                _ => None,
+            },
+            team: (i % 5 == 0).then_some(Some(team.id)),
+            tier: (i % 5 == 0).then_some(Tier::TWO),
+            ..Default::default()
+        };
+        if spec != UpdateSpec::default() {
+            store
+                .change_ticket(t.id, None, update(spec), ADMIN, Timestamp(later.0 + 1))
+                .await
+                .unwrap();
+        }
+        if i == 7 {
+            store
+                .change_ticket(
+                    t.id,
+                    None,
+                    TicketChange::InternalNote {
+                        body: "Escalate to the firewall vendor".into(),
+                    },
+                    ADMIN,
+                    Timestamp(later.0 + 2),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let tickets = store
+        .list_tickets(&TicketFilter::default(), None, 1000)
+        .await
+        .unwrap();
+    let mut facts = BTreeMap::new();
+    for t in &tickets {
+        let mut text = String::new();
+        for e in store.ticket_events(t.id).await.unwrap() {
+            if let EventKind::CustomerMessage { body, .. }
+            | EventKind::AgentReply { body }
+            | EventKind::InternalNote { body } = e.event.kind
+            {
+                text.push_str(&body.to_lowercase());
+                text.push('\n');
+            }
+        }
+        let requester = store.contact(t.requester).await.unwrap().unwrap().email;
+        let organisation = match t.organisation {
+            Some(o) => Some(store.organisation(o).await.unwrap().unwrap().name),
+            None => None,
+        };
+        let assignee = match t.assignee {
+            Some(a) => Some(store.agent(a).await.unwrap().unwrap().email),
+            None => None,
+        };
+        facts.insert(t.id, (text, requester, organisation, assignee));
+    }
+    Desk { tickets, facts, me }
+}
+
+impl Desk {
+    fn expected(&self, query: &Query) -> Vec<&Ticket> {
+        self.tickets
+            .iter()
+            .filter(|t| {
+                let (text, requester, organisation, assignee) = &self.facts[&t.id];
+                query.matches(
+                    t,
+                    &MatchFacts {
+                        me: Some(self.me),
+                        text,
+                        requester_email: Some(requester),
+                        organisation_name: organisation.as_deref(),
+                        assignee_email: assignee.as_deref(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+const QUERIES: &[&str] = &[
+    "",
+    "status:open",
+    "status:new,pending",
+    "-status:solved",
+    "priority:P1 OR tier:2",
+    "tag:billing -tag:l1-billing",
+    "(tag:bug-report | priority:p4) status:open,pending,new",
+    "team:none",
+    "-team:none",
+    "assignee:me",
+    "assignee:none",
+    "-assignee:me",
+    "assignee:kim@desk.test",
+    "org:acme",
+    "-org:acme",
+    "requester:acme.test",
+    "from:person1@",
+    "printer",
+    "print",
+    "\"monthly report\"",
+    "vpn OR invoice",
+    "firewall",
+    "-printer -vpn",
+    "report step",
+    "nothing-matches-this",
+    "created:>2025-06-15",
+    "updated:<2000-01-01",
+    "via:email tier:1",
+];
+
+pub async fn views_select_what_the_query_language_means(store: Arc<dyn Store>) {
+    let desk = desk(&*store).await;
+    assert_eq!(desk.tickets.len(), 18);
+    for text in QUERIES {
+        let query = Query::parse(text, NOW).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let mut expected: Vec<TicketId> = desk.expected(&query).iter().map(|t| t.id).collect();
+        expected.sort_by(|a, b| b.cmp(a));
+        let found: Vec<TicketId> = store
+            .query_tickets(&TicketQuery {
+                query: query.clone(),
+                me: Some(desk.me),
+                sort: TicketSort::Newest,
+                after: None,
+                limit: 100,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{text:?}: {e}"))
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(found, expected, "query {text:?}");
+        let count = store.count_tickets(&query, Some(desk.me)).await.unwrap();
+        assert_eq!(count as usize, expected.len(), "count of {text:?}");
+    }
+    // The text terms really select something, so the comparison above is not vacuous.
+    for (text, at_least) in [("printer", 6), ("\"monthly report\"", 3), ("firewall", 1)] {
+        let q = Query::parse(text, NOW).unwrap();
+        assert!(desk.expected(&q).len() >= at_least, "{text:?}");
+    }
+    // Nobody asking: assignee:me matches nothing.
+    let mine = Query::parse("assignee:me", NOW).unwrap();
+    assert_eq!(store.count_tickets(&mine, None).await.unwrap(), 0);
+}
+
+pub async fn views_page_in_every_order(store: Arc<dyn Store>) {
+    let desk = desk(&*store).await;
+    let query = Query::parse("-status:solved", NOW).unwrap();
+    let mut matching: Vec<&Ticket> = desk.expected(&query);
+    for sort in [
+        TicketSort::Newest,
+        TicketSort::Oldest,
+        TicketSort::Updated,
+        TicketSort::Stale,
+        TicketSort::Priority,
+    ] {
+        matching.sort_by(|a, b| match sort {
+            TicketSort::Newest => b.id.cmp(&a.id),
+            TicketSort::Oldest => a.id.cmp(&b.id),
+            TicketSort::Updated => (b.updated_at, b.id).cmp(&(a.updated_at, a.id)),
+            TicketSort::Stale => (a.updated_at, a.id).cmp(&(b.updated_at, b.id)),
+            TicketSort::Priority => (a.priority.as_str(), a.id).cmp(&(b.priority.as_str(), b.id)),
+        });
+        let expected: Vec<TicketId> = matching.iter().map(|t| t.id).collect();
+        let mut pages = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .query_tickets(&TicketQuery {
+                    query: query.clone(),
+                    me: None,
+                    sort,
+                    after,
+                    limit: 4,
+                })
+                .await
+                .unwrap();
+            assert!(page.len() <= 4);
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            pages.extend(page.iter().map(|t| t.id));
+        }
+        assert_eq!(pages, expected, "order {sort:?}");
+    }
+    // A page that starts after a ticket that does not exist is empty, not an error.
+    let none = store
+        .query_tickets(&TicketQuery {
+            query,
+            me: None,
+            sort: TicketSort::Updated,
+            after: Some(TicketId(999_999)),
+            limit: 4,
+        })
+        .await;
+    assert!(matches!(none, Ok(ref v) if v.is_empty()), "{none:?}");
+}
+
+pub async fn saved_views_crud(store: Arc<dyn Store>) {
+    let ann = agent(&*store, "ann@desk.test", Tier::ONE).await;
+    let bob = agent(&*store, "bob@desk.test", Tier::TWO).await;
+    // The default sidebar is there from the start, in order, and every query parses.
+    let defaults = store.list_views(ann).await.unwrap();
+    assert!(defaults.len() >= 5, "{defaults:?}");
+    assert!(defaults.iter().all(|v| v.owner.is_none()));
+    assert!(defaults.windows(2).all(|w| w[0].position <= w[1].position));
+    for v in &defaults {
+        Query::parse(&v.query, NOW).unwrap_or_else(|e| panic!("{}: {e}", v.query));
+    }
+    let new = |name: &str, query: &str, owner| NewView {
+        name: name.into(),
+        query: query.into(),
+        sort: TicketSort::Updated,
+        owner,
+        position: None,
+    };
+    let mine = store
+        .create_view(
+            new("  My VPN cases ", "tag:vpn assignee:me", Some(ann)),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine.name, "My VPN cases");
+    assert_eq!(mine.owner, Some(ann));
+    assert_eq!(mine.sort, TicketSort::Updated);
+    assert!(
+        mine.position > defaults.last().unwrap().position,
+        "appended last"
+    );
+    assert_eq!(store.view(mine.id).await.unwrap().as_ref(), Some(&mine));
+    assert!(store.list_views(ann).await.unwrap().contains(&mine));
+    assert!(
+        !store.list_views(bob).await.unwrap().contains(&mine),
+        "personal views stay personal"
+    );
+
+    // Names are unique per owner, case-insensitively; other owners may reuse them.
+    assert!(matches!(
+        store
+            .create_view(new("my vpn CASES", "tag:vpn", Some(ann)), NOW)
+            .await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    store
+        .create_view(new("My VPN cases", "tag:vpn", Some(bob)), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_view(new("Unassigned", "assignee:none", None), NOW)
+            .await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    // A query that does not parse is refused, naming the field.
+    match store
+        .create_view(new("Broken", "status:sleeping", Some(ann)), NOW)
+        .await
+    {
+        Err(StoreError::Invalid { field, message }) => {
+            assert_eq!(field, "query");
+            assert!(message.contains("sleeping"), "{message}");
+        }
+        other => panic!("expected an invalid query, got {other:?}"),
+    }
+    assert!(matches!(
+        store
+            .create_view(new("", "status:open", Some(ann)), NOW)
+            .await,
+        Err(StoreError::Invalid { field: "name", .. })
+    ));
+
+    let later = Timestamp(NOW.0 + 1000);
+    let changed = store
+        .update_view(
+            mine.id,
+            ViewPatch {
+                query: Some("tag:vpn -status:closed".into()),
+                sort: Some(TicketSort::Priority),
+                position: Some(1),
+                ..Default::default()
+            },
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.name, "My VPN cases");
+    assert_eq!(changed.query, "tag:vpn -status:closed");
+    assert_eq!(changed.sort, TicketSort::Priority);
+    assert_eq!(changed.updated_at, later);
+    assert_eq!(
+        store.list_views(ann).await.unwrap()[0].id,
+        mine.id,
+        "moved to the top"
+    );
+    assert!(matches!(
+        store
+            .update_view(
+                mine.id,
+                ViewPatch {
+                    query: Some("(".into()),
+                    ..Default::default()
+                },
+                later
+            )
+            .await,
+        Err(StoreError::Invalid { field: "query", .. })
+    ));
+    assert_eq!(
+        store.view(mine.id).await.unwrap().unwrap().query,
+        "tag:vpn -status:closed"
+    );
+    assert!(matches!(
+        store
+            .update_view(999_999, ViewPatch::default(), later)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.delete_view(mine.id).await.unwrap();
+    assert_eq!(store.view(mine.id).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_view(mine.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -1,0 +1,315 @@
+//! Views and search: a parsed [`Query`] becomes one SQL `WHERE` clause with
+//! every value bound, written once for both backends on sqlx's
+//! `QueryBuilder`. Only full-text matching differs per backend, so the
+//! backend passes it in as a [`TextMatcher`].
+//!
+//! Terms on nullable columns are written so they are never NULL
+//! (`team_id IS NOT NULL AND team_id = ?`): SQL's three-valued logic would
+//! otherwise make `-team:3` skip tickets that have no team.
+
+use crate::model::TicketQuery;
+use sqlx::{Database, Encode, QueryBuilder, Type};
+use tierdesk_core::query::{Comparison, Party, Query, Term, Who};
+
+/// Pushes a backend's full-text condition for `text` (a word or a phrase)
+/// on the ticket whose id is the column `id`.
+pub type TextMatcher<'a, DB> = fn(&mut QueryBuilder<'a, DB>, &str);
+
+/// Which ticket rows an index can order by, and the direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketSort {
+    /// Most recently created first.
+    #[default]
+    Newest,
+    Oldest,
+    /// Most recently updated first.
+    Updated,
+    /// Least recently updated first: what has waited longest.
+    Stale,
+    /// P1 first, then oldest first.
+    Priority,
+}
+
+impl TicketSort {
+    pub fn parse(s: &str) -> Option<TicketSort> {
+        Some(match s {
+            "newest" => TicketSort::Newest,
+            "oldest" => TicketSort::Oldest,
+            "updated" => TicketSort::Updated,
+            "stale" => TicketSort::Stale,
+            "priority" => TicketSort::Priority,
+            _ => return None,
+        })
+    }
+
+    /// (key column, descending). Ties break on id in the same direction.
+    fn order(self) -> (&'static str, bool) {
+        match self {
+            TicketSort::Newest => ("id", true),
+            TicketSort::Oldest => ("id", false),
+            TicketSort::Updated => ("updated_at", true),
+            TicketSort::Stale => ("updated_at", false),
+            TicketSort::Priority => ("priority", false),
+        }
+    }
+}
+
+/// `SELECT * FROM tickets WHERE … ORDER BY … LIMIT …` for one page of a view.
+pub fn select_tickets<'a, DB>(
+    query: &'a TicketQuery,
+    text: TextMatcher<'a, DB>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new("SELECT * FROM tickets WHERE ");
+    push_condition(&mut q, &query.query, query.me, text);
+    let (key, descending) = query.sort.order();
+    let (cmp, dir) = if descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some(after) = query.after {
+        // Keyset pagination: resume after the last ticket of the previous page.
+        if key == "id" {
+            q.push(format_args!(" AND id {cmp} ")).push_bind(after.0);
+        } else {
+            q.push(format_args!(
+                " AND ({key}, id) {cmp} (SELECT {key}, id FROM tickets WHERE id = "
+            ))
+            .push_bind(after.0)
+            .push(")");
+        }
+    }
+    if key == "id" {
+        q.push(format_args!(" ORDER BY id {dir}"));
+    } else {
+        q.push(format_args!(" ORDER BY {key} {dir}, id {dir}"));
+    }
+    q.push(" LIMIT ").push_bind(i64::from(query.limit));
+    q
+}
+
+/// `SELECT count(*) FROM tickets WHERE …`.
+pub fn count_tickets<'a, DB>(
+    query: &'a Query,
+    me: Option<tierdesk_core::AgentId>,
+    text: TextMatcher<'a, DB>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new("SELECT count(*) FROM tickets WHERE ");
+    push_condition(&mut q, query, me, text);
+    q
+}
+
+fn push_condition<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    query: &'a Query,
+    me: Option<tierdesk_core::AgentId>,
+    text: TextMatcher<'a, DB>,
+) where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    match query {
+        Query::And(all) | Query::Or(all) if all.is_empty() => {
+            // An empty AND matches everything, an empty OR nothing.
+            q.push(if matches!(query, Query::And(_)) {
+                "1 = 1"
+            } else {
+                "1 = 0"
+            });
+        }
+        Query::And(all) | Query::Or(all) => {
+            let joiner = if matches!(query, Query::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            q.push("(");
+            for (i, part) in all.iter().enumerate() {
+                if i > 0 {
+                    q.push(joiner);
+                }
+                push_condition(q, part, me, text);
+            }
+            q.push(")");
+        }
+        Query::Not(inner) => {
+            q.push("NOT ");
+            push_condition(q, inner, me, text);
+        }
+        Query::Term(term) => {
+            q.push("(");
+            push_term(q, term, me, text);
+            q.push(")");
+        }
+    }
+}
+
+fn push_term<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    term: &'a Term,
+    me: Option<tierdesk_core::AgentId>,
+    text: TextMatcher<'a, DB>,
+) where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    match term {
+        Term::Status(s) => {
+            q.push("status = ").push_bind(s.as_str().to_string());
+        }
+        Term::Priority(p) => {
+            q.push("priority = ").push_bind(p.as_str().to_string());
+        }
+        Term::Tier(t) => {
+            q.push("tier = ").push_bind(i64::from(t.level()));
+        }
+        Term::Channel(c) => {
+            q.push("channel = ").push_bind(c.as_str().to_string());
+        }
+        Term::Tag(tag) => {
+            q.push("id IN (SELECT ticket_id FROM ticket_tags WHERE tag = ")
+                .push_bind(tag.clone())
+                .push(")");
+        }
+        Term::Team(None) => {
+            q.push("team_id IS NULL");
+        }
+        Term::Team(Some(team)) => {
+            q.push("team_id IS NOT NULL AND team_id = ")
+                .push_bind(team.0);
+        }
+        Term::Assignee(Who::Nobody) => {
+            q.push("assignee_id IS NULL");
+        }
+        Term::Assignee(Who::Me) => match me {
+            Some(me) => {
+                q.push("assignee_id IS NOT NULL AND assignee_id = ")
+                    .push_bind(me.0);
+            }
+            None => {
+                q.push("1 = 0");
+            }
+        },
+        Term::Assignee(Who::Id(id)) => {
+            q.push("assignee_id IS NOT NULL AND assignee_id = ")
+                .push_bind(id.0);
+        }
+        Term::Assignee(Who::Email(email)) => {
+            q.push("assignee_id IS NOT NULL AND assignee_id IN (SELECT id FROM agents WHERE lower(email) = ")
+                .push_bind(email.to_lowercase())
+                .push(")");
+        }
+        Term::Requester(Party::Id(id)) => {
+            q.push("requester_id = ").push_bind(id.0);
+        }
+        Term::Requester(Party::Named(name)) => {
+            q.push("requester_id IN (SELECT id FROM contacts WHERE lower(email) LIKE ")
+                .push_bind(contains_pattern(name))
+                .push(" ESCAPE '\\')");
+        }
+        Term::Organisation(Party::Id(id)) => {
+            q.push("organisation_id IS NOT NULL AND organisation_id = ")
+                .push_bind(id.0);
+        }
+        Term::Organisation(Party::Named(name)) => {
+            q.push("organisation_id IS NOT NULL AND organisation_id IN (SELECT id FROM organisations WHERE lower(name) LIKE ")
+                .push_bind(contains_pattern(name))
+                .push(" ESCAPE '\\')");
+        }
+        Term::Reference(id) => {
+            q.push("id = ").push_bind(id.0);
+        }
+        Term::Created(cmp, at) => {
+            q.push(format_args!("created_at {} ", operator(*cmp)))
+                .push_bind(at.0);
+        }
+        Term::Updated(cmp, at) => {
+            q.push(format_args!("updated_at {} ", operator(*cmp)))
+                .push_bind(at.0);
+        }
+        Term::Text(words) => text(q, words),
+    }
+}
+
+fn operator(cmp: Comparison) -> &'static str {
+    match cmp {
+        Comparison::Before => "<",
+        Comparison::AtOrBefore => "<=",
+        Comparison::After => ">",
+        Comparison::AtOrAfter => ">=",
+    }
+}
+
+/// A LIKE pattern for "contains `needle`", case-folded, with the pattern
+/// characters in it escaped so they match literally.
+pub fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Words of a text search, for backends that build their own full-text
+/// query: letters and digits only, lowercased.
+pub fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(contains_pattern("ACME"), "%acme%");
+    }
+
+    #[test]
+    fn search_words_drop_punctuation() {
+        assert_eq!(
+            search_words("Error 500: \"crash\"!"),
+            vec!["error", "500", "crash"]
+        );
+        assert!(search_words("--- !!").is_empty());
+    }
+
+    #[test]
+    fn sorts_parse_by_name() {
+        for sort in [
+            TicketSort::Newest,
+            TicketSort::Oldest,
+            TicketSort::Updated,
+            TicketSort::Stale,
+            TicketSort::Priority,
+        ] {
+            let name = serde_json::to_value(sort)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from));
+            assert_eq!(name.as_deref().and_then(TicketSort::parse), Some(sort));
+        }
+        assert_eq!(TicketSort::parse("random"), None);
+    }
+}
