@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldProblem, Problem};
-use crate::routes::{bulk, config, events, meta, people, saved_views, session, tickets};
+use crate::routes::{bulk, config, events, meta, people, rules, saved_views, session, tickets};
 use crate::views;
 use utoipa::Modify;
 use utoipa::OpenApi;
@@ -33,6 +33,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         config::delete_tag,
         saved_views::list, saved_views::create, saved_views::get, saved_views::update,
         saved_views::delete, saved_views::tickets,
+        rules::list, rules::create, rules::get, rules::replace, rules::update, rules::delete,
+        rules::reorder, rules::test,
     ),
     components(schemas(
         Problem, FieldProblem, views::PortalTicketView, views::TicketView, views::StreamEventView,
@@ -49,6 +51,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "contacts"), (name = "organisations"),
         (name = "agents"), (name = "teams"), (name = "tags"),
         (name = "views", description = "Saved views: the inbox sidebar, with live counts"),
+        (name = "rules", description = "Automation rules, evaluated in order inside every ticket write"),
         (name = "meta"),
     )
 )]
@@ -104,6 +107,9 @@ mod tests {
             "/api/v1/agents/me",
             "/api/v1/tags/{id}",
             "/api/v1/events",
+            "/api/v1/rules",
+            "/api/v1/rules/{id}",
+            "/api/v1/rules/test",
         ] {
             assert!(json["paths"].get(path).is_some(), "{path} missing");
         }

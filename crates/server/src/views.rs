@@ -145,6 +145,9 @@ pub struct EventView {
     #[schema(format = DateTime)]
     pub at: String,
     pub actor: Actor,
+    /// For agents, when the actor is a rule: its name (kept after deletion).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_name: Option<String>,
     /// `type` and the fields of that event type (see `EventKind`).
     #[serde(flatten)]
     #[schema(value_type = tierdesk_core::EventKind)]
@@ -165,7 +168,34 @@ impl EventView {
             version: stored.event.version,
             at: rfc3339(stored.event.at),
             actor: stored.event.actor,
+            rule_name: None,
             details,
+        }
+    }
+
+    /// The rules that acted in `views`.
+    pub fn rule_ids(views: &[EventView]) -> Vec<tierdesk_core::RuleId> {
+        let mut ids: Vec<_> = views
+            .iter()
+            .filter_map(|v| match v.actor {
+                Actor::Rule { id } => Some(id),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Fills in `rule_name` on the events rules made.
+    pub fn name_rules(
+        views: &mut [EventView],
+        names: &std::collections::BTreeMap<tierdesk_core::RuleId, String>,
+    ) {
+        for view in views {
+            if let Actor::Rule { id } = view.actor {
+                view.rule_name = names.get(&id).cloned();
+            }
         }
     }
 

@@ -5,6 +5,7 @@ pub(crate) mod config;
 pub(crate) mod events;
 pub(crate) mod meta;
 pub(crate) mod people;
+pub(crate) mod rules;
 pub(crate) mod saved_views;
 pub(crate) mod session;
 pub(crate) mod tickets;
@@ -92,6 +93,16 @@ pub fn router() -> Router<AppState> {
                 .delete(saved_views::delete),
         )
         .route("/views/{id}/tickets", get(saved_views::tickets))
+        .route("/rules", get(rules::list).post(rules::create))
+        .route("/rules/reorder", post(rules::reorder))
+        .route("/rules/test", post(rules::test))
+        .route(
+            "/rules/{id}",
+            get(rules::get)
+                .put(rules::replace)
+                .patch(rules::update)
+                .delete(rules::delete),
+        )
         .route("/openapi.json", get(meta::openapi_json));
     Router::new()
         .route("/", get(meta::index))

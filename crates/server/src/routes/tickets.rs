@@ -7,9 +7,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{
     ApiJson, PathId, QueryParams, double_option, encode_cursor, if_match_version,
 };
-use crate::views::{
-    AnyTicketView, EventView, TicketChangeView, TicketDetail, TicketPage, TicketView,
-};
+use crate::views::{AnyTicketView, TicketChangeView, TicketDetail, TicketPage, TicketView};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -143,7 +141,7 @@ pub async fn get(
     let for_customer = caller.customer().is_some();
     let detail = TicketDetail {
         ticket: AnyTicketView::new(&ticket, for_customer),
-        events: EventView::list(&events, for_customer),
+        events: super::rules::timeline(&state, &events, for_customer).await?,
     };
     Ok(with_etag(ticket.version, Json(detail)))
 }
@@ -433,7 +431,7 @@ async fn record(
         Some(ticket.version),
         TicketChangeView {
             ticket: AnyTicketView::new(ticket, for_customer),
-            events: EventView::list(&change.events, for_customer),
+            events: super::rules::timeline(state, &change.events, for_customer).await?,
         },
     ))
 }
