@@ -44,6 +44,15 @@ impl Desk {
                 .await
                 .unwrap(),
         );
+        Self::start_on(store, dir, config).await
+    }
+
+    /// A desk on a store the test opened (PostgreSQL, say).
+    pub async fn start_on(
+        store: Arc<dyn Store>,
+        dir: tempfile::TempDir,
+        config: ServerConfig,
+    ) -> Desk {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

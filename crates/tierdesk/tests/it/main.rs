@@ -14,5 +14,6 @@ mod lifecycle;
 mod migrate_data;
 mod pg;
 mod process;
+mod rules;
 mod sse;
 mod views;
