@@ -228,6 +228,14 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> RuleError {
     }
 }
 
+/// Whether validation compiles regular expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Patterns {
+    Compile,
+    /// For rules already validated on save: patterns compile on first use.
+    Skip,
+}
+
 /// Longest pattern accepted, and the compiled-size budget, so a rule cannot
 /// make every ticket write slow.
 const MAX_PATTERN: usize = 500;
@@ -258,6 +266,12 @@ pub(crate) fn strings(value: &serde_json::Value) -> Option<Vec<String>> {
 impl RuleSpec {
     /// Checks everything a save must refuse, collecting every problem.
     pub fn validate(&self) -> Result<(), Vec<RuleError>> {
+        self.validate_with(Patterns::Compile)
+    }
+
+    /// Validation with or without compiling regular expressions, which is
+    /// by far its most expensive part.
+    pub(crate) fn validate_with(&self, patterns: Patterns) -> Result<(), Vec<RuleError>> {
         let mut errors = Vec::new();
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
@@ -276,7 +290,7 @@ impl RuleSpec {
         }
         for (list, conditions) in [("all", &self.conditions.all), ("any", &self.conditions.any)] {
             for (i, c) in conditions.iter().enumerate() {
-                if let Err(message) = c.check() {
+                if let Err(message) = c.check_with(patterns) {
                     errors.push(err(format!("conditions.{list}[{i}]"), message));
                 }
             }
@@ -298,7 +312,12 @@ impl RuleSpec {
 }
 
 impl Condition {
+    #[cfg(test)]
     pub(crate) fn check(&self) -> Result<(), String> {
+        self.check_with(Patterns::Compile)
+    }
+
+    pub(crate) fn check_with(&self, patterns: Patterns) -> Result<(), String> {
         use Field::*;
         use Op::*;
         let ops: &[Op] = match self.field {
@@ -332,7 +351,10 @@ impl Condition {
                 let pattern = value
                     .as_str()
                     .ok_or("value must be a regular expression string")?;
-                regex(pattern).map(|_| ())
+                match patterns {
+                    Patterns::Compile => regex(pattern).map(|_| ()),
+                    Patterns::Skip => Ok(()),
+                }
             }
             (Channel, _) => list()?
                 .iter()

@@ -14,6 +14,7 @@ use tierdesk_store::{NewAgent, Requester, Store, TicketDraft};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
 mod postgres;
+mod rules;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -38,10 +39,32 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_value = "1")]
         instances: Vec<usize>,
     },
+    /// What a rule set costs: one engine evaluation per event, and ticket
+    /// writes on SQLite with and without the rules.
+    Rules {
+        #[arg(long, default_value_t = 1_000)]
+        rules: usize,
+        /// Engine evaluations to time.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Tickets to write through the store per variant (0 skips it).
+        #[arg(long, default_value_t = 2_000)]
+        writes: usize,
+    },
 }
 
 pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Rules {
+            rules,
+            events,
+            writes,
+        } => {
+            if events == 0 {
+                bail!("--events must be at least 1");
+            }
+            rules::run(rules, events, writes).await
+        }
         BenchCommand::Ingest {
             tickets,
             clients,

@@ -7,7 +7,7 @@
 //! looks those up and runs again; the run is pure, so the second run is the
 //! answer. Most changes fire no rule that needs anything, and cost nothing.
 
-use super::{Action, Condition, Field, Op, RecentTickets, Rule, SimilarTickets, Trigger};
+use super::{Action, Condition, Field, Op, Patterns, RecentTickets, Rule, SimilarTickets, Trigger};
 use crate::command::{Command, Context, DecideError, Update, decide};
 use crate::event::{Actor, Event, EventKind};
 use crate::ids::{AgentId, RuleId};
@@ -16,6 +16,7 @@ use crate::routing::{TagOwner, route_by_tags};
 use crate::ticket::{Priority, Ticket};
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 /// A fact the caller may not have looked up yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,17 +115,21 @@ pub(crate) struct CompiledCondition {
     levels: Vec<i64>,
     id: Option<i64>,
     flag: Option<bool>,
-    regex: Option<regex::Regex>,
+    /// Compiled on first use: most conditions behind a failing keyword test
+    /// never run, and a thousand-rule set reloads quickly after an edit.
+    /// A pattern that does not compile (it validated when saved) never matches.
+    pattern: Option<String>,
+    regex: OnceLock<Option<regex::Regex>>,
     similar: Option<(SimilarTickets, RecentTickets)>,
 }
 
 impl CompiledCondition {
     pub(crate) fn new(condition: &Condition) -> Result<Self, String> {
-        condition.check()?;
+        condition.check_with(Patterns::Skip)?;
         let value = &condition.value;
         let values = super::strings(value).unwrap_or_default();
-        let regex = match condition.op {
-            Op::Matches => Some(super::regex(value.as_str().unwrap_or_default())?),
+        let pattern = match condition.op {
+            Op::Matches => value.as_str().map(str::to_string),
             _ => None,
         };
         let similar = match condition.field {
@@ -149,7 +154,8 @@ impl CompiledCondition {
             id: value.as_i64(),
             flag: value.as_bool(),
             values,
-            regex,
+            pattern,
+            regex: OnceLock::new(),
             similar,
         })
     }
@@ -180,7 +186,7 @@ impl RuleSet {
             if !rule.spec.enabled {
                 continue;
             }
-            if let Err(errors) = rule.spec.validate() {
+            if let Err(errors) = rule.spec.validate_with(Patterns::Skip) {
                 let message = errors
                     .iter()
                     .map(ToString::to_string)
@@ -603,7 +609,11 @@ fn text_test(c: &CompiledCondition, original: &str, lower: &str) -> bool {
     match c.op {
         Op::Contains => c.needles.iter().any(|v| lower.contains(v.as_str())),
         Op::NotContains => !c.needles.iter().any(|v| lower.contains(v.as_str())),
-        Op::Matches => c.regex.as_ref().is_some_and(|r| r.is_match(original)),
+        Op::Matches => c
+            .regex
+            .get_or_init(|| c.pattern.as_deref().and_then(|p| super::regex(p).ok()))
+            .as_ref()
+            .is_some_and(|r| r.is_match(original)),
         Op::Is => c.needles.iter().any(|v| v == lower),
         Op::IsNot => !c.needles.iter().any(|v| v == lower),
         _ => false,
