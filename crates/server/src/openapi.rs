@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldProblem, Problem};
-use crate::routes::{bulk, config, events, meta, people, saved_views, session, tickets};
+use crate::routes::{bulk, config, events, meta, people, saved_views, session, tag_admin, tickets};
 use crate::views;
 use utoipa::Modify;
 use utoipa::OpenApi;
@@ -31,6 +31,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         config::delete_team,
         config::list_tags, config::create_tag, config::get_tag, config::update_tag,
         config::delete_tag,
+        tag_admin::review, tag_admin::rename, tag_admin::merge,
         saved_views::list, saved_views::create, saved_views::get, saved_views::update,
         saved_views::delete, saved_views::tickets,
     ),

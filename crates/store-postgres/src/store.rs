@@ -956,6 +956,15 @@ impl Store for PostgresStore {
 
     // --- authentication -----------------------------------------------------
 
+    async fn tag_usage(&self, since: Timestamp) -> Result<Vec<TagUsage>> {
+        let rows = tierdesk_store::search::tag_usage(since)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(tierdesk_store::search::tag_usage_rows(rows))
+    }
+
     async fn create_view(&self, new: NewView, now: Timestamp) -> Result<SavedView> {
         self.create_view_impl(new, now).await
     }

@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             views_select_what_the_query_language_means,
             views_page_in_every_order,
             saved_views_crud,
+            tag_usage_report,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {$(

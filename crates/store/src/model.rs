@@ -262,3 +262,20 @@ pub struct ViewPatch {
     pub sort: Option<crate::search::TicketSort>,
     pub position: Option<i64>,
 }
+
+/// One row of the tag review report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagUsage {
+    pub tag: String,
+    /// In the tag list (with a description and maybe an owner), not only on tickets.
+    pub defined: bool,
+    /// Tickets carrying it now.
+    pub tickets: u64,
+    /// Of those, not solved or closed.
+    pub open_tickets: u64,
+    /// Tickets carrying it that were created in the period.
+    pub created_since: u64,
+    /// Tier changes in the period on tickets carrying it: how often such
+    /// tickets moved between tiers.
+    pub tier_moves_since: u64,
+}

@@ -111,6 +111,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_tags(&self) -> Result<Vec<Tag>>;
     async fn update_tag(&self, id: TagId, patch: TagPatch) -> Result<Tag>;
     async fn delete_tag(&self, id: TagId) -> Result<()>;
+    /// Every tag defined or on a ticket, with its usage since `since`.
+    async fn tag_usage(&self, since: Timestamp) -> Result<Vec<TagUsage>>;
 
     // --- saved views -------------------------------------------------------
     async fn create_view(&self, new: NewView, now: Timestamp) -> Result<SavedView>;

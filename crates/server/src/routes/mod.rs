@@ -7,6 +7,7 @@ pub(crate) mod meta;
 pub(crate) mod people;
 pub(crate) mod saved_views;
 pub(crate) mod session;
+pub(crate) mod tag_admin;
 pub(crate) mod tickets;
 
 use crate::AppState;
@@ -78,6 +79,9 @@ pub fn router() -> Router<AppState> {
                 .delete(config::delete_team),
         )
         .route("/tags", get(config::list_tags).post(config::create_tag))
+        .route("/tags/review", get(tag_admin::review))
+        .route("/tags/{id}/rename", post(tag_admin::rename))
+        .route("/tags/{id}/merge", post(tag_admin::merge))
         .route(
             "/tags/{id}",
             get(config::get_tag)

@@ -63,11 +63,7 @@ async fn bulk_changes_report_each_ticket() {
         assert!(kinds.contains(&"internal_note"), "{kinds:?}");
     }
     let (_, t) = admin.get(&format!("/api/v1/tickets/{closed}")).await;
-    assert_eq!(
-        t["tags"],
-        json!([]),
-        "the closed ticket is untouched"
-    );
+    assert_eq!(t["tags"], json!([]), "the closed ticket is untouched");
 
     // By query: solve everything tagged spam.
     let agent = desk.agent("ann@desk.test", Role::Agent, Tier::ONE).await;

@@ -15,4 +15,5 @@ mod migrate_data;
 mod pg;
 mod process;
 mod sse;
+mod tags;
 mod views;
