@@ -7,6 +7,7 @@
 pub mod command;
 pub mod event;
 pub mod ids;
+pub mod macros;
 pub mod people;
 pub mod query;
 pub mod routing;
