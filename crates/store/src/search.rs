@@ -277,43 +277,6 @@ pub fn search_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-        assert_eq!(contains_pattern("ACME"), "%acme%");
-    }
-
-    #[test]
-    fn search_words_drop_punctuation() {
-        assert_eq!(
-            search_words("Error 500: \"crash\"!"),
-            vec!["error", "500", "crash"]
-        );
-        assert!(search_words("--- !!").is_empty());
-    }
-
-    #[test]
-    fn sorts_parse_by_name() {
-        for sort in [
-            TicketSort::Newest,
-            TicketSort::Oldest,
-            TicketSort::Updated,
-            TicketSort::Stale,
-            TicketSort::Priority,
-        ] {
-            let name = serde_json::to_value(sort)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from));
-            assert_eq!(name.as_deref().and_then(TicketSort::parse), Some(sort));
-        }
-        assert_eq!(TicketSort::parse("random"), None);
-    }
-}
-
 /// The tag review report's rows: every tag defined or in use, with
 /// `(tag, defined, tickets, open_tickets, created_since, tier_moves_since)`.
 pub fn tag_usage<'a, DB>(since: tierdesk_core::Timestamp) -> QueryBuilder<'a, DB>
@@ -356,4 +319,41 @@ pub fn tag_usage_rows(rows: Vec<(String, i64, i64, i64, i64, i64)>) -> Vec<crate
             },
         )
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(contains_pattern("ACME"), "%acme%");
+    }
+
+    #[test]
+    fn search_words_drop_punctuation() {
+        assert_eq!(
+            search_words("Error 500: \"crash\"!"),
+            vec!["error", "500", "crash"]
+        );
+        assert!(search_words("--- !!").is_empty());
+    }
+
+    #[test]
+    fn sorts_parse_by_name() {
+        for sort in [
+            TicketSort::Newest,
+            TicketSort::Oldest,
+            TicketSort::Updated,
+            TicketSort::Stale,
+            TicketSort::Priority,
+        ] {
+            let name = serde_json::to_value(sort)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from));
+            assert_eq!(name.as_deref().and_then(TicketSort::parse), Some(sort));
+        }
+        assert_eq!(TicketSort::parse("random"), None);
+    }
 }
