@@ -4,6 +4,7 @@
 //! locks where two writers could meet.
 
 mod events;
+mod jobs;
 mod rows;
 mod store;
 mod tx;
@@ -39,6 +40,8 @@ pub struct PostgresStore {
     /// Started by the first [`tierdesk_store::Store::event_signal`] call, so
     /// command-line tools hold no listening connection.
     listener: OnceLock<events::Listener>,
+    /// Likewise for the job wake-up signal.
+    job_listener: OnceLock<jobs::Listener>,
 }
 
 impl PostgresStore {
@@ -58,6 +61,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             listener: OnceLock::new(),
+            job_listener: OnceLock::new(),
         })
     }
 
@@ -70,6 +74,7 @@ impl PostgresStore {
     /// Waits for connections in use to be returned, then closes them all.
     pub async fn close(self) {
         drop(self.listener);
+        drop(self.job_listener);
         self.pool.close().await;
     }
 

@@ -140,7 +140,10 @@ async fn instances_starting_together_migrate_once() {
         .fetch_one(stores[0].pool())
         .await
         .expect("count migrations");
-    assert_eq!(applied, 1);
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .expect("migrations directory")
+        .count();
+    assert_eq!(applied, i64::try_from(shipped).expect("count"));
     for store in stores {
         store.close().await;
     }
