@@ -27,9 +27,7 @@ pub const ERROR_MAX_CHARS: usize = 2000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobError {
-    #[error(
-        "job kind {0:?} must be 1–64 characters of a-z, 0-9 and . _ -, starting with a letter"
-    )]
+    #[error("job kind {0:?} must be 1–64 characters of a-z, 0-9 and . _ -, starting with a letter")]
     BadKind(String),
     #[error("a dedupe key is 1–{DEDUPE_KEY_MAX_CHARS} characters")]
     BadDedupeKey,
@@ -305,10 +303,7 @@ impl Backoff {
     /// still waits at least half the nominal backoff.
     pub fn delay(&self, failures: u32, jitter: f64) -> Duration {
         let doublings = failures.saturating_sub(1).min(31);
-        let nominal = self
-            .base
-            .saturating_mul(1u32 << doublings)
-            .min(self.cap);
+        let nominal = self.base.saturating_mul(1u32 << doublings).min(self.cap);
         let jitter = if jitter.is_finite() {
             jitter.clamp(0.0, 1.0)
         } else {
@@ -351,7 +346,9 @@ pub fn settle(
             let failures = job.failures.saturating_add(1);
             if failures >= job.max_attempts {
                 Settlement::Kill {
-                    error: clip(&format!("gave up after {failures} failed attempts: {error}")),
+                    error: clip(&format!(
+                        "gave up after {failures} failed attempts: {error}"
+                    )),
                 }
             } else {
                 Settlement::Reschedule {
@@ -360,7 +357,9 @@ pub fn settle(
                 }
             }
         }
-        Outcome::Permanent { error } => Settlement::Kill { error: clip(&error) },
+        Outcome::Permanent { error } => Settlement::Kill {
+            error: clip(&error),
+        },
     }
 }
 

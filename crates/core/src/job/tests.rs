@@ -38,7 +38,15 @@ fn kinds_are_short_lowercase_names() {
     for good in ["sla.check", "mail_send", "webhook-v2", "a", &"k".repeat(64)] {
         assert_eq!(JobKind::parse(good).unwrap().as_str(), good);
     }
-    for bad in ["", "Mail", "1sla", ".x", "sla check", "sla/check", &"k".repeat(65)] {
+    for bad in [
+        "",
+        "Mail",
+        "1sla",
+        ".x",
+        "sla check",
+        "sla/check",
+        &"k".repeat(65),
+    ] {
         assert_eq!(JobKind::parse(bad), Err(JobError::BadKind(bad.into())));
     }
     let parsed: JobKind = serde_json::from_value(json!("sla.check")).unwrap();
@@ -81,10 +89,7 @@ fn new_jobs_are_validated() {
 fn states_round_trip_and_know_when_they_are_final() {
     for state in JobState::ALL {
         assert_eq!(JobState::parse(state.as_str()), Ok(state));
-        assert_eq!(
-            serde_json::to_value(state).unwrap(),
-            json!(state.as_str())
-        );
+        assert_eq!(serde_json::to_value(state).unwrap(), json!(state.as_str()));
     }
     assert!(JobState::parse("zombie").is_err());
     let finished: Vec<_> = JobState::ALL
