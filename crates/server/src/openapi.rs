@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldProblem, Problem};
-use crate::routes::{config, events, meta, people, session, tickets};
+use crate::routes::{config, events, jobs, meta, people, session, tickets};
 use crate::views;
 use utoipa::Modify;
 use utoipa::OpenApi;
@@ -30,6 +30,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         config::delete_team,
         config::list_tags, config::create_tag, config::get_tag, config::update_tag,
         config::delete_tag,
+        jobs::summary,
     ),
     components(schemas(
         Problem, FieldProblem, views::PortalTicketView, views::TicketView, views::StreamEventView,
@@ -45,6 +46,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "events", description = "The live event stream (Server-Sent Events)"),
         (name = "contacts"), (name = "organisations"),
         (name = "agents"), (name = "teams"), (name = "tags"), (name = "meta"),
+        (name = "jobs", description = "The background job queue (admins)"),
     )
 )]
 struct ApiDoc;
@@ -99,6 +101,7 @@ mod tests {
             "/api/v1/agents/me",
             "/api/v1/tags/{id}",
             "/api/v1/events",
+            "/api/v1/jobs",
         ] {
             assert!(json["paths"].get(path).is_some(), "{path} missing");
         }

@@ -2,6 +2,7 @@
 
 pub(crate) mod config;
 pub(crate) mod events;
+pub(crate) mod jobs;
 pub(crate) mod meta;
 pub(crate) mod people;
 pub(crate) mod session;
@@ -81,7 +82,8 @@ pub fn router() -> Router<AppState> {
                 .patch(config::update_tag)
                 .delete(config::delete_tag),
         )
-        .route("/openapi.json", get(meta::openapi_json));
+        .route("/openapi.json", get(meta::openapi_json))
+        .route("/jobs", get(jobs::summary));
     Router::new()
         .route("/", get(meta::index))
         .route("/healthz", get(meta::healthz))
