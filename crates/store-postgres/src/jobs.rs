@@ -27,7 +27,7 @@ use tokio::sync::watch;
 /// Notified with the job's due time whenever a job becomes claimable.
 pub(crate) const CHANNEL: &str = "tierdesk_jobs";
 
-const COLUMNS: &str = "id, kind, payload::text, state, due_at, attempt, failures, max_attempts, \
+const COLUMNS: &str = "id, kind, payload, state, due_at, attempt, failures, max_attempts, \
                        dedupe_key, owner, lease_until, last_error, created_at, finished_at";
 
 /// How often a lost dedupe race (the existing job finished between our
@@ -51,7 +51,7 @@ pub(crate) async fn enqueue(
         let inserted: Option<(i64, String)> = sqlx::query_as(
             "WITH inserted AS (
                  INSERT INTO jobs (kind, payload, state, due_at, max_attempts, dedupe_key, created_at)
-                 VALUES ($1, $2::jsonb, 'pending', $3, $4, $5, $6)
+                 VALUES ($1, $2, 'pending', $3, $4, $5, $6)
                  ON CONFLICT (dedupe_key) WHERE state IN ('pending', 'running') DO NOTHING
                  RETURNING id, due_at)
              SELECT id, pg_notify($7, due_at::text)::text FROM inserted",

@@ -78,7 +78,7 @@ async fn kind_counts(api: &Api, kind: &str) -> Value {
 async fn receipts(database: &Database) -> Vec<(i64, i64, String)> {
     let mut conn = database.connect().await;
     sqlx::query_as(
-        "SELECT (payload->>'job')::bigint, (payload->>'attempt')::bigint, payload->>'owner'
+        "SELECT (payload::jsonb->>'job')::bigint, (payload::jsonb->>'attempt')::bigint, payload::jsonb->>'owner'
          FROM jobs WHERE kind = $1 ORDER BY 1",
     )
     .bind(RECEIPT)
