@@ -13,6 +13,8 @@ use tierdesk_core::{Actor, AgentId, Channel, Priority, Role, TagName, Tier};
 use tierdesk_store::{NewAgent, Requester, Store, TicketDraft};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
+mod jobs;
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Create tickets through the HTTP API with concurrent clients, then insert
@@ -25,6 +27,28 @@ pub enum BenchCommand {
         /// `full` (fsync per commit: survives power loss), `normal` (survives
         /// kill -9 of the server, not power loss), or `both` side by side.
         #[arg(long, default_value = "both")]
+        durability: String,
+    },
+    /// Enqueue, claim and complete background jobs in rounds, with the
+    /// finished jobs of earlier rounds left in the table.
+    Jobs {
+        /// Jobs per round.
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        /// Concurrent claiming loops.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Jobs per claim.
+        #[arg(long, default_value_t = 32)]
+        batch: u32,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// A PostgreSQL server (postgres://…) to run on, in a fresh database
+        /// dropped afterwards. Without it: SQLite in a temp directory.
+        #[arg(long)]
+        database: Option<String>,
+        /// SQLite only: `full` or `normal`.
+        #[arg(long, default_value = "full")]
         durability: String,
     },
 }
@@ -53,6 +77,29 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
                 ingest(tickets, clients, *mode).await?;
             }
             Ok(())
+        }
+        BenchCommand::Jobs {
+            jobs: count,
+            workers,
+            batch,
+            rounds,
+            database,
+            durability,
+        } => {
+            let durability = match durability.as_str() {
+                "full" => Durability::Full,
+                "normal" => Durability::Normal,
+                other => bail!("--durability must be full or normal, not {other:?}"),
+            };
+            jobs::run(jobs::Options {
+                jobs: count,
+                workers,
+                batch,
+                rounds,
+                database,
+                durability,
+            })
+            .await
         }
     }
 }

@@ -1,0 +1,204 @@
+//! `tierdesk bench jobs`: how fast the job queue moves, on SQLite or on a
+//! fresh PostgreSQL database, and whether claiming slows down as finished
+//! jobs pile up in the table (Zammad's import fell from 6,000 to 180 jobs/s
+//! as its job table grew).
+//!
+//! Each round enqueues `--jobs` jobs, then `--workers` concurrent loops
+//! claim them `--batch` at a time and complete each one, through the same
+//! store calls the job runtime makes. Finished jobs stay in the table, so
+//! every round claims with more rows behind it. A last round only claims.
+
+use crate::now;
+use anyhow::{Context, bail};
+use serde_json::json;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tierdesk_core::job::{JobKind, NewJob, Settlement};
+use tierdesk_store::{Claim, JobStore};
+use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
+use tierdesk_store_sqlite::{Durability, SqliteStore};
+
+pub struct Options {
+    pub jobs: usize,
+    pub workers: usize,
+    pub batch: u32,
+    pub rounds: usize,
+    /// A PostgreSQL server URL; a fresh database is created there and dropped.
+    pub database: Option<String>,
+    pub durability: Durability,
+}
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    if options.jobs == 0 || options.workers == 0 || options.batch == 0 || options.rounds == 0 {
+        bail!("--jobs, --workers, --batch and --rounds must be at least 1");
+    }
+    match options.database.clone() {
+        None => {
+            let dir = tempfile::tempdir().context("temp dir")?;
+            let store = Arc::new(SqliteStore::open_dir(dir.path(), options.durability).await?);
+            let mode = match options.durability {
+                Durability::Full => "synchronous=FULL",
+                Durability::Normal => "synchronous=NORMAL",
+            };
+            rounds(store, &format!("SQLite ({mode})"), &options).await
+        }
+        Some(server) if server.starts_with("postgres") => {
+            let database = FreshDatabase::create(&server).await?;
+            let result = async {
+                let store = Arc::new(
+                    PostgresStore::connect(
+                        &database.url,
+                        PostgresOptions {
+                            max_connections: u32::try_from(options.workers + 2)
+                                .unwrap_or(u32::MAX),
+                        },
+                    )
+                    .await?,
+                );
+                rounds(store, "PostgreSQL", &options).await
+            }
+            .await;
+            database.drop_now().await?;
+            result
+        }
+        Some(_) => bail!("--database must be a postgres:// URL (SQLite is the default)"),
+    }
+}
+
+async fn rounds(store: Arc<dyn JobStore>, backend: &str, options: &Options) -> anyhow::Result<()> {
+    let kind = JobKind::parse("bench.job")?;
+    println!(
+        "jobs · {backend} · {} jobs per round · {} workers claiming {} at a time",
+        options.jobs, options.workers, options.batch
+    );
+    let mut in_table = 0;
+    for round in 1..=options.rounds + 1 {
+        let claim_only = round > options.rounds;
+        let enqueue_rate = enqueue(&store, &kind, options.jobs).await?;
+        let started = Instant::now();
+        let moved = drain(&store, &kind, options, !claim_only).await?;
+        let elapsed = started.elapsed();
+        if moved != options.jobs {
+            bail!("round {round}: {moved} of {} jobs were processed", options.jobs);
+        }
+        let rate = moved as f64 / elapsed.as_secs_f64();
+        let what = if claim_only {
+            "claim only      "
+        } else {
+            "claim + complete"
+        };
+        println!(
+            "  round {round}  {in_table:>7} rows before   enqueue {enqueue_rate:>7.0} jobs/s   {what} {rate:>7.0} jobs/s"
+        );
+        in_table += options.jobs;
+    }
+    Ok(())
+}
+
+/// Enqueues `count` due jobs from 16 concurrent callers; returns jobs/s.
+async fn enqueue(store: &Arc<dyn JobStore>, kind: &JobKind, count: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let callers = 16.min(count);
+    let mut tasks = tokio::task::JoinSet::new();
+    for caller in 0..callers {
+        let (store, kind) = (store.clone(), kind.clone());
+        tasks.spawn(async move {
+            for n in (caller..count).step_by(callers) {
+                let at = now();
+                store
+                    .enqueue_job(NewJob::new(kind.clone(), json!({ "n": n }), at), at)
+                    .await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Claims (and completes) until the queue is empty; returns how many jobs moved.
+async fn drain(
+    store: &Arc<dyn JobStore>,
+    kind: &JobKind,
+    options: &Options,
+    complete: bool,
+) -> anyhow::Result<usize> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..options.workers {
+        let store = store.clone();
+        let claim = Claim {
+            owner: format!("bench-{worker}"),
+            kinds: vec![kind.clone()],
+            lease: Duration::from_secs(300),
+            limit: options.batch,
+        };
+        tasks.spawn(async move {
+            let mut moved = 0;
+            loop {
+                let jobs = store.claim_jobs(&claim, now()).await?;
+                if jobs.is_empty() {
+                    return Ok::<_, anyhow::Error>(moved);
+                }
+                moved += jobs.len();
+                if complete {
+                    for job in jobs {
+                        let lease = job.lease().context("a claimed job without a lease")?;
+                        let done = Settlement::Complete { then: vec![] };
+                        if !store.settle_job(&lease, done, now()).await? {
+                            bail!("job {} lost its lease during the bench", job.id);
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let mut moved = 0;
+    while let Some(done) = tasks.join_next().await {
+        moved += done??;
+    }
+    Ok(moved)
+}
+
+/// A database created for one run, dropped afterwards.
+struct FreshDatabase {
+    admin: PgConnectOptions,
+    name: String,
+    url: String,
+}
+
+impl FreshDatabase {
+    async fn create(server: &str) -> anyhow::Result<FreshDatabase> {
+        let admin = PgConnectOptions::from_str(server)
+            .context("--database is not a PostgreSQL URL")?
+            .disable_statement_logging();
+        let name = format!("tierdesk_bench_jobs_{}_{}", std::process::id(), now().0);
+        let mut conn = PgConnection::connect_with(&admin)
+            .await
+            .context("cannot connect to the PostgreSQL server given by --database")?;
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("cannot create database {name}"))?;
+        conn.close().await?;
+        let url = admin.clone().database(&name).to_url_lossy().to_string();
+        Ok(FreshDatabase { admin, name, url })
+    }
+
+    async fn drop_now(self) -> anyhow::Result<()> {
+        let mut conn = PgConnection::connect_with(&self.admin).await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("cannot drop database {}", self.name))?;
+        conn.close().await?;
+        Ok(())
+    }
+}
