@@ -29,8 +29,8 @@ pub enum BenchCommand {
         #[arg(long, default_value = "both")]
         durability: String,
     },
-    /// Enqueue, claim and complete background jobs in rounds, with the
-    /// finished jobs of earlier rounds left in the table.
+    /// Enqueue, claim and complete background jobs on an empty job table,
+    /// then again with many finished jobs in it.
     Jobs {
         /// Jobs per round.
         #[arg(long, default_value_t = 10_000)]
@@ -41,8 +41,9 @@ pub enum BenchCommand {
         /// Jobs per claim.
         #[arg(long, default_value_t = 32)]
         batch: u32,
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
+        /// Done jobs written into the table before the second pass.
+        #[arg(long, default_value_t = 200_000)]
+        finished: u64,
         /// A PostgreSQL server (postgres://…) to run on, in a fresh database
         /// dropped afterwards. Without it: SQLite in a temp directory.
         #[arg(long)]
@@ -82,7 +83,7 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
             jobs: count,
             workers,
             batch,
-            rounds,
+            finished,
             database,
             durability,
         } => {
@@ -95,7 +96,7 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
                 jobs: count,
                 workers,
                 batch,
-                rounds,
+                finished,
                 database,
                 durability,
             })
