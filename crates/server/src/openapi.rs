@@ -1,7 +1,9 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldProblem, Problem};
-use crate::routes::{bulk, config, events, meta, people, saved_views, session, tag_admin, tickets};
+use crate::routes::{
+    bulk, config, events, jobs, meta, people, saved_views, session, tag_admin, tickets,
+};
 use crate::views;
 use utoipa::Modify;
 use utoipa::OpenApi;
@@ -34,6 +36,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         tag_admin::review, tag_admin::rename, tag_admin::merge,
         saved_views::list, saved_views::create, saved_views::get, saved_views::update,
         saved_views::delete, saved_views::tickets,
+        jobs::summary,
     ),
     components(schemas(
         Problem, FieldProblem, views::PortalTicketView, views::TicketView, views::StreamEventView,
@@ -51,6 +54,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "agents"), (name = "teams"), (name = "tags"),
         (name = "views", description = "Saved views: the inbox sidebar, with live counts"),
         (name = "meta"),
+        (name = "jobs", description = "The background job queue (admins)"),
     )
 )]
 struct ApiDoc;
@@ -105,6 +109,7 @@ mod tests {
             "/api/v1/agents/me",
             "/api/v1/tags/{id}",
             "/api/v1/events",
+            "/api/v1/jobs",
         ] {
             assert!(json["paths"].get(path).is_some(), "{path} missing");
         }

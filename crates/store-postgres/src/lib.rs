@@ -4,6 +4,7 @@
 //! locks where two writers could meet.
 
 mod events;
+mod jobs;
 mod rows;
 mod search;
 mod store;
@@ -41,6 +42,8 @@ pub struct PostgresStore {
     /// Started by the first [`tierdesk_store::Store::event_signal`] call, so
     /// command-line tools hold no listening connection.
     listener: OnceLock<events::Listener>,
+    /// Likewise for the job wake-up signal.
+    job_listener: OnceLock<jobs::Listener>,
 }
 
 impl PostgresStore {
@@ -60,6 +63,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             listener: OnceLock::new(),
+            job_listener: OnceLock::new(),
         })
     }
 
@@ -72,6 +76,7 @@ impl PostgresStore {
     /// Waits for connections in use to be returned, then closes them all.
     pub async fn close(self) {
         drop(self.listener);
+        drop(self.job_listener);
         self.pool.close().await;
     }
 

@@ -1,6 +1,7 @@
 //! Tierdesk's embedded SQLite backend: WAL mode, migrations embedded in the
 //! binary, one writer task doing group commit, a pool of readers.
 
+mod jobs;
 mod rows;
 mod search;
 mod store;
@@ -38,6 +39,8 @@ pub struct SqliteStore {
     writer: Writer,
     /// The newest committed event id, published by the writer.
     events: Arc<watch::Sender<EventId>>,
+    /// Ticked when jobs become claimable, to wake this process's workers.
+    jobs: watch::Sender<u64>,
 }
 
 impl SqliteStore {
@@ -81,6 +84,7 @@ impl SqliteStore {
             reads,
             writer: Writer::start(write, events.clone()),
             events,
+            jobs: watch::Sender::new(0),
         })
     }
 

@@ -4,6 +4,7 @@
 //! persist the events together with the projection.
 
 use crate::error::{Result, StoreError};
+use crate::jobs::JobTx;
 use crate::model::{Change, NewContact, Requester, StoredEvent, TicketChange, TicketDraft};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -14,9 +15,11 @@ use tierdesk_core::{
     TeamId, Ticket, TicketId, Timestamp, Update, decide, open_ticket,
 };
 
-/// The primitive operations of one open write transaction.
+/// The primitive operations of one open write transaction. Jobs can be
+/// enqueued in it too ([`JobTx`]), so deferred work commits with the change
+/// that caused it.
 #[async_trait]
-pub trait Tx: Send {
+pub trait Tx: JobTx + Send {
     /// Reads a ticket's projection, locking it where the backend can.
     async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>>;
     async fn agent_ref(&mut self, id: AgentId) -> Result<Option<AgentRef>>;

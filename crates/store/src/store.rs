@@ -1,4 +1,5 @@
 use crate::error::Result;
+use crate::jobs::JobStore;
 use crate::model::*;
 use async_trait::async_trait;
 use tierdesk_core::{
@@ -7,9 +8,10 @@ use tierdesk_core::{
 };
 
 /// Everything Tierdesk keeps. A successful write is committed and durable
-/// before the call returns.
+/// before the call returns. Deferred work lives in the same database,
+/// behind [`JobStore`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: JobStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and diagnostics.
     fn backend(&self) -> &'static str;
 

@@ -3,6 +3,7 @@
 pub(crate) mod bulk;
 pub(crate) mod config;
 pub(crate) mod events;
+pub(crate) mod jobs;
 pub(crate) mod meta;
 pub(crate) mod people;
 pub(crate) mod saved_views;
@@ -96,6 +97,7 @@ pub fn router() -> Router<AppState> {
                 .delete(saved_views::delete),
         )
         .route("/views/{id}/tickets", get(saved_views::tickets))
+        .route("/jobs", get(jobs::summary))
         .route("/openapi.json", get(meta::openapi_json));
     Router::new()
         .route("/", get(meta::index))

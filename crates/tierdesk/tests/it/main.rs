@@ -10,6 +10,7 @@ mod concurrency;
 mod durability;
 mod events;
 mod harness;
+mod jobs;
 mod lifecycle;
 mod migrate_data;
 mod pg;
