@@ -5,6 +5,7 @@
 
 mod events;
 mod jobs;
+mod macros;
 mod rows;
 mod search;
 mod store;

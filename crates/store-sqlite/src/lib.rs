@@ -2,6 +2,7 @@
 //! binary, one writer task doing group commit, a pool of readers.
 
 mod jobs;
+mod macros;
 mod rows;
 mod search;
 mod store;

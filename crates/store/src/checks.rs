@@ -191,6 +191,42 @@ pub fn view_patch(mut p: ViewPatch) -> Result<ViewPatch> {
     Ok(p)
 }
 
+/// Refuses actions the core finds wrong, naming the first problem's path
+/// (the API validates first and lists them all).
+fn macro_actions(actions: &tierdesk_core::macros::MacroActions) -> Result<()> {
+    match tierdesk_core::macros::validate(actions).into_iter().next() {
+        None => Ok(()),
+        Some(e) => Err(StoreError::invalid(
+            "actions",
+            if e.path.is_empty() {
+                e.message
+            } else {
+                format!("{}: {}", e.path, e.message)
+            },
+        )),
+    }
+}
+
+pub fn new_macro(mut m: NewMacro) -> Result<NewMacro> {
+    m.name = validate::single_line(&m.name, NAME_MAX_CHARS).map_err(check("name"))?;
+    m.description = description(&m.description)?;
+    macro_actions(&m.actions)?;
+    Ok(m)
+}
+
+pub fn macro_patch(mut p: MacroPatch) -> Result<MacroPatch> {
+    if let Some(name) = &p.name {
+        p.name = Some(validate::single_line(name, NAME_MAX_CHARS).map_err(check("name"))?);
+    }
+    if let Some(d) = &p.description {
+        p.description = Some(description(d)?);
+    }
+    if let Some(actions) = &p.actions {
+        macro_actions(actions)?;
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -46,6 +46,7 @@ macro_rules! conformance_suite {
             views_page_in_every_order,
             saved_views_crud,
             tag_usage_report,
+            macros_crud,
             jobs_enqueue_claim_and_complete,
             jobs_are_claimed_in_due_order,
             jobs_retry_with_backoff_and_die,
@@ -68,7 +69,9 @@ macro_rules! conformance_suite {
     )*};
 }
 
+mod macros;
 mod views;
+pub use macros::*;
 pub use views::*;
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);

@@ -124,6 +124,16 @@ pub trait Store: JobStore + Send + Sync + 'static {
     async fn update_view(&self, id: i64, patch: ViewPatch, now: Timestamp) -> Result<SavedView>;
     async fn delete_view(&self, id: i64) -> Result<()>;
 
+    // --- macros ---------------------------------------------------------------
+    async fn create_macro(&self, new: NewMacro, now: Timestamp) -> Result<Macro>;
+    async fn get_macro(&self, id: i64) -> Result<Option<Macro>>;
+    /// The shared macros and `agent`'s own, by name.
+    async fn list_macros(&self, agent: AgentId) -> Result<Vec<Macro>>;
+    async fn update_macro(&self, id: i64, patch: MacroPatch, now: Timestamp) -> Result<Macro>;
+    async fn delete_macro(&self, id: i64) -> Result<()>;
+    /// Counts one application.
+    async fn record_macro_use(&self, id: i64) -> Result<()>;
+
     // --- authentication ---------------------------------------------------
     async fn contact_password_hash(&self, id: ContactId) -> Result<Option<String>>;
     async fn set_contact_password(&self, id: ContactId, hash: Option<&str>) -> Result<()>;
