@@ -2,7 +2,7 @@
 
 use crate::error::{FieldProblem, Problem};
 use crate::routes::{
-    bulk, config, events, jobs, meta, people, saved_views, session, tag_admin, tickets,
+    bulk, config, events, jobs, macros, meta, people, saved_views, session, tag_admin, tickets,
 };
 use crate::views;
 use utoipa::Modify;
@@ -34,6 +34,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         config::list_tags, config::create_tag, config::get_tag, config::update_tag,
         config::delete_tag,
         tag_admin::review, tag_admin::rename, tag_admin::merge,
+        macros::list, macros::create, macros::get, macros::update, macros::delete,
+        macros::preview,
         saved_views::list, saved_views::create, saved_views::get, saved_views::update,
         saved_views::delete, saved_views::tickets,
         jobs::summary,
@@ -52,6 +54,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "events", description = "The live event stream (Server-Sent Events)"),
         (name = "contacts"), (name = "organisations"),
         (name = "agents"), (name = "teams"), (name = "tags"),
+        (name = "macros", description = "Canned replies and one-click changes"),
         (name = "views", description = "Saved views: the inbox sidebar, with live counts"),
         (name = "meta"),
         (name = "jobs", description = "The background job queue (admins)"),

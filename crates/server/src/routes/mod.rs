@@ -4,6 +4,7 @@ pub(crate) mod bulk;
 pub(crate) mod config;
 pub(crate) mod events;
 pub(crate) mod jobs;
+pub(crate) mod macros;
 pub(crate) mod meta;
 pub(crate) mod people;
 pub(crate) mod saved_views;
@@ -89,6 +90,14 @@ pub fn router() -> Router<AppState> {
                 .patch(config::update_tag)
                 .delete(config::delete_tag),
         )
+        .route("/macros", get(macros::list).post(macros::create))
+        .route(
+            "/macros/{id}",
+            get(macros::get)
+                .patch(macros::update)
+                .delete(macros::delete),
+        )
+        .route("/macros/{id}/preview", post(macros::preview))
         .route("/views", get(saved_views::list).post(saved_views::create))
         .route(
             "/views/{id}",

@@ -12,6 +12,7 @@ mod events;
 mod harness;
 mod jobs;
 mod lifecycle;
+mod macros;
 mod migrate_data;
 mod pg;
 mod process;
