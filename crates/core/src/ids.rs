@@ -26,5 +26,6 @@ id_type!(
     TeamId,
     TagId,
     EventId,
-    RuleId
+    RuleId,
+    JobId
 );

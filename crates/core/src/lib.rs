@@ -7,6 +7,8 @@
 pub mod command;
 pub mod event;
 pub mod ids;
+pub mod job;
+pub mod macros;
 pub mod people;
 pub mod query;
 pub mod routing;
@@ -20,7 +22,10 @@ pub use command::{
     Command, Context, DecideError, NewTicket, Update, check_transition, decide, open_ticket,
 };
 pub use event::{Actor, Event, EventKind};
-pub use ids::{AgentId, ContactId, EventId, OrganisationId, RuleId, TagId, TeamId, TicketId};
+pub use ids::{
+    AgentId, ContactId, EventId, JobId, OrganisationId, RuleId, TagId, TeamId, TicketId,
+};
+pub use job::{Backoff, Job, JobKind, JobLease, JobState, NewJob, Outcome, Settlement};
 pub use people::{Agent, AgentRef, Contact, Organisation, Role, Team};
 pub use tag::{Tag, TagName};
 pub use ticket::{Channel, Priority, Reference, Status, Ticket, Tier};

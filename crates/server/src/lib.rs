@@ -11,6 +11,7 @@ pub mod extract;
 pub mod openapi;
 mod routes;
 pub mod views;
+pub mod worker;
 
 use auth::LoginLimiter;
 use axum::Router;

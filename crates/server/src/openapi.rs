@@ -1,7 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldProblem, Problem};
-use crate::routes::{bulk, config, events, meta, people, rules, saved_views, session, tickets};
+use crate::routes::{
+    bulk, config, events, jobs, macros, meta, people, rules, saved_views, session, tag_admin,
+    tickets,
+};
 use crate::views;
 use utoipa::Modify;
 use utoipa::OpenApi;
@@ -31,10 +34,14 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         config::delete_team,
         config::list_tags, config::create_tag, config::get_tag, config::update_tag,
         config::delete_tag,
+        tag_admin::review, tag_admin::rename, tag_admin::merge,
+        macros::list, macros::create, macros::get, macros::update, macros::delete,
+        macros::preview,
         saved_views::list, saved_views::create, saved_views::get, saved_views::update,
         saved_views::delete, saved_views::tickets,
         rules::list, rules::create, rules::get, rules::replace, rules::update, rules::delete,
         rules::reorder, rules::test,
+        jobs::summary,
     ),
     components(schemas(
         Problem, FieldProblem, views::PortalTicketView, views::TicketView, views::StreamEventView,
@@ -50,9 +57,11 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "events", description = "The live event stream (Server-Sent Events)"),
         (name = "contacts"), (name = "organisations"),
         (name = "agents"), (name = "teams"), (name = "tags"),
+        (name = "macros", description = "Canned replies and one-click changes"),
         (name = "views", description = "Saved views: the inbox sidebar, with live counts"),
         (name = "rules", description = "Automation rules, evaluated in order inside every ticket write"),
         (name = "meta"),
+        (name = "jobs", description = "The background job queue (admins)"),
     )
 )]
 struct ApiDoc;
@@ -110,6 +119,7 @@ mod tests {
             "/api/v1/rules",
             "/api/v1/rules/{id}",
             "/api/v1/rules/test",
+            "/api/v1/jobs",
         ] {
             assert!(json["paths"].get(path).is_some(), "{path} missing");
         }

@@ -4,6 +4,8 @@
 //! locks where two writers could meet.
 
 mod events;
+mod jobs;
+mod macros;
 mod rows;
 mod rules;
 mod search;
@@ -44,6 +46,8 @@ pub struct PostgresStore {
     /// Started by the first [`tierdesk_store::Store::event_signal`] call, so
     /// command-line tools hold no listening connection.
     listener: OnceLock<events::Listener>,
+    /// Likewise for the job wake-up signal.
+    job_listener: OnceLock<jobs::Listener>,
 }
 
 impl PostgresStore {
@@ -64,6 +68,7 @@ impl PostgresStore {
             pool,
             rules: Default::default(),
             listener: OnceLock::new(),
+            job_listener: OnceLock::new(),
         })
     }
 
@@ -76,6 +81,7 @@ impl PostgresStore {
     /// Waits for connections in use to be returned, then closes them all.
     pub async fn close(self) {
         drop(self.listener);
+        drop(self.job_listener);
         self.pool.close().await;
     }
 

@@ -140,18 +140,10 @@ async fn instances_starting_together_migrate_once() {
         .fetch_one(stores[0].pool())
         .await
         .expect("count migrations");
-    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-        .expect("the migrations directory")
-        .filter(|entry| {
-            entry
-                .as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
-        })
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .expect("migrations directory")
         .count();
-    assert_eq!(
-        applied,
-        i64::try_from(migrations).expect("a few migrations")
-    );
+    assert_eq!(applied, i64::try_from(shipped).expect("count"));
     for store in stores {
         store.close().await;
     }
@@ -362,4 +354,51 @@ async fn rule_edits_reach_every_instance() {
     assert!(after.ticket.tags.is_empty(), "a saw b's edit");
     a.close().await;
     b.close().await;
+}
+
+/// An enqueue on one instance wakes the workers of every other instance
+/// (NOTIFY on commit), not just its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enqueue_wakes_workers_on_other_instances() {
+    use tierdesk_core::job::{JobKind, NewJob};
+    use tierdesk_store::JobStore;
+
+    let (_database, url) = new_database().await;
+    let worker = PostgresStore::connect(&url, PostgresOptions::default())
+        .await
+        .expect("connect");
+    let other = PostgresStore::connect(&url, PostgresOptions::default())
+        .await
+        .expect("connect");
+    let mut signal = worker.job_signal();
+    // The listener ticks once it is LISTENing; from then on nothing is missed.
+    tokio::time::timeout(std::time::Duration::from_secs(10), signal.changed())
+        .await
+        .expect("the job listener never started")
+        .expect("signal open");
+    let kind = JobKind::parse("mail.send").expect("kind");
+    for n in 0..3 {
+        signal.borrow_and_update();
+        other
+            .enqueue_job(
+                NewJob::new(kind.clone(), serde_json::json!({ "n": n }), NOW),
+                NOW,
+            )
+            .await
+            .expect("enqueue");
+        tokio::time::timeout(std::time::Duration::from_secs(10), signal.changed())
+            .await
+            .expect("no wake-up for another instance's enqueue")
+            .expect("signal open");
+    }
+    assert_eq!(
+        other
+            .list_jobs(&Default::default(), None, 100)
+            .await
+            .expect("list")
+            .len(),
+        3
+    );
+    worker.close().await;
+    other.close().await;
 }

@@ -1,6 +1,8 @@
 //! Tierdesk's embedded SQLite backend: WAL mode, migrations embedded in the
 //! binary, one writer task doing group commit, a pool of readers.
 
+mod jobs;
+mod macros;
 mod rows;
 mod rules;
 mod search;
@@ -41,6 +43,8 @@ pub struct SqliteStore {
     writer: Writer,
     /// The newest committed event id, published by the writer.
     events: Arc<watch::Sender<EventId>>,
+    /// Ticked when jobs become claimable, to wake this process's workers.
+    jobs: watch::Sender<u64>,
 }
 
 impl SqliteStore {
@@ -85,6 +89,7 @@ impl SqliteStore {
             rules: Arc::default(),
             writer: Writer::start(write, events.clone()),
             events,
+            jobs: watch::Sender::new(0),
         })
     }
 

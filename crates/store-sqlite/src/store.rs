@@ -951,6 +951,39 @@ impl Store for SqliteStore {
 
     // --- authentication -----------------------------------------------------
 
+    async fn tag_usage(&self, since: Timestamp) -> Result<Vec<TagUsage>> {
+        let rows = tierdesk_store::search::tag_usage(since)
+            .build_query_as()
+            .fetch_all(&self.reads)
+            .await
+            .map_err(backend)?;
+        Ok(tierdesk_store::search::tag_usage_rows(rows))
+    }
+
+    async fn create_macro(&self, new: NewMacro, now: Timestamp) -> Result<Macro> {
+        self.create_macro_impl(new, now).await
+    }
+
+    async fn get_macro(&self, id: i64) -> Result<Option<Macro>> {
+        self.macro_impl(id).await
+    }
+
+    async fn list_macros(&self, agent: AgentId) -> Result<Vec<Macro>> {
+        self.list_macros_impl(agent).await
+    }
+
+    async fn update_macro(&self, id: i64, patch: MacroPatch, now: Timestamp) -> Result<Macro> {
+        self.update_macro_impl(id, patch, now).await
+    }
+
+    async fn delete_macro(&self, id: i64) -> Result<()> {
+        self.delete_macro_impl(id).await
+    }
+
+    async fn record_macro_use(&self, id: i64) -> Result<()> {
+        self.record_macro_use_impl(id).await
+    }
+
     async fn create_view(&self, new: NewView, now: Timestamp) -> Result<SavedView> {
         self.create_view_impl(new, now).await
     }

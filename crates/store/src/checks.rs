@@ -166,6 +166,67 @@ pub fn tag_patch(mut p: TagPatch) -> Result<TagPatch> {
     Ok(p)
 }
 
+/// A view's query must parse; the time only resolves relative dates, which
+/// are stored as written and resolved again each time the view runs.
+fn view_query(query: &str) -> Result<String> {
+    let query = query.trim().to_string();
+    tierdesk_core::query::Query::parse(&query, tierdesk_core::Timestamp(0))
+        .map_err(|e| StoreError::invalid("query", e.to_string()))?;
+    Ok(query)
+}
+
+pub fn new_view(mut v: NewView) -> Result<NewView> {
+    v.name = validate::single_line(&v.name, NAME_MAX_CHARS).map_err(check("name"))?;
+    v.query = view_query(&v.query)?;
+    Ok(v)
+}
+
+pub fn view_patch(mut p: ViewPatch) -> Result<ViewPatch> {
+    if let Some(name) = &p.name {
+        p.name = Some(validate::single_line(name, NAME_MAX_CHARS).map_err(check("name"))?);
+    }
+    if let Some(query) = &p.query {
+        p.query = Some(view_query(query)?);
+    }
+    Ok(p)
+}
+
+/// Refuses actions the core finds wrong, naming the first problem's path
+/// (the API validates first and lists them all).
+fn macro_actions(actions: &tierdesk_core::macros::MacroActions) -> Result<()> {
+    match tierdesk_core::macros::validate(actions).into_iter().next() {
+        None => Ok(()),
+        Some(e) => Err(StoreError::invalid(
+            "actions",
+            if e.path.is_empty() {
+                e.message
+            } else {
+                format!("{}: {}", e.path, e.message)
+            },
+        )),
+    }
+}
+
+pub fn new_macro(mut m: NewMacro) -> Result<NewMacro> {
+    m.name = validate::single_line(&m.name, NAME_MAX_CHARS).map_err(check("name"))?;
+    m.description = description(&m.description)?;
+    macro_actions(&m.actions)?;
+    Ok(m)
+}
+
+pub fn macro_patch(mut p: MacroPatch) -> Result<MacroPatch> {
+    if let Some(name) = &p.name {
+        p.name = Some(validate::single_line(name, NAME_MAX_CHARS).map_err(check("name"))?);
+    }
+    if let Some(d) = &p.description {
+        p.description = Some(description(d)?);
+    }
+    if let Some(actions) = &p.actions {
+        macro_actions(actions)?;
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -210,29 +271,4 @@ mod tests {
         ));
         assert!(new_agent(agent(3, 20)).is_ok());
     }
-}
-
-/// A view's query must parse; the time only resolves relative dates, which
-/// are stored as written and resolved again each time the view runs.
-fn view_query(query: &str) -> Result<String> {
-    let query = query.trim().to_string();
-    tierdesk_core::query::Query::parse(&query, tierdesk_core::Timestamp(0))
-        .map_err(|e| StoreError::invalid("query", e.to_string()))?;
-    Ok(query)
-}
-
-pub fn new_view(mut v: NewView) -> Result<NewView> {
-    v.name = validate::single_line(&v.name, NAME_MAX_CHARS).map_err(check("name"))?;
-    v.query = view_query(&v.query)?;
-    Ok(v)
-}
-
-pub fn view_patch(mut p: ViewPatch) -> Result<ViewPatch> {
-    if let Some(name) = &p.name {
-        p.name = Some(validate::single_line(name, NAME_MAX_CHARS).map_err(check("name"))?);
-    }
-    if let Some(query) = &p.query {
-        p.query = Some(view_query(query)?);
-    }
-    Ok(p)
 }

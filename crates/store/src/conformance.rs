@@ -13,6 +13,9 @@ use tierdesk_core::{
     TagName, Ticket, TicketId, Tier, Timestamp,
 };
 
+mod jobs;
+pub use jobs::*;
+
 /// A store for one test, plus whatever keeps it alive (a temp dir, a schema).
 pub struct TestStore {
     pub store: Arc<dyn Store>,
@@ -47,6 +50,18 @@ macro_rules! conformance_suite {
             views_select_what_the_query_language_means,
             views_page_in_every_order,
             saved_views_crud,
+            tag_usage_report,
+            macros_crud,
+            jobs_enqueue_claim_and_complete,
+            jobs_are_claimed_in_due_order,
+            jobs_retry_with_backoff_and_die,
+            expired_leases_are_reclaimed_and_stale_owners_refused,
+            dedupe_keys_hold_while_a_job_is_live,
+            follow_up_jobs_commit_with_completion,
+            concurrent_claimers_never_share_a_job,
+            job_summary_listing_and_purge,
+            leader_election_is_exclusive_until_the_lease_expires,
+            job_signal_ticks_after_an_enqueue,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {$(
@@ -61,7 +76,9 @@ macro_rules! conformance_suite {
 
 mod rules;
 pub use rules::*;
+mod macros;
 mod views;
+pub use macros::*;
 pub use views::*;
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);

@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod conformance;
 mod error;
+pub mod jobs;
 pub mod model;
 pub mod ops;
 pub mod rules;
@@ -13,6 +14,7 @@ pub mod search;
 mod store;
 
 pub use error::{Result, StoreError};
+pub use jobs::{Claim, Enqueued, JobFilter, JobKindSummary, JobStore, JobTx};
 pub use model::*;
 pub use ops::Tx;
 pub use rules::{DryRun, RuleCache, RuleCandidate, RuleRecord};

@@ -265,3 +265,50 @@ pub struct ViewPatch {
     pub sort: Option<crate::search::TicketSort>,
     pub position: Option<i64>,
 }
+
+/// One row of the tag review report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagUsage {
+    pub tag: String,
+    /// In the tag list (with a description and maybe an owner), not only on tickets.
+    pub defined: bool,
+    /// Tickets carrying it now.
+    pub tickets: u64,
+    /// Of those, not solved or closed.
+    pub open_tickets: u64,
+    /// Tickets carrying it that were created in the period.
+    pub created_since: u64,
+    /// Tier changes in the period on tickets carrying it: how often such
+    /// tickets moved between tiers.
+    pub tier_moves_since: u64,
+}
+
+/// A macro: a named set of actions an agent applies to a ticket in one
+/// click. Shared macros (no owner) are everyone's; personal ones one agent's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Macro {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub actions: tierdesk_core::macros::MacroActions,
+    pub owner: Option<AgentId>,
+    /// How often it was applied: the macro review's "used / unused".
+    pub uses: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMacro {
+    pub name: String,
+    pub description: String,
+    pub actions: tierdesk_core::macros::MacroActions,
+    pub owner: Option<AgentId>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MacroPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub actions: Option<tierdesk_core::macros::MacroActions>,
+}

@@ -5,6 +5,7 @@
 //! projection — all in the caller's one transaction.
 
 use crate::error::{Result, StoreError};
+use crate::jobs::JobTx;
 use crate::model::{Change, NewContact, Requester, StoredEvent, TicketChange, TicketDraft};
 use crate::rules::RuleCache;
 use async_trait::async_trait;
@@ -17,9 +18,11 @@ use tierdesk_core::{
     TeamId, Ticket, TicketId, Timestamp, Update, decide, open_ticket,
 };
 
-/// The primitive operations of one open write transaction.
+/// The primitive operations of one open write transaction. Jobs can be
+/// enqueued in it too ([`JobTx`]), so deferred work commits with the change
+/// that caused it.
 #[async_trait]
-pub trait Tx: Send {
+pub trait Tx: JobTx + Send {
     /// Reads a ticket's projection, locking it where the backend can.
     async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>>;
     async fn agent_ref(&mut self, id: AgentId) -> Result<Option<AgentRef>>;

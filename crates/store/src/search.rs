@@ -277,6 +277,50 @@ pub fn search_words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The tag review report's rows: every tag defined or in use, with
+/// `(tag, defined, tickets, open_tickets, created_since, tier_moves_since)`.
+pub fn tag_usage<'a, DB>(since: tierdesk_core::Timestamp) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new(
+        "WITH names AS (SELECT name AS tag FROM tags UNION SELECT DISTINCT tag FROM ticket_tags) \
+         SELECT n.tag, \
+           CAST(CASE WHEN EXISTS (SELECT 1 FROM tags d WHERE d.name = n.tag) THEN 1 ELSE 0 END AS BIGINT), \
+           (SELECT count(*) FROM ticket_tags tt WHERE tt.tag = n.tag), \
+           (SELECT count(*) FROM ticket_tags tt JOIN tickets t ON t.id = tt.ticket_id \
+             WHERE tt.tag = n.tag AND t.status NOT IN ('solved', 'closed')), \
+           (SELECT count(*) FROM ticket_tags tt JOIN tickets t ON t.id = tt.ticket_id \
+             WHERE tt.tag = n.tag AND t.created_at >= ",
+    );
+    q.push_bind(since.0);
+    q.push(
+        "), (SELECT count(*) FROM ticket_tags tt JOIN ticket_events e ON e.ticket_id = tt.ticket_id \
+             WHERE tt.tag = n.tag AND e.kind = 'tier_changed' AND e.at >= ",
+    );
+    q.push_bind(since.0);
+    q.push(") FROM names n ORDER BY n.tag");
+    q
+}
+
+/// Turns [`tag_usage`] rows into the model.
+pub fn tag_usage_rows(rows: Vec<(String, i64, i64, i64, i64, i64)>) -> Vec<crate::model::TagUsage> {
+    let count = |n: i64| u64::try_from(n).unwrap_or_default();
+    rows.into_iter()
+        .map(
+            |(tag, defined, tickets, open, recent, moves)| crate::model::TagUsage {
+                tag,
+                defined: defined != 0,
+                tickets: count(tickets),
+                open_tickets: count(open),
+                created_since: count(recent),
+                tier_moves_since: count(moves),
+            },
+        )
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
 use crate::error::Result;
+use crate::jobs::JobStore;
 use crate::model::*;
 use crate::rules::{DryRun, RuleCandidate, RuleRecord};
 use async_trait::async_trait;
@@ -11,9 +12,10 @@ use tierdesk_core::{
 };
 
 /// Everything Tierdesk keeps. A successful write is committed and durable
-/// before the call returns.
+/// before the call returns. Deferred work lives in the same database,
+/// behind [`JobStore`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: JobStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and diagnostics.
     fn backend(&self) -> &'static str;
 
@@ -115,6 +117,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_tags(&self) -> Result<Vec<Tag>>;
     async fn update_tag(&self, id: TagId, patch: TagPatch) -> Result<Tag>;
     async fn delete_tag(&self, id: TagId) -> Result<()>;
+    /// Every tag defined or on a ticket, with its usage since `since`.
+    async fn tag_usage(&self, since: Timestamp) -> Result<Vec<TagUsage>>;
 
     // --- saved views -------------------------------------------------------
     async fn create_view(&self, new: NewView, now: Timestamp) -> Result<SavedView>;
@@ -123,6 +127,16 @@ pub trait Store: Send + Sync + 'static {
     async fn list_views(&self, agent: AgentId) -> Result<Vec<SavedView>>;
     async fn update_view(&self, id: i64, patch: ViewPatch, now: Timestamp) -> Result<SavedView>;
     async fn delete_view(&self, id: i64) -> Result<()>;
+
+    // --- macros ---------------------------------------------------------------
+    async fn create_macro(&self, new: NewMacro, now: Timestamp) -> Result<Macro>;
+    async fn get_macro(&self, id: i64) -> Result<Option<Macro>>;
+    /// The shared macros and `agent`'s own, by name.
+    async fn list_macros(&self, agent: AgentId) -> Result<Vec<Macro>>;
+    async fn update_macro(&self, id: i64, patch: MacroPatch, now: Timestamp) -> Result<Macro>;
+    async fn delete_macro(&self, id: i64) -> Result<()>;
+    /// Counts one application.
+    async fn record_macro_use(&self, id: i64) -> Result<()>;
 
     // --- authentication ---------------------------------------------------
     async fn contact_password_hash(&self, id: ContactId) -> Result<Option<String>>;

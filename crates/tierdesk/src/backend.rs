@@ -2,8 +2,12 @@
 
 use crate::SharedStore;
 use crate::config::{Config, redact_url};
+use crate::test_jobs;
 use anyhow::Context;
 use std::sync::Arc;
+use std::time::Duration;
+use tierdesk_server::worker::{PurgeFinishedJobs, Registry, Worker};
+use tierdesk_store::JobStore;
 use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
@@ -54,6 +58,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
+    let worker = start_worker(config, &store);
     let state = tierdesk_server::AppState::new(store, config.server_config());
     tracing::info!(%addr, "Tierdesk is listening");
     println!("Tierdesk is running at http://{addr}/");
@@ -65,9 +70,44 @@ pub async fn serve(
         );
         println!("API description: http://{addr}/api/v1/openapi.json");
     }
-    tierdesk_server::serve(listener, state, shutdown_signal()).await?;
+    // One signal stops both: HTTP drains its connections while the worker
+    // finishes (or releases) its running jobs.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.send_replace(true);
+    });
+    let until_stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let http = tierdesk_server::serve(listener, state, until_stopped(stopping.clone()));
+    let jobs = async {
+        until_stopped(stopping).await;
+        worker.shutdown().await;
+    };
+    let (served, ()) = tokio::join!(http, jobs);
+    served?;
     tracing::info!("Tierdesk stopped");
     Ok(())
+}
+
+/// Runs this instance's share of the background jobs, and contends for the
+/// periodic tasks, as long as the server runs.
+fn start_worker(config: &Config, store: &SharedStore) -> Worker {
+    let jobs: Arc<dyn JobStore> = store.clone();
+    let mut registry = Registry::new().every(
+        "jobs.purge",
+        Duration::from_secs(60 * 60),
+        PurgeFinishedJobs {
+            store: jobs.clone(),
+            retention: config.job_retention(),
+        },
+    );
+    if test_jobs::enabled() {
+        tracing::warn!("test job kinds are enabled ({})", test_jobs::ENABLE_ENV);
+        registry = registry.handle(test_jobs::kind(), test_jobs::Record);
+    }
+    Worker::start(jobs, registry, config.worker_config())
 }
 
 async fn shutdown_signal() {

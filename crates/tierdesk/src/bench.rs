@@ -13,6 +13,7 @@ use tierdesk_core::{Actor, AgentId, Channel, Priority, Role, TagName, Tier};
 use tierdesk_store::{NewAgent, Requester, Store, TicketDraft};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
+mod jobs;
 mod postgres;
 mod rules;
 
@@ -50,6 +51,29 @@ pub enum BenchCommand {
         /// Tickets to write through the store per variant (0 skips it).
         #[arg(long, default_value_t = 2_000)]
         writes: usize,
+    },
+    /// Enqueue, claim and complete background jobs on an empty job table,
+    /// then again with many finished jobs in it.
+    Jobs {
+        /// Jobs per round.
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        /// Concurrent claiming loops.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Jobs per claim.
+        #[arg(long, default_value_t = 32)]
+        batch: u32,
+        /// Done jobs written into the table before the second pass.
+        #[arg(long, default_value_t = 200_000)]
+        finished: u64,
+        /// A PostgreSQL server (postgres://…) to run on, in a fresh database
+        /// dropped afterwards. Without it: SQLite in a temp directory.
+        #[arg(long)]
+        database: Option<String>,
+        /// SQLite only: `full` or `normal`.
+        #[arg(long, default_value = "full")]
+        durability: String,
     },
 }
 
@@ -101,6 +125,29 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
                 ingest(tickets, clients, *mode).await?;
             }
             Ok(())
+        }
+        BenchCommand::Jobs {
+            jobs: count,
+            workers,
+            batch,
+            finished,
+            database,
+            durability,
+        } => {
+            let durability = match durability.as_str() {
+                "full" => Durability::Full,
+                "normal" => Durability::Normal,
+                other => bail!("--durability must be full or normal, not {other:?}"),
+            };
+            jobs::run(jobs::Options {
+                jobs: count,
+                workers,
+                batch,
+                finished,
+                database,
+                durability,
+            })
+            .await
         }
     }
 }

@@ -5,6 +5,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,6 +25,15 @@ pub struct Config {
     pub login_attempts_per_minute: u32,
     /// `text` or `json` log lines.
     pub log_format: String,
+    /// Background jobs run at once by this instance.
+    pub job_slots: usize,
+    /// How long a claimed job is reserved for this instance without renewal;
+    /// after a crash, its jobs run elsewhere once this has passed.
+    pub job_lease_seconds: u64,
+    /// Longest pause between looks at the job queue when nothing woke the worker.
+    pub job_poll_seconds: u64,
+    /// Finished jobs are deleted after this many days (dead ones are kept).
+    pub job_retention_days: u64,
 }
 
 impl Default for Config {
@@ -38,6 +48,10 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             login_attempts_per_minute: 10,
             log_format: "text".into(),
+            job_slots: 8,
+            job_lease_seconds: 30,
+            job_poll_seconds: 5,
+            job_retention_days: 7,
         }
     }
 }
@@ -68,6 +82,10 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("login_attempts_per_minute", &self.login_attempts_per_minute)
             .field("log_format", &self.log_format)
+            .field("job_slots", &self.job_slots)
+            .field("job_lease_seconds", &self.job_lease_seconds)
+            .field("job_poll_seconds", &self.job_poll_seconds)
+            .field("job_retention_days", &self.job_retention_days)
             .finish()
     }
 }
@@ -135,6 +153,18 @@ impl Config {
         if let Some(v) = env("TIERDESK_LOG_FORMAT") {
             self.log_format = v;
         }
+        if let Some(v) = env("TIERDESK_JOB_SLOTS") {
+            self.job_slots = parse("TIERDESK_JOB_SLOTS", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_JOB_LEASE_SECONDS") {
+            self.job_lease_seconds = parse("TIERDESK_JOB_LEASE_SECONDS", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_JOB_POLL_SECONDS") {
+            self.job_poll_seconds = parse("TIERDESK_JOB_POLL_SECONDS", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_JOB_RETENTION_DAYS") {
+            self.job_retention_days = parse("TIERDESK_JOB_RETENTION_DAYS", &v)?;
+        }
         Ok(())
     }
 
@@ -170,6 +200,15 @@ impl Config {
                 redact_url(&self.database)
             );
         }
+        if !(1..=1024).contains(&self.job_slots) {
+            bail!("job_slots must be between 1 and 1024");
+        }
+        if self.job_lease_seconds == 0 || self.job_poll_seconds == 0 {
+            bail!("job_lease_seconds and job_poll_seconds must be at least 1");
+        }
+        if self.job_retention_days == 0 {
+            bail!("job_retention_days must be at least 1");
+        }
         let public_url_ok = self.public_url.is_empty()
             || self.public_url.starts_with("http://")
             || self.public_url.starts_with("https://");
@@ -186,6 +225,19 @@ impl Config {
         } else {
             self.database.clone()
         }
+    }
+
+    pub fn worker_config(&self) -> tierdesk_server::worker::WorkerConfig {
+        tierdesk_server::worker::WorkerConfig {
+            slots: self.job_slots,
+            lease: Duration::from_secs(self.job_lease_seconds),
+            poll: Duration::from_secs(self.job_poll_seconds),
+            ..tierdesk_server::worker::WorkerConfig::default()
+        }
+    }
+
+    pub fn job_retention(&self) -> Duration {
+        Duration::from_secs(self.job_retention_days.saturating_mul(86_400))
     }
 
     pub fn server_config(&self) -> tierdesk_server::ServerConfig {
@@ -230,6 +282,23 @@ login_attempts_per_minute = 10
 
 # "text" or "json" log lines (TIERDESK_LOG_FORMAT). RUST_LOG sets the level.
 log_format = "text"
+
+# Background jobs (SLA timers, outgoing mail, pages) this instance runs at once
+# (TIERDESK_JOB_SLOTS).
+job_slots = 8
+
+# A claimed job is reserved for this instance this long, renewed while it
+# runs. If the instance dies, another one runs its jobs once the reservation
+# has lapsed (TIERDESK_JOB_LEASE_SECONDS).
+job_lease_seconds = 30
+
+# Longest pause between looks at the job queue; enqueued jobs normally wake
+# the workers at once (TIERDESK_JOB_POLL_SECONDS).
+job_poll_seconds = 5
+
+# Finished jobs are deleted after this many days; dead ones are kept for
+# inspection (TIERDESK_JOB_RETENTION_DAYS).
+job_retention_days = 7
 "#;
 
 #[cfg(test)]

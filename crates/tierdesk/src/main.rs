@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod demo;
 mod migrate_data;
+mod test_jobs;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};

@@ -247,7 +247,16 @@ pub async fn update_tag(
         owner_tier: request.owner_tier,
         owner_team: request.owner_team_id,
     };
+    let before = state
+        .store()
+        .tag(TagId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("tag {id} not found")))?;
     let tag = state.store().update_tag(TagId(id), patch).await?;
+    if tag.name != before.name {
+        // A new name carries the tickets along, as POST /tags/{id}/rename does.
+        super::tag_admin::retag(&state, caller.actor(), &before.name, &tag.name).await?;
+    }
     Ok(Json(TagView::from(&tag)))
 }
 

@@ -3,11 +3,14 @@
 pub(crate) mod bulk;
 pub(crate) mod config;
 pub(crate) mod events;
+pub(crate) mod jobs;
+pub(crate) mod macros;
 pub(crate) mod meta;
 pub(crate) mod people;
 pub(crate) mod rules;
 pub(crate) mod saved_views;
 pub(crate) mod session;
+pub(crate) mod tag_admin;
 pub(crate) mod tickets;
 
 use crate::AppState;
@@ -79,12 +82,23 @@ pub fn router() -> Router<AppState> {
                 .delete(config::delete_team),
         )
         .route("/tags", get(config::list_tags).post(config::create_tag))
+        .route("/tags/review", get(tag_admin::review))
+        .route("/tags/{id}/rename", post(tag_admin::rename))
+        .route("/tags/{id}/merge", post(tag_admin::merge))
         .route(
             "/tags/{id}",
             get(config::get_tag)
                 .patch(config::update_tag)
                 .delete(config::delete_tag),
         )
+        .route("/macros", get(macros::list).post(macros::create))
+        .route(
+            "/macros/{id}",
+            get(macros::get)
+                .patch(macros::update)
+                .delete(macros::delete),
+        )
+        .route("/macros/{id}/preview", post(macros::preview))
         .route("/views", get(saved_views::list).post(saved_views::create))
         .route(
             "/views/{id}",
@@ -103,6 +117,7 @@ pub fn router() -> Router<AppState> {
                 .patch(rules::update)
                 .delete(rules::delete),
         )
+        .route("/jobs", get(jobs::summary))
         .route("/openapi.json", get(meta::openapi_json));
     Router::new()
         .route("/", get(meta::index))

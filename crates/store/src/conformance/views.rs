@@ -409,3 +409,95 @@ pub async fn saved_views_crud(store: Arc<dyn Store>) {
         Err(StoreError::NotFound(_))
     ));
 }
+
+pub async fn tag_usage_report(store: Arc<dyn Store>) {
+    for name in ["billing", "never-used"] {
+        store
+            .create_tag(NewTag {
+                name: tag(name),
+                description: String::new(),
+                owner_tier: None,
+                owner_team: None,
+            })
+            .await
+            .unwrap();
+    }
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut d = draft(&format!("u{i}@client.test"), "Invoice question");
+        d.tags = vec![tag("billing")];
+        let at = Timestamp(NOW.0 + i * 1000);
+        ids.push(store.create_ticket(d, ADMIN, at).await.unwrap().ticket.id);
+    }
+    let mut d = draft("v@client.test", "VPN");
+    d.tags = vec![tag("vpn")];
+    store
+        .create_ticket(d, ADMIN, Timestamp(NOW.0 - 86_400_000))
+        .await
+        .unwrap();
+    store
+        .change_ticket(
+            ids[0],
+            None,
+            update(UpdateSpec {
+                status: Some(Status::Solved),
+                ..Default::default()
+            }),
+            ADMIN,
+            Timestamp(NOW.0 + 5000),
+        )
+        .await
+        .unwrap();
+    for tier in [Tier::TWO, Tier::THREE] {
+        store
+            .change_ticket(
+                ids[1],
+                None,
+                update(UpdateSpec {
+                    tier: Some(tier),
+                    ..Default::default()
+                }),
+                ADMIN,
+                Timestamp(NOW.0 + 6000),
+            )
+            .await
+            .unwrap();
+    }
+    let report = store.tag_usage(NOW).await.unwrap();
+    let row = |name: &str| {
+        report
+            .iter()
+            .find(|r| r.tag == name)
+            .unwrap_or_else(|| panic!("{name} missing from {report:?}"))
+            .clone()
+    };
+    let billing = row("billing");
+    assert!(billing.defined);
+    assert_eq!(
+        (
+            billing.tickets,
+            billing.open_tickets,
+            billing.created_since,
+            billing.tier_moves_since
+        ),
+        (3, 2, 3, 2)
+    );
+    let unused = row("never-used");
+    assert!(unused.defined);
+    assert_eq!((unused.tickets, unused.created_since), (0, 0));
+    let vpn = row("vpn");
+    assert!(!vpn.defined, "used on a ticket but never defined");
+    assert_eq!(
+        (vpn.tickets, vpn.created_since),
+        (1, 0),
+        "created before the period"
+    );
+    // The period moves: nothing since a later time.
+    let later = store.tag_usage(Timestamp(NOW.0 + 60_000)).await.unwrap();
+    assert!(
+        later
+            .iter()
+            .all(|r| r.created_since == 0 && r.tier_moves_since == 0),
+        "{later:?}"
+    );
+}

@@ -76,8 +76,14 @@ impl Server {
     /// `tierdesk serve --bind 127.0.0.1:0 --database <database>`; returns
     /// once it has printed its address.
     pub fn start(dir: &Path, database: &str) -> Server {
+        Self::start_with_env(dir, database, &[])
+    }
+
+    /// As [`Server::start`], with extra environment variables.
+    pub fn start_with_env(dir: &Path, database: &str, env: &[(&str, &str)]) -> Server {
         let mut child = tierdesk(dir)
             .args(["serve", "--bind", "127.0.0.1:0", "--database", database])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
