@@ -69,8 +69,9 @@ pub struct Change {
     pub events: Vec<StoredEvent>,
     /// Set when a customer's message on a closed ticket opened this new ticket.
     pub follow_up_of: Option<TicketId>,
-    /// What rules asked for beyond the ticket (notify, webhook), to be
-    /// carried out after commit. Not durable yet: the hook for background jobs.
+    /// What rules asked for beyond the ticket (notify, webhook). Each was
+    /// enqueued as a durable job (`rule.notify`, `rule.webhook`) in the same
+    /// transaction; listed here for the caller's information.
     pub side_effects: Vec<tierdesk_core::rules::SideEffect>,
 }
 

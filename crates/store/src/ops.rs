@@ -214,6 +214,12 @@ async fn run_rules(
         });
     }
     let outcome = crate::rules::evaluate(tx, &cached.set, ticket, change, facts, now).await?;
+    // Notifications and webhooks leave the database: they become jobs that
+    // commit with this change, or not at all.
+    for effect in &outcome.side_effects {
+        let job = crate::rules::side_effect_job(ticket, effect, now)?;
+        tx.enqueue_job(job, now).await?;
+    }
     Ok(Ruled {
         events: outcome.events().cloned().collect(),
         ticket: outcome.ticket.unwrap_or_else(|| ticket.clone()),

@@ -72,6 +72,36 @@ pub struct DryRun {
     pub after: Ticket,
 }
 
+/// Job kinds of the side effects rules ask for. They are enqueued in the
+/// ticket's transaction; an instance claims them once it has a handler for
+/// the kind, so until then they wait, durably, in the job table.
+pub const NOTIFY_JOB: &str = "rule.notify";
+pub const WEBHOOK_JOB: &str = "rule.webhook";
+
+/// The durable job that carries out one side effect of a rule.
+pub fn side_effect_job(
+    ticket: &Ticket,
+    effect: &tierdesk_core::rules::SideEffect,
+    now: Timestamp,
+) -> Result<tierdesk_core::job::NewJob> {
+    use tierdesk_core::rules::Action;
+    let kind = match effect.action {
+        Action::Webhook { .. } => WEBHOOK_JOB,
+        _ => NOTIFY_JOB,
+    };
+    let kind = tierdesk_core::job::JobKind::parse(kind)
+        .map_err(|e| StoreError::Backend(format!("job kind: {e}")))?;
+    let action = serde_json::to_value(&effect.action)
+        .map_err(|e| StoreError::Backend(format!("side effect: {e}")))?;
+    let payload = serde_json::json!({
+        "ticket_id": ticket.id,
+        "version": ticket.version,
+        "rule_id": effect.rule,
+        "action": action,
+    });
+    Ok(tierdesk_core::job::NewJob::new(kind, payload, now))
+}
+
 /// Checks a rule before it is saved; every problem, with its place.
 pub fn validate(spec: &RuleSpec) -> Result<()> {
     spec.validate().map_err(StoreError::InvalidRule)

@@ -339,9 +339,20 @@ pub async fn rules_read_requester_plan_and_similar_tickets(store: Arc<dyn Store>
     .await;
     assert!(third.ticket.tags.contains("l3-outage"));
     assert_eq!(third.ticket.priority, Priority::P1);
-    // The webhook is handed back for after the commit, not run inline.
+    // The webhook is not run inline: it is a durable job, committed with the change.
     assert_eq!(third.side_effects.len(), 1);
     assert!(first.side_effects.is_empty());
+    let jobs = store
+        .list_jobs(&crate::JobFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].kind.as_str(), crate::rules::WEBHOOK_JOB);
+    assert_eq!(jobs[0].payload["ticket_id"], json!(third.ticket.id));
+    assert_eq!(
+        jobs[0].payload["action"]["url"],
+        "https://hooks.example/outage"
+    );
 }
 
 pub async fn rules_loop_guard_holds_across_a_cascade(store: Arc<dyn Store>) {
