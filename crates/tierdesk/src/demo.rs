@@ -3,6 +3,8 @@
 //! across the tiers, and a few hundred tickets drawn from the seeds' own
 //! examples — with replies, notes, escalations and every status.
 
+mod rules;
+
 use crate::backend::DemoLogin;
 use crate::now;
 use anyhow::Context;
@@ -463,6 +465,7 @@ pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin
             })
             .await?;
     }
+    let rule_count = rules::seed(store, start).await?;
     // One argon2 hash for every demo agent: hashing is deliberately slow.
     let hash =
         tierdesk_server::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -565,9 +568,11 @@ pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin
                     priority: template.priority,
                     tier: tier(template.tier),
                     team: dir.team(template.team),
+                    // Routing tags are the rules' job, as for a real customer's ticket.
                     tags: template
                         .tags
                         .iter()
+                        .filter(|t| !rules::ROUTING_TAGS.contains(t))
                         .map(|t| tag(t))
                         .collect::<anyhow::Result<_>>()?,
                 },
@@ -601,15 +606,7 @@ pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin
         let results = join_all(chunk.iter().map(
             |(ticket, template, target, escalate, pick, requester)| {
                 play(
-                    store,
-                    &dir,
-                    ticket.id,
-                    ticket.created_at,
-                    template,
-                    *target,
-                    *escalate,
-                    *pick,
-                    *requester,
+                    store, &dir, ticket, template, *target, *escalate, *pick, *requester,
                 )
             },
         ))
@@ -621,7 +618,7 @@ pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin
         eprint!("\rDemo data: {done}/{tickets} tickets");
     }
     eprintln!(
-        "\rDemo data: {tickets} tickets, {} agents, {} contacts in {:.1}s",
+        "\rDemo data: {tickets} tickets, {} agents, {} contacts, {rule_count} rules in {:.1}s",
         dir.agents.len(),
         dir.contacts.len(),
         started.elapsed().as_secs_f64()
@@ -633,8 +630,7 @@ pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin
 async fn play(
     store: &dyn Store,
     dir: &Directory,
-    id: tierdesk_core::TicketId,
-    created: Timestamp,
+    ticket: &tierdesk_core::Ticket,
     template: &Template,
     target: Status,
     escalate: Option<u8>,
@@ -644,11 +640,15 @@ async fn play(
     if target == Status::New {
         return Ok(());
     }
+    let (id, created) = (ticket.id, ticket.created_at);
+    // Rules may have routed the ticket above the template's tier.
+    let level_now = template.tier.max(ticket.tier.level());
+    let escalate = escalate.filter(|level| *level > level_now);
     let minute = 60_000;
     let mut at = created.plus_millis(20 * minute + (pick as i64 % 40) * minute);
     let customer = Actor::Customer { id: requester };
     let first_agent = dir
-        .agent_for(template.team, template.tier, pick)
+        .agent_for(template.team, level_now, pick)
         .or_else(|| dir.agents.first().map(|a| a.0));
     let Some(agent) = first_agent else {
         return Ok(());
