@@ -36,7 +36,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         config::delete_tag,
         tag_admin::review, tag_admin::rename, tag_admin::merge,
         macros::list, macros::create, macros::get, macros::update, macros::delete,
-        macros::preview,
+        macros::preview, macros::apply,
         saved_views::list, saved_views::create, saved_views::get, saved_views::update,
         saved_views::delete, saved_views::tickets,
         rules::list, rules::create, rules::get, rules::replace, rules::update, rules::delete,

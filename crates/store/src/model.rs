@@ -49,6 +49,10 @@ pub enum TicketChange {
         body: String,
     },
     Update(UpdateSpec),
+    /// Agent changes applied in order in one transaction, all or nothing
+    /// (a macro: say, a reply, then tags and status). Each is its own
+    /// version step; customer messages and nesting are refused.
+    Several(Vec<TicketChange>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -266,11 +266,83 @@ pub async fn change_ticket(
         let new = NewTicket::follow_up(&ticket, author, body);
         return insert_new(tx, rules, &new, actor, now, Some(ticket.id)).await;
     }
-    let mut context = Context::new(actor, now);
-    if let Some(current) = ticket.assignee {
-        context.current_assignee = tx.agent_ref(current).await?;
+    let first_assignee = match ticket.assignee {
+        Some(current) => tx.agent_ref(current).await?,
+        None => None,
+    };
+    let steps = match change {
+        TicketChange::Several(steps) => {
+            if steps.iter().any(|s| {
+                matches!(
+                    s,
+                    TicketChange::Several(_) | TicketChange::CustomerMessage { .. }
+                )
+            }) {
+                return Err(StoreError::invalid(
+                    "change",
+                    "several changes may hold replies, notes and updates only",
+                ));
+            }
+            steps
+        }
+        single => vec![single],
+    };
+    // Each step is decided against the ticket as the previous steps left it.
+    let mut next = ticket.clone();
+    let mut events = Vec::new();
+    for step in steps {
+        let mut context = Context::new(actor, now);
+        context.current_assignee = match next.assignee {
+            Some(_) if next.assignee == ticket.assignee => first_assignee,
+            Some(current) => tx.agent_ref(current).await?,
+            None => None,
+        };
+        let command = command_for(tx, &next, step).await?;
+        let decided = decide(&next, &context, &command)?;
+        for event in &decided {
+            next.apply(event);
+        }
+        events.extend(decided);
     }
-    let command = match change {
+    if events.is_empty() {
+        return Ok(Change {
+            ticket,
+            events: Vec::new(),
+            follow_up_of: None,
+            side_effects: Vec::new(),
+        });
+    }
+    let mut facts = RuleFacts::default();
+    if let Some(current) = ticket.assignee {
+        facts.agents.insert(current, first_assignee);
+    }
+    let ruled = run_rules(tx, rules, &next, &events, facts, now).await?;
+    let next = ruled.ticket;
+
+    events.extend(ruled.events);
+    if !tx.update_ticket(&next, ticket.version).await? {
+        let current = tx
+            .ticket_for_update(id)
+            .await?
+            .map_or(ticket.version, |t| t.version);
+        return Err(StoreError::Conflict {
+            expected: ticket.version,
+            current,
+        });
+    }
+    let events = tx.append_events(&events).await?;
+    Ok(Change {
+        ticket: next,
+        events,
+        follow_up_of: None,
+        side_effects: ruled.side_effects,
+    })
+}
+
+/// The core command for one change, with its references resolved and owned
+/// tags routing the ticket.
+async fn command_for(tx: &mut dyn Tx, ticket: &Ticket, change: TicketChange) -> Result<Command> {
+    Ok(match change {
         TicketChange::CustomerMessage { author, body } => Command::CustomerMessage { author, body },
         TicketChange::AgentReply { body, status } => Command::AgentReply { body, status },
         TicketChange::InternalNote { body } => Command::InternalNote { body },
@@ -296,46 +368,11 @@ pub async fn change_ticket(
             };
             let added: Vec<String> = update.add_tags.iter().map(|t| t.to_string()).collect();
             let owners = tx.tag_owners(&added).await?;
-            route_by_tags(&mut update, &ticket, &owners);
+            route_by_tags(&mut update, ticket, &owners);
             Command::Update(update)
         }
-    };
-    let events = decide(&ticket, &context, &command)?;
-    if events.is_empty() {
-        return Ok(Change {
-            ticket,
-            events: Vec::new(),
-            follow_up_of: None,
-            side_effects: Vec::new(),
-        });
-    }
-    let mut next = ticket.clone();
-    for event in &events {
-        next.apply(event);
-    }
-    let mut facts = RuleFacts::default();
-    if let Some(current) = ticket.assignee {
-        facts.agents.insert(current, context.current_assignee);
-    }
-    let ruled = run_rules(tx, rules, &next, &events, facts, now).await?;
-    let next = ruled.ticket;
-    let mut events = events;
-    events.extend(ruled.events);
-    if !tx.update_ticket(&next, ticket.version).await? {
-        let current = tx
-            .ticket_for_update(id)
-            .await?
-            .map_or(ticket.version, |t| t.version);
-        return Err(StoreError::Conflict {
-            expected: ticket.version,
-            current,
-        });
-    }
-    let events = tx.append_events(&events).await?;
-    Ok(Change {
-        ticket: next,
-        events,
-        follow_up_of: None,
-        side_effects: ruled.side_effects,
+        TicketChange::Several(_) => {
+            return Err(StoreError::invalid("change", "changes cannot nest"));
+        }
     })
 }

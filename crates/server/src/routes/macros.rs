@@ -14,7 +14,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tierdesk_core::macros::{self, MacroActions, RenderFacts};
 use tierdesk_core::{Agent, AgentId, Ticket, TicketId};
-use tierdesk_store::{Macro, MacroPatch, NewMacro};
+use tierdesk_store::{Macro, MacroPatch, NewMacro, TicketChange, UpdateSpec};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -282,4 +282,87 @@ pub async fn preview(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("ticket {} not found", request.ticket_id)))?;
     Ok(Json(preview_for(&state, agent, &ticket, &m).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyMacroRequest {
+    #[schema(value_type = i64)]
+    pub ticket_id: TicketId,
+    /// The ticket version the agent saw; a stale one is refused with 409.
+    pub version: i64,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/macros/{id}/apply", tag = "macros",
+    params(("id" = i64, Path)), request_body = ApplyMacroRequest,
+    responses(
+        (status = 200, description = "Applied in one transaction: the ticket now and the events recorded", body = crate::views::TicketChangeView),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+    )
+)]
+pub async fn apply(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ApiJson(request): ApiJson<ApplyMacroRequest>,
+) -> ApiResult<Response> {
+    let agent = caller.agent()?;
+    let m = visible_macro(&state, agent.id, id).await?;
+    let ticket = state
+        .store()
+        .ticket(request.ticket_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("ticket {} not found", request.ticket_id)))?;
+    let preview = preview_for(&state, agent, &ticket, &m).await?;
+    let changes = preview.changes;
+    // A reply carries the status change with it, as an agent replying and solving does.
+    let reply_status = preview.reply.as_ref().and(changes.status);
+    let update = UpdateSpec {
+        status: if reply_status.is_some() {
+            None
+        } else {
+            changes.status
+        },
+        priority: changes.priority,
+        tier: changes.tier,
+        team: changes.team,
+        assignee: changes.assignee,
+        add_tags: changes.add_tags,
+        remove_tags: changes.remove_tags,
+    };
+    let mut steps = Vec::new();
+    if update != UpdateSpec::default() {
+        steps.push(TicketChange::Update(update));
+    }
+    if let Some(body) = preview.note {
+        steps.push(TicketChange::InternalNote { body });
+    }
+    if let Some(body) = preview.reply {
+        steps.push(TicketChange::AgentReply {
+            body,
+            status: reply_status,
+        });
+    }
+    let change = state
+        .store()
+        .change_ticket(
+            ticket.id,
+            Some(request.version),
+            TicketChange::Several(steps),
+            caller.actor(),
+            state.now(),
+        )
+        .await?;
+    if let Err(e) = state.store().record_macro_use(m.id).await {
+        // The change is committed; a lost use count only skews the macro review.
+        tracing::warn!(macro_id = m.id, error = %e, "could not count a macro use");
+    }
+    Ok(super::with_etag(
+        change.ticket.version,
+        Json(crate::views::TicketChangeView {
+            ticket: crate::views::AnyTicketView::new(&change.ticket, false),
+            events: super::rules::timeline(&state, &change.events, false).await?,
+        }),
+    ))
 }

@@ -99,6 +99,7 @@ pub fn router() -> Router<AppState> {
                 .delete(macros::delete),
         )
         .route("/macros/{id}/preview", post(macros::preview))
+        .route("/macros/{id}/apply", post(macros::apply))
         .route("/views", get(saved_views::list).post(saved_views::create))
         .route(
             "/views/{id}",

@@ -118,6 +118,63 @@ async fn macros_crud_and_preview() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // Applying: one transaction, all or nothing, at the version the agent saw.
+    let (status, problem) = ann
+        .post(
+            &format!("/api/v1/macros/{shared_id}/apply"),
+            json!({ "ticket_id": ticket_id, "version": 99 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (status, bad) = admin
+        .post(
+            "/api/v1/macros",
+            json!({ "name": "To tier 3, mine", "shared": true, "actions": {
+                "note": "Escalating", "tier": 3, "assign_to_me": true } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bad}");
+    let (status, problem) = ann
+        .post(
+            &format!("/api/v1/macros/{}/apply", bad["id"]),
+            json!({ "ticket_id": ticket_id, "version": ticket["version"] }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a tier 1 agent cannot own a tier 3 ticket: {problem}"
+    );
+    let (_, after) = ann.get(&format!("/api/v1/tickets/{ticket_id}")).await;
+    assert_eq!(
+        after["version"], ticket["version"],
+        "nothing of a refused macro is written"
+    );
+    assert_eq!(after["tier"], 1);
+
+    let (status, applied) = ann
+        .post(
+            &format!("/api/v1/macros/{shared_id}/apply"),
+            json!({ "ticket_id": ticket_id, "version": ticket["version"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["ticket"]["status"], "solved");
+    assert_eq!(applied["ticket"]["tags"], json!(["password-reset"]));
+    assert!(applied["ticket"]["assignee_id"].is_number(), "{applied}");
+    let reply = applied["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "agent_reply")
+        .unwrap_or_else(|| panic!("no reply in {applied}"));
+    assert_eq!(
+        reply["body"],
+        format!("Hi pat.doe, {reference} is sorted. — ann.lee")
+    );
+    let (_, used) = ann.get(&format!("/api/v1/macros/{shared_id}")).await;
+    assert_eq!(used["uses"], 1);
+
     let (status, changed) = ann
         .patch(
             &format!("/api/v1/macros/{mine_id}"),
