@@ -4,6 +4,7 @@
 //! Pure by design: no IO, no async, no clock. The current time is always an
 //! argument so every rule is a deterministic, unit-testable function.
 
+pub mod calendar;
 pub mod command;
 pub mod event;
 pub mod ids;
