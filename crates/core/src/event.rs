@@ -1,4 +1,5 @@
 use crate::ids::{AgentId, ContactId, OrganisationId, RuleId, TeamId, TicketId};
+use crate::sla::TargetKind;
 use crate::ticket::{Channel, Priority, Status, Tier};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,17 @@ pub enum EventKind {
     TagRemoved {
         tag: String,
     },
+    /// An SLA target passed its warning threshold; `due_at` is its deadline.
+    SlaWarning {
+        target: TargetKind,
+        due_at: Timestamp,
+    },
+    /// An SLA target breached at `due_at`. Recorded once per target (and
+    /// per next-response cycle) by the timer job, as the system.
+    SlaBreached {
+        target: TargetKind,
+        due_at: Timestamp,
+    },
 }
 
 impl EventKind {
@@ -110,6 +122,8 @@ impl EventKind {
             EventKind::AssigneeChanged { .. } => "assignee_changed",
             EventKind::TagAdded { .. } => "tag_added",
             EventKind::TagRemoved { .. } => "tag_removed",
+            EventKind::SlaWarning { .. } => "sla_warning",
+            EventKind::SlaBreached { .. } => "sla_breached",
         }
     }
 

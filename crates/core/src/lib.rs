@@ -14,6 +14,7 @@ pub mod people;
 pub mod query;
 pub mod routing;
 pub mod rules;
+pub mod sla;
 pub mod tag;
 pub mod ticket;
 pub mod time;

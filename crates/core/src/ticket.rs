@@ -248,6 +248,8 @@ impl Ticket {
             EventKind::TagRemoved { tag } => {
                 self.tags.remove(tag);
             }
+            // Kept in the SLA state (sla.rs), not on the ticket.
+            EventKind::SlaWarning { .. } | EventKind::SlaBreached { .. } => {}
         }
     }
 }
