@@ -1,4 +1,6 @@
-use crate::ids::{AgentId, ContactId, OrganisationId, RuleId, TeamId, TicketId};
+use crate::escalation::{FilledTemplate, TimelineSummary};
+use crate::ids::{AgentId, ContactId, OrganisationId, RuleId, RunbookId, TeamId, TicketId};
+use crate::runbook::StepOutcome;
 use crate::sla::TargetKind;
 use crate::ticket::{Channel, Priority, Status, Tier};
 use crate::time::Timestamp;
@@ -105,6 +107,36 @@ pub enum EventKind {
         target: TargetKind,
         due_at: Timestamp,
     },
+    /// Moved up a tier with the template the target tier requires and the
+    /// timeline in brief. The tier, team and assignee changes follow as
+    /// their own events in the same version.
+    Escalated {
+        from: Tier,
+        to: Tier,
+        team: Option<TeamId>,
+        reason: String,
+        template: Box<FilledTemplate>,
+        summary: Box<TimelineSummary>,
+        /// Who owned the ticket before; told when it is solved.
+        previous_assignee: Option<AgentId>,
+    },
+    /// Moved back down a tier; the guidance follows as an internal note, and
+    /// the tier, team and assignee changes as their own events.
+    DeEscalated {
+        from: Tier,
+        to: Tier,
+        team: Option<TeamId>,
+        previous_assignee: Option<AgentId>,
+    },
+    /// An agent recorded the outcome of a runbook step.
+    RunbookStepRecorded {
+        runbook: RunbookId,
+        step: String,
+        /// The step's title when recorded, so the timeline reads right after edits.
+        title: String,
+        outcome: StepOutcome,
+        note: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -124,11 +156,15 @@ impl EventKind {
             EventKind::TagRemoved { .. } => "tag_removed",
             EventKind::SlaWarning { .. } => "sla_warning",
             EventKind::SlaBreached { .. } => "sla_breached",
+            EventKind::Escalated { .. } => "escalated",
+            EventKind::DeEscalated { .. } => "de_escalated",
+            EventKind::RunbookStepRecorded { .. } => "runbook_step_recorded",
         }
     }
 
     /// Whether the requester may see this event. Internal routing (tier, team,
-    /// assignee, tags) and notes stay inside the desk.
+    /// assignee, tags), notes, escalations, SLA timers and runbook steps stay
+    /// inside the desk.
     pub fn is_public(&self) -> bool {
         matches!(
             self,

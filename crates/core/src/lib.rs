@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod command;
+pub mod escalation;
 pub mod event;
 pub mod ids;
 pub mod job;
@@ -14,6 +15,7 @@ pub mod people;
 pub mod query;
 pub mod routing;
 pub mod rules;
+pub mod runbook;
 pub mod sla;
 pub mod tag;
 pub mod ticket;
