@@ -209,6 +209,59 @@ mod tests {
     }
 
     #[test]
+    fn escalations_sla_timers_and_runbook_steps_are_internal() {
+        let internal = [
+            EventKind::SlaWarning {
+                target: TargetKind::Resolution,
+                due_at: Timestamp(1),
+            },
+            EventKind::SlaBreached {
+                target: TargetKind::FirstResponse,
+                due_at: Timestamp(1),
+            },
+            EventKind::Escalated {
+                from: Tier::ONE,
+                to: Tier::TWO,
+                team: None,
+                reason: "x".into(),
+                template: Box::default(),
+                summary: Box::default(),
+                previous_assignee: None,
+            },
+            EventKind::DeEscalated {
+                from: Tier::TWO,
+                to: Tier::ONE,
+                team: None,
+                previous_assignee: None,
+            },
+            EventKind::RunbookStepRecorded {
+                runbook: RunbookId(1),
+                step: "a".into(),
+                title: "A".into(),
+                outcome: StepOutcome::Done,
+                note: None,
+            },
+        ];
+        let names: Vec<&str> = internal.iter().map(EventKind::name).collect();
+        assert_eq!(
+            names,
+            [
+                "sla_warning",
+                "sla_breached",
+                "escalated",
+                "de_escalated",
+                "runbook_step_recorded"
+            ]
+        );
+        for kind in internal {
+            assert!(!kind.is_public(), "{}", kind.name());
+            let json = serde_json::to_value(&kind).unwrap_or_default();
+            assert_eq!(json["type"], kind.name());
+            assert_eq!(serde_json::from_value::<EventKind>(json).ok(), Some(kind));
+        }
+    }
+
+    #[test]
     fn event_json_is_tagged_by_name() {
         let kind = EventKind::StatusChanged {
             from: Status::Open,
