@@ -589,6 +589,8 @@ fn broken_and_disabled_rules_are_left_out_of_a_set() {
     assert_eq!(set.broken().len(), 1);
     assert_eq!(set.broken()[0].0, RuleId(2));
 }
+
+#[test]
 fn an_sla_breach_triggers_rules() {
     let rules = vec![
         rule(
