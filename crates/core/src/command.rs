@@ -1,9 +1,11 @@
 //! Commands are intentions; `decide` checks them against the current ticket
 //! and answers with the events that record what happened.
 
+use crate::escalation::{FilledTemplate, TimelineSummary};
 use crate::event::{Actor, Event, EventKind};
-use crate::ids::{ContactId, OrganisationId, TeamId, TicketId};
+use crate::ids::{AgentId, ContactId, OrganisationId, RunbookId, TeamId, TicketId};
 use crate::people::AgentRef;
+use crate::runbook::StepOutcome;
 use crate::tag::TagName;
 use crate::ticket::{Channel, Priority, Status, Ticket, Tier};
 use crate::time::Timestamp;
@@ -65,6 +67,49 @@ pub enum Command {
         body: String,
     },
     Update(Update),
+    /// Move the ticket up a tier with the information that tier requires.
+    Escalate(Box<Escalation>),
+    /// Move the ticket back down a tier with guidance for the lower tier.
+    DeEscalate(DeEscalation),
+    /// Record a runbook step's outcome; build it with `Runbook::record`,
+    /// which checks the step and outcome against the runbook.
+    RecordRunbookStep {
+        runbook: RunbookId,
+        step: String,
+        title: String,
+        outcome: StepOutcome,
+        note: Option<String>,
+    },
+}
+
+/// An escalation, resolved by the caller: the template already validated
+/// (`Template::validate_submission`), the team already chosen (a named team,
+/// or `escalation::owning_team` of the ticket's tags), the summary made with
+/// `escalation::summarize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    pub to: Tier,
+    /// `None` keeps the ticket's team.
+    pub team: Option<TeamId>,
+    /// A named new owner; `None` leaves the ticket unassigned in the new
+    /// tier's queue. The previous owner is released either way.
+    pub assignee: Option<AgentRef>,
+    /// Why, in a few words; recorded for reports.
+    pub reason: String,
+    pub template: FilledTemplate,
+    pub summary: TimelineSummary,
+}
+
+/// A de-escalation: back down to `to` with guidance, which is required.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeEscalation {
+    pub to: Tier,
+    /// `None` keeps the ticket's team.
+    pub team: Option<TeamId>,
+    /// The owner to hand it back to (e.g. whoever escalated it); `None`
+    /// leaves it unassigned in the lower tier's queue.
+    pub assignee: Option<AgentRef>,
+    pub guidance: String,
 }
 
 /// Field changes; `None` leaves a field alone. `Some(None)` clears team/assignee.
@@ -100,6 +145,12 @@ pub enum DecideError {
     },
     #[error("only agents may do this")]
     NotPermitted,
+    #[error("escalation goes up: tier {from} to tier {to} is not")]
+    NotUp { from: Tier, to: Tier },
+    #[error("de-escalation goes down to tier 1 or 2: tier {from} to tier {to} is not")]
+    NotDown { from: Tier, to: Tier },
+    #[error("the ticket is solved; reopen it before moving it between tiers")]
+    TicketSolved,
 }
 
 fn field(field: &'static str) -> impl FnOnce(FieldError) -> DecideError {
@@ -251,6 +302,38 @@ pub fn decide(
             require_agent(actor)?;
             decide_update(ticket, update, current_assignee, &mut kinds)?;
         }
+        Command::Escalate(escalation) => {
+            require_agent(actor)?;
+            decide_escalation(ticket, escalation, &mut kinds)?;
+        }
+        Command::DeEscalate(de) => {
+            require_agent(actor)?;
+            decide_de_escalation(ticket, de, &mut kinds)?;
+        }
+        Command::RecordRunbookStep {
+            runbook,
+            step,
+            title,
+            outcome,
+            note,
+        } => {
+            require_agent(actor)?;
+            let step =
+                validate::single_line(step, validate::NAME_MAX_CHARS).map_err(field("step"))?;
+            let title =
+                validate::single_line(title, validate::NAME_MAX_CHARS).map_err(field("title"))?;
+            let note = match note.as_deref().filter(|n| !n.trim().is_empty()) {
+                Some(n) => Some(validate::body(n).map_err(field("note"))?),
+                None => None,
+            };
+            kinds.push(EventKind::RunbookStepRecorded {
+                runbook: *runbook,
+                step,
+                title,
+                outcome: *outcome,
+                note,
+            });
+        }
     }
     let version = ticket.version + 1;
     Ok(kinds
@@ -270,6 +353,119 @@ fn require_agent(actor: Actor) -> Result<(), DecideError> {
         Actor::Agent { .. } | Actor::Rule { .. } | Actor::System => Ok(()),
         Actor::Customer { .. } => Err(DecideError::NotPermitted),
     }
+}
+
+fn check_assignee(agent: AgentRef, tier: Tier) -> Result<AgentId, DecideError> {
+    if !agent.active {
+        return Err(DecideError::AssigneeInactive(agent.id));
+    }
+    if agent.tier < tier {
+        return Err(DecideError::AssigneeTierTooLow {
+            agent: agent.id,
+            agent_tier: agent.tier,
+            ticket_tier: tier,
+        });
+    }
+    Ok(agent.id)
+}
+
+/// The tier, team and assignee changes of moving a ticket between tiers,
+/// after the event that says why.
+fn move_tier(
+    ticket: &Ticket,
+    to: Tier,
+    team: Option<TeamId>,
+    assignee: Option<AgentId>,
+    kinds: &mut Vec<EventKind>,
+) {
+    kinds.push(EventKind::TierChanged {
+        from: ticket.tier,
+        to,
+    });
+    if let Some(team) = team
+        && Some(team) != ticket.team
+    {
+        kinds.push(EventKind::TeamChanged {
+            from: ticket.team,
+            to: Some(team),
+        });
+    }
+    if assignee != ticket.assignee {
+        kinds.push(EventKind::AssigneeChanged {
+            from: ticket.assignee,
+            to: assignee,
+        });
+    }
+    // Handing a new ticket to a named owner means someone is working on it.
+    if ticket.status == Status::New && assignee.is_some() {
+        kinds.push(EventKind::StatusChanged {
+            from: Status::New,
+            to: Status::Open,
+        });
+    }
+}
+
+fn decide_escalation(
+    ticket: &Ticket,
+    escalation: &Escalation,
+    kinds: &mut Vec<EventKind>,
+) -> Result<(), DecideError> {
+    if ticket.status == Status::Solved {
+        return Err(DecideError::TicketSolved);
+    }
+    if escalation.to <= ticket.tier {
+        return Err(DecideError::NotUp {
+            from: ticket.tier,
+            to: escalation.to,
+        });
+    }
+    let reason = validate::single_line(&escalation.reason, validate::NAME_MAX_CHARS)
+        .map_err(field("reason"))?;
+    let assignee = escalation
+        .assignee
+        .map(|agent| check_assignee(agent, escalation.to))
+        .transpose()?;
+    kinds.push(EventKind::Escalated {
+        from: ticket.tier,
+        to: escalation.to,
+        team: escalation.team.or(ticket.team),
+        reason,
+        template: Box::new(escalation.template.clone()),
+        summary: Box::new(escalation.summary.clone()),
+        previous_assignee: ticket.assignee,
+    });
+    move_tier(ticket, escalation.to, escalation.team, assignee, kinds);
+    Ok(())
+}
+
+fn decide_de_escalation(
+    ticket: &Ticket,
+    de: &DeEscalation,
+    kinds: &mut Vec<EventKind>,
+) -> Result<(), DecideError> {
+    if ticket.status == Status::Solved {
+        return Err(DecideError::TicketSolved);
+    }
+    if de.to >= ticket.tier || de.to < Tier::ONE {
+        return Err(DecideError::NotDown {
+            from: ticket.tier,
+            to: de.to,
+        });
+    }
+    let guidance = validate::body(&de.guidance).map_err(field("guidance"))?;
+    let assignee = de
+        .assignee
+        .map(|agent| check_assignee(agent, de.to))
+        .transpose()?;
+    kinds.push(EventKind::DeEscalated {
+        from: ticket.tier,
+        to: de.to,
+        team: de.team.or(ticket.team),
+        previous_assignee: ticket.assignee,
+    });
+    move_tier(ticket, de.to, de.team, assignee, kinds);
+    kinds.push(EventKind::InternalNote { body: guidance });
+    Ok(())
 }
 
 fn decide_update(
@@ -304,19 +500,7 @@ fn decide_update(
         });
     }
     let assignee = match update.assignee {
-        Some(Some(agent)) => {
-            if !agent.active {
-                return Err(DecideError::AssigneeInactive(agent.id));
-            }
-            if agent.tier < tier {
-                return Err(DecideError::AssigneeTierTooLow {
-                    agent: agent.id,
-                    agent_tier: agent.tier,
-                    ticket_tier: tier,
-                });
-            }
-            Some(agent.id)
-        }
+        Some(Some(agent)) => Some(check_assignee(agent, tier)?),
         Some(None) => None,
         // Moving up a tier releases an owner who does not work that tier.
         None => match current_assignee {

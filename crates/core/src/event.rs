@@ -1,4 +1,7 @@
-use crate::ids::{AgentId, ContactId, OrganisationId, RuleId, TeamId, TicketId};
+use crate::escalation::{FilledTemplate, TimelineSummary};
+use crate::ids::{AgentId, ContactId, OrganisationId, RuleId, RunbookId, TeamId, TicketId};
+use crate::runbook::StepOutcome;
+use crate::sla::TargetKind;
 use crate::ticket::{Channel, Priority, Status, Tier};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -93,6 +96,47 @@ pub enum EventKind {
     TagRemoved {
         tag: String,
     },
+    /// An SLA target passed its warning threshold; `due_at` is its deadline.
+    SlaWarning {
+        target: TargetKind,
+        due_at: Timestamp,
+    },
+    /// An SLA target breached at `due_at`. Recorded once per target (and
+    /// per next-response cycle) by the timer job, as the system.
+    SlaBreached {
+        target: TargetKind,
+        due_at: Timestamp,
+    },
+    /// Moved up a tier with the template the target tier requires and the
+    /// timeline in brief. The tier, team and assignee changes follow as
+    /// their own events in the same version.
+    Escalated {
+        from: Tier,
+        to: Tier,
+        team: Option<TeamId>,
+        reason: String,
+        template: Box<FilledTemplate>,
+        summary: Box<TimelineSummary>,
+        /// Who owned the ticket before; told when it is solved.
+        previous_assignee: Option<AgentId>,
+    },
+    /// Moved back down a tier; the guidance follows as an internal note, and
+    /// the tier, team and assignee changes as their own events.
+    DeEscalated {
+        from: Tier,
+        to: Tier,
+        team: Option<TeamId>,
+        previous_assignee: Option<AgentId>,
+    },
+    /// An agent recorded the outcome of a runbook step.
+    RunbookStepRecorded {
+        runbook: RunbookId,
+        step: String,
+        /// The step's title when recorded, so the timeline reads right after edits.
+        title: String,
+        outcome: StepOutcome,
+        note: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -110,11 +154,17 @@ impl EventKind {
             EventKind::AssigneeChanged { .. } => "assignee_changed",
             EventKind::TagAdded { .. } => "tag_added",
             EventKind::TagRemoved { .. } => "tag_removed",
+            EventKind::SlaWarning { .. } => "sla_warning",
+            EventKind::SlaBreached { .. } => "sla_breached",
+            EventKind::Escalated { .. } => "escalated",
+            EventKind::DeEscalated { .. } => "de_escalated",
+            EventKind::RunbookStepRecorded { .. } => "runbook_step_recorded",
         }
     }
 
     /// Whether the requester may see this event. Internal routing (tier, team,
-    /// assignee, tags) and notes stay inside the desk.
+    /// assignee, tags), notes, escalations, SLA timers and runbook steps stay
+    /// inside the desk.
     pub fn is_public(&self) -> bool {
         matches!(
             self,
@@ -156,6 +206,59 @@ mod tests {
             }
             .is_public()
         );
+    }
+
+    #[test]
+    fn escalations_sla_timers_and_runbook_steps_are_internal() {
+        let internal = [
+            EventKind::SlaWarning {
+                target: TargetKind::Resolution,
+                due_at: Timestamp(1),
+            },
+            EventKind::SlaBreached {
+                target: TargetKind::FirstResponse,
+                due_at: Timestamp(1),
+            },
+            EventKind::Escalated {
+                from: Tier::ONE,
+                to: Tier::TWO,
+                team: None,
+                reason: "x".into(),
+                template: Box::default(),
+                summary: Box::default(),
+                previous_assignee: None,
+            },
+            EventKind::DeEscalated {
+                from: Tier::TWO,
+                to: Tier::ONE,
+                team: None,
+                previous_assignee: None,
+            },
+            EventKind::RunbookStepRecorded {
+                runbook: RunbookId(1),
+                step: "a".into(),
+                title: "A".into(),
+                outcome: StepOutcome::Done,
+                note: None,
+            },
+        ];
+        let names: Vec<&str> = internal.iter().map(EventKind::name).collect();
+        assert_eq!(
+            names,
+            [
+                "sla_warning",
+                "sla_breached",
+                "escalated",
+                "de_escalated",
+                "runbook_step_recorded"
+            ]
+        );
+        for kind in internal {
+            assert!(!kind.is_public(), "{}", kind.name());
+            let json = serde_json::to_value(&kind).unwrap_or_default();
+            assert_eq!(json["type"], kind.name());
+            assert_eq!(serde_json::from_value::<EventKind>(json).ok(), Some(kind));
+        }
     }
 
     #[test]

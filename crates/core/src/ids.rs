@@ -27,5 +27,11 @@ id_type!(
     TagId,
     EventId,
     RuleId,
-    JobId
+    JobId,
+    CalendarId,
+    SlaPolicyId,
+    RunbookId,
+    TemplateId,
+    ArticleId,
+    AttachmentId
 );

@@ -4,7 +4,9 @@
 //! Pure by design: no IO, no async, no clock. The current time is always an
 //! argument so every rule is a deterministic, unit-testable function.
 
+pub mod calendar;
 pub mod command;
+pub mod escalation;
 pub mod event;
 pub mod ids;
 pub mod job;
@@ -13,6 +15,8 @@ pub mod people;
 pub mod query;
 pub mod routing;
 pub mod rules;
+pub mod runbook;
+pub mod sla;
 pub mod tag;
 pub mod ticket;
 pub mod time;

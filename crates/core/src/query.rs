@@ -10,8 +10,12 @@
 //! Dates compare with `created:>2026-11-01` or relative `updated:<3d`
 //! ("more than three days ago"). Parsing is pure; relative times are resolved
 //! against a `now` passed in.
+//!
+//! SLA terms: `sla:breached`, `sla:warning`, `sla:paused` and `sla:due<2h`
+//! (also `<=`, `>`, `>=`; units m, h, d, w) — see [`SlaTerm`].
 
 use crate::ids::{AgentId, ContactId, OrganisationId, TeamId, TicketId};
+use crate::sla::SlaFacts;
 use crate::tag::TagName;
 use crate::ticket::{Channel, Priority, Status, Ticket, Tier};
 use crate::time::Timestamp;
@@ -43,6 +47,28 @@ pub enum Term {
     Updated(Comparison, Timestamp),
     /// Words or a phrase to find in the subject or the messages.
     Text(String),
+    Sla(SlaTerm),
+}
+
+/// A filter on the ticket's SLA, resolved against the `now` of parsing, and
+/// defined on [`SlaFacts`] (the stored `sla_*` columns of the ticket):
+///
+/// | term            | holds when                                  | SQL on the `sla_*` columns                                   |
+/// |-----------------|---------------------------------------------|--------------------------------------------------------------|
+/// | `sla:breached`  | [`SlaFacts::is_breached`] at `now`          | `sla_breached_at IS NOT NULL OR sla_due_at <= now`           |
+/// | `sla:warning`   | [`SlaFacts::is_warning`] at `now`           | `sla_breached_at IS NULL AND sla_due_at > now AND sla_warn_at <= now` |
+/// | `sla:paused`    | every outstanding target is paused          | `sla_paused`                                                 |
+/// | `sla:due<2h`    | the next deadline is before `now + 2h`      | `sla_due_at IS NOT NULL AND sla_due_at < now + 2h`           |
+///
+/// A ticket without SLA facts (no policy, nothing outstanding) matches none
+/// of them. `sla:due<2h` includes deadlines already passed since the state
+/// was stored; write `sla:due<2h -sla:breached` for "about to breach".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaTerm {
+    Breached { now: Timestamp },
+    Warning { now: Timestamp },
+    Paused,
+    Due(Comparison, Timestamp),
 }
 
 /// An assignee reference as written: resolved against the caller and directory by the store.
@@ -312,7 +338,7 @@ impl Parser<'_> {
     }
 }
 
-fn parse_one(field: &str, value: &str) -> Result<Term, String> {
+fn parse_one(field: &str, value: &str, now: Timestamp) -> Result<Term, String> {
     let id = |v: &str| v.parse::<i64>().ok().filter(|n| *n > 0);
     Ok(match field {
         "status" | "is" => Term::Status(value.to_lowercase().replace('-', "_").parse()?),
@@ -346,12 +372,13 @@ fn parse_one(field: &str, value: &str) -> Result<Term, String> {
             Some(n) => Term::Organisation(Party::Id(OrganisationId(n))),
             None => Term::Organisation(Party::Named(value.to_string())),
         },
+        "sla" => Term::Sla(sla_term(value, now)?),
         "ref" | "reference" | "id" => {
             Term::Reference(TicketId(value.parse::<crate::ticket::Reference>()?.0))
         }
         other => {
             return Err(format!(
-                "unknown field {other:?}; use status, priority, tier, channel, tag, team, assignee, requester, organisation, ref, created or updated"
+                "unknown field {other:?}; use status, priority, tier, channel, tag, team, assignee, requester, organisation, ref, sla, created or updated"
             ));
         }
     })
@@ -365,7 +392,7 @@ fn field_terms(field: &str, value: &str, now: Timestamp) -> Result<Query, String
     let mut terms = value
         .split(',')
         .filter(|v| !v.is_empty())
-        .map(|v| parse_one(field, v).map(Query::Term))
+        .map(|v| parse_one(field, v, now).map(Query::Term))
         .collect::<Result<Vec<_>, _>>()?;
     match terms.len() {
         0 => Err(format!("{field}: needs a value")),
@@ -375,6 +402,45 @@ fn field_terms(field: &str, value: &str, now: Timestamp) -> Result<Query, String
 }
 
 const DAY_MS: i64 = 86_400_000;
+const AGE_UNITS: [(char, i64); 4] = [
+    ('m', 60_000),
+    ('h', 3_600_000),
+    ('d', DAY_MS),
+    ('w', 7 * DAY_MS),
+];
+
+/// `breached`, `warning`, `paused`, or `due` with an operator and an amount
+/// of time from now (`due<2h`, `due>=30m`).
+fn sla_term(value: &str, now: Timestamp) -> Result<SlaTerm, String> {
+    let usage = || format!("sla:{value} — use sla:breached, sla:warning, sla:paused or sla:due<2h");
+    match value.to_lowercase().as_str() {
+        "breached" | "breach" => return Ok(SlaTerm::Breached { now }),
+        "warning" | "warned" => return Ok(SlaTerm::Warning { now }),
+        "paused" => return Ok(SlaTerm::Paused),
+        _ => {}
+    }
+    let rest = value.strip_prefix("due").ok_or_else(usage)?;
+    let (cmp, amount) = [
+        (">=", Comparison::AtOrAfter),
+        ("<=", Comparison::AtOrBefore),
+        (">", Comparison::After),
+        ("<", Comparison::Before),
+    ]
+    .into_iter()
+    .find_map(|(prefix, cmp)| rest.strip_prefix(prefix).map(|r| (cmp, r)))
+    .ok_or_else(usage)?;
+    let (unit, ms) = AGE_UNITS
+        .iter()
+        .find(|(u, _)| amount.ends_with(*u))
+        .ok_or_else(|| format!("{amount:?} is not an amount of time like 30m, 2h or 1d"))?;
+    let count: i64 = amount
+        .trim_end_matches(*unit)
+        .parse()
+        .ok()
+        .filter(|n: &i64| (0..=100_000).contains(n))
+        .ok_or_else(|| format!("{amount:?} is not an amount of time like 30m, 2h or 1d"))?;
+    Ok(SlaTerm::Due(cmp, now.plus_millis(count * ms)))
+}
 
 /// A date term: `>2026-11-01`, `<=2026-11-30`, `2026-11-05` (that whole day),
 /// or an age: `<3d` (less than three days ago), `>2w` (more than two weeks ago).
@@ -395,13 +461,7 @@ fn date_terms(field: &str, value: &str, now: Timestamp) -> Result<Query, String>
     .into_iter()
     .find_map(|(prefix, cmp)| value.strip_prefix(prefix).map(|r| (cmp, r)))
     .unwrap_or((None, value));
-    let age_units = [
-        ('m', 60_000),
-        ('h', 3_600_000),
-        ('d', DAY_MS),
-        ('w', 7 * DAY_MS),
-    ];
-    if let Some((unit, ms)) = age_units.iter().find(|(u, _)| rest.ends_with(*u)) {
+    if let Some((unit, ms)) = AGE_UNITS.iter().find(|(u, _)| rest.ends_with(*u)) {
         let amount: i64 = rest
             .trim_end_matches(*unit)
             .parse()
@@ -523,6 +583,8 @@ pub struct MatchFacts<'a> {
     pub requester_email: Option<&'a str>,
     pub organisation_name: Option<&'a str>,
     pub assignee_email: Option<&'a str>,
+    /// The ticket's stored SLA facts; `None` when it has no SLA state.
+    pub sla: Option<SlaFacts>,
 }
 
 fn compare(cmp: Comparison, value: Timestamp, bound: Timestamp) -> bool {
@@ -564,6 +626,18 @@ impl Term {
                 let needle = words.to_lowercase();
                 t.subject.to_lowercase().contains(&needle) || facts.text.contains(&needle)
             }
+            Term::Sla(term) => facts.sla.is_some_and(|sla| term.matches(&sla)),
+        }
+    }
+}
+
+impl SlaTerm {
+    pub fn matches(&self, sla: &SlaFacts) -> bool {
+        match *self {
+            SlaTerm::Breached { now } => sla.is_breached(now),
+            SlaTerm::Warning { now } => sla.is_warning(now),
+            SlaTerm::Paused => sla.paused,
+            SlaTerm::Due(cmp, bound) => sla.due_at.is_some_and(|due| compare(cmp, due, bound)),
         }
     }
 }

@@ -248,6 +248,13 @@ impl Ticket {
             EventKind::TagRemoved { tag } => {
                 self.tags.remove(tag);
             }
+            // Kept in the SLA state and runbook progress, not on the ticket;
+            // escalations change the ticket through the events that follow them.
+            EventKind::SlaWarning { .. }
+            | EventKind::SlaBreached { .. }
+            | EventKind::Escalated { .. }
+            | EventKind::DeEscalated { .. }
+            | EventKind::RunbookStepRecorded { .. } => {}
         }
     }
 }

@@ -22,6 +22,31 @@ pub enum FieldError {
     Invalid(String),
 }
 
+/// A problem in a piece of admin-edited configuration (calendar, SLA policy,
+/// runbook, escalation template), and the path to it, e.g. `hours.mon[1]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks a display name of configuration: 1–200 visible characters on one line.
+pub fn config_name(errors: &mut Vec<ConfigError>, path: &str, raw: &str) {
+    if let Err(e) = single_line(raw, NAME_MAX_CHARS) {
+        errors.push(ConfigError::new(path, e.to_string()));
+    }
+}
+
 /// Trims and checks a one-line text such as a subject or a name.
 pub fn single_line(raw: &str, max: usize) -> Result<String, FieldError> {
     let value = raw.trim();

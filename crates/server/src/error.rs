@@ -260,6 +260,9 @@ impl From<DecideError> for ApiError {
             DecideError::InvalidTransition { .. } => "invalid_transition",
             DecideError::AssigneeInactive(_) => "assignee_inactive",
             DecideError::AssigneeTierTooLow { .. } => "assignee_tier_too_low",
+            DecideError::NotUp { .. } => "escalation_not_up",
+            DecideError::NotDown { .. } => "de_escalation_not_down",
+            DecideError::TicketSolved => "ticket_solved",
             DecideError::Field { field, error } => {
                 return ApiError::invalid(*field, error.to_string());
             }

@@ -241,6 +241,11 @@ fn push_term<'a, DB>(
                 .push_bind(at.0);
         }
         Term::Text(words) => text(q, words),
+        // No ticket stores SLA facts yet, so none matches; once the `sla_*`
+        // columns exist, translate as documented on `tierdesk_core::query::SlaTerm`.
+        Term::Sla(_) => {
+            q.push("1 = 0");
+        }
     }
 }
 

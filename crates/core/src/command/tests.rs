@@ -1,8 +1,11 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::escalation::{FilledTemplate, TimelineSummary};
 use crate::ids::AgentId;
+use crate::ids::RunbookId;
 use crate::people::AgentRef;
+use crate::runbook::StepOutcome;
 use Status::*;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -44,6 +47,26 @@ fn run(ticket: &Ticket, actor: Actor, command: &Command) -> Result<Ticket, Decid
         next.apply(e);
     }
     Ok(next)
+}
+
+fn escalate_to(tier: Tier) -> Command {
+    Command::Escalate(Box::new(Escalation {
+        to: tier,
+        team: Some(TeamId(4)),
+        assignee: None,
+        reason: "Needs diagnostics".into(),
+        template: FilledTemplate::default(),
+        summary: TimelineSummary::default(),
+    }))
+}
+
+fn de_escalate_to(tier: Tier, guidance: &str) -> Command {
+    Command::DeEscalate(DeEscalation {
+        to: tier,
+        team: Some(TeamId(1)),
+        assignee: None,
+        guidance: guidance.into(),
+    })
 }
 
 fn agent(id: i64, tier: Tier) -> AgentRef {
@@ -97,6 +120,7 @@ fn every_status_against_every_command() {
     enum Want {
         To(Status),
         IsClosed,
+        IsSolved,
         Invalid,
         Forbidden,
     }
@@ -130,6 +154,14 @@ fn every_status_against_every_command() {
         assignee: Some(Some(agent(7, Tier::THREE))),
         ..Update::default()
     });
+    let escalate = escalate_to(Tier::TWO);
+    let step = Command::RecordRunbookStep {
+        runbook: RunbookId(1),
+        step: "restart".into(),
+        title: "Restart the client".into(),
+        outcome: StepOutcome::Done,
+        note: None,
+    };
 
     let cases: Vec<(Status, &str, Command, Actor, Want)> = vec![
         // customer messages reopen whatever was waiting
@@ -223,6 +255,34 @@ fn every_status_against_every_command() {
             CUSTOMER,
             Forbidden,
         ),
+        // escalation moves the tier, never the status; a solved ticket is reopened first
+        (New, "escalate", escalate.clone(), AGENT, To(New)),
+        (Open, "escalate", escalate.clone(), AGENT, To(Open)),
+        (Pending, "escalate", escalate.clone(), AGENT, To(Pending)),
+        (OnHold, "escalate", escalate.clone(), AGENT, To(OnHold)),
+        (Solved, "escalate", escalate.clone(), AGENT, IsSolved),
+        (Closed, "escalate", escalate.clone(), AGENT, IsClosed),
+        (
+            Open,
+            "escalate by customer",
+            escalate.clone(),
+            CUSTOMER,
+            Forbidden,
+        ),
+        // runbook steps are recorded whatever the status, until closed
+        (New, "runbook step", step.clone(), AGENT, To(New)),
+        (Open, "runbook step", step.clone(), AGENT, To(Open)),
+        (Pending, "runbook step", step.clone(), AGENT, To(Pending)),
+        (OnHold, "runbook step", step.clone(), AGENT, To(OnHold)),
+        (Solved, "runbook step", step.clone(), AGENT, To(Solved)),
+        (Closed, "runbook step", step.clone(), AGENT, IsClosed),
+        (
+            Open,
+            "runbook step by customer",
+            step.clone(),
+            CUSTOMER,
+            Forbidden,
+        ),
         // explicit status changes: the whole matrix
         (New, "set new", set(New), AGENT, To(New)),
         (New, "set open", set(Open), AGENT, To(Open)),
@@ -269,6 +329,8 @@ fn every_status_against_every_command() {
         "note".into(),
         "priority".into(),
         "assign".into(),
+        "escalate".into(),
+        "runbook step".into(),
     ];
     kinds.extend(Status::ALL.iter().map(|s| format!("set {s}")));
     for status in Status::ALL {
@@ -283,6 +345,7 @@ fn every_status_against_every_command() {
         match (want, got) {
             (To(s), Ok(t)) => assert_eq!(t.status, s, "{status} × {label}"),
             (IsClosed, Err(DecideError::TicketClosed)) => {}
+            (IsSolved, Err(DecideError::TicketSolved)) => {}
             (Invalid, Err(DecideError::InvalidTransition { from, to })) => {
                 assert_eq!(from, status, "{label}");
                 let _ = to;
@@ -480,4 +543,181 @@ fn follow_up_copies_routing_and_links_back() {
     assert_eq!(follow.tier, Tier::TWO);
     assert_eq!(follow.team, Some(TeamId(4)));
     assert_eq!(follow.tags.len(), 1);
+}
+
+/// De-escalation against every status, from tier 2.
+#[test]
+fn de_escalation_against_every_status() {
+    let back = de_escalate_to(Tier::ONE, "Reset the profile, see KB 12");
+    for (status, want) in [
+        (New, Ok(New)),
+        (Open, Ok(Open)),
+        (Pending, Ok(Pending)),
+        (OnHold, Ok(OnHold)),
+        (Solved, Err(DecideError::TicketSolved)),
+        (Closed, Err(DecideError::TicketClosed)),
+    ] {
+        let mut ticket = ticket_in(status);
+        ticket.tier = Tier::TWO;
+        let got = run(&ticket, AGENT, &back).map(|t| (t.status, t.tier));
+        assert_eq!(got, want.map(|s| (s, Tier::ONE)), "{status}");
+    }
+    let mut ticket = ticket_in(Open);
+    ticket.tier = Tier::TWO;
+    assert_eq!(
+        run(&ticket, CUSTOMER, &back),
+        Err(DecideError::NotPermitted)
+    );
+}
+
+#[test]
+fn escalation_goes_up_with_a_reason_and_releases_the_owner() {
+    let mut ticket = ticket_in(Open);
+    ticket.assignee = Some(AgentId(5));
+    ticket.team = Some(TeamId(1));
+    let events = decide(&ticket, &ctx(AGENT), &escalate_to(Tier::THREE)).unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind.clone()).collect();
+    assert!(matches!(
+        &kinds[0],
+        EventKind::Escalated { from: Tier::ONE, to: Tier::THREE, team: Some(TeamId(4)), reason, previous_assignee: Some(AgentId(5)), .. }
+            if reason == "Needs diagnostics"
+    ));
+    assert_eq!(
+        kinds[1..],
+        [
+            EventKind::TierChanged {
+                from: Tier::ONE,
+                to: Tier::THREE
+            },
+            EventKind::TeamChanged {
+                from: Some(TeamId(1)),
+                to: Some(TeamId(4))
+            },
+            EventKind::AssigneeChanged {
+                from: Some(AgentId(5)),
+                to: None
+            },
+        ]
+    );
+    assert!(events.iter().all(|e| e.version == ticket.version + 1));
+    // Not up: same tier or lower.
+    assert_eq!(
+        decide(&ticket, &ctx(AGENT), &escalate_to(Tier::ONE)),
+        Err(DecideError::NotUp {
+            from: Tier::ONE,
+            to: Tier::ONE
+        })
+    );
+    // A blank reason is refused by field.
+    let Command::Escalate(mut blank) = escalate_to(Tier::TWO) else {
+        unreachable!()
+    };
+    blank.reason = "  ".into();
+    assert_eq!(
+        decide(&ticket, &ctx(AGENT), &Command::Escalate(blank.clone())),
+        Err(DecideError::Field {
+            field: "reason",
+            error: FieldError::Empty
+        })
+    );
+    // A named owner must work the new tier; a new ticket with an owner opens.
+    blank.reason = "Outage".into();
+    blank.assignee = Some(agent(8, Tier::ONE));
+    assert!(matches!(
+        decide(&ticket, &ctx(AGENT), &Command::Escalate(blank.clone())),
+        Err(DecideError::AssigneeTierTooLow { .. })
+    ));
+    blank.assignee = Some(agent(8, Tier::TWO));
+    let fresh = ticket_in(New);
+    let after = run(&fresh, AGENT, &Command::Escalate(blank)).unwrap();
+    assert_eq!(
+        (after.status, after.tier, after.assignee),
+        (Open, Tier::TWO, Some(AgentId(8)))
+    );
+}
+
+#[test]
+fn de_escalation_needs_guidance_and_goes_down_to_a_working_tier() {
+    let mut ticket = ticket_in(Open);
+    ticket.tier = Tier::THREE;
+    ticket.team = Some(TeamId(9));
+    ticket.assignee = Some(AgentId(11));
+    assert_eq!(
+        decide(&ticket, &ctx(AGENT), &de_escalate_to(Tier::TWO, " \n")),
+        Err(DecideError::Field {
+            field: "guidance",
+            error: FieldError::Empty
+        })
+    );
+    for to in [Tier::THREE, Tier::SELF_SERVICE] {
+        assert_eq!(
+            decide(&ticket, &ctx(AGENT), &de_escalate_to(to, "x")),
+            Err(DecideError::NotDown {
+                from: Tier::THREE,
+                to
+            })
+        );
+    }
+    // Handed back to the agent who escalated it.
+    let Command::DeEscalate(mut back) = de_escalate_to(Tier::ONE, "Known issue: reinstall") else {
+        unreachable!()
+    };
+    back.assignee = Some(agent(7, Tier::ONE));
+    let events = decide(&ticket, &ctx(AGENT), &Command::DeEscalate(back)).unwrap();
+    let names: Vec<_> = events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "de_escalated",
+            "tier_changed",
+            "team_changed",
+            "assignee_changed",
+            "internal_note"
+        ]
+    );
+    assert_eq!(
+        events[0].kind,
+        EventKind::DeEscalated {
+            from: Tier::THREE,
+            to: Tier::ONE,
+            team: Some(TeamId(1)),
+            previous_assignee: Some(AgentId(11))
+        }
+    );
+    assert_eq!(
+        events[4].kind,
+        EventKind::InternalNote {
+            body: "Known issue: reinstall".into()
+        }
+    );
+    assert!(events.iter().all(|e| !e.kind.is_public()));
+    let mut after = ticket.clone();
+    for e in &events {
+        after.apply(e);
+    }
+    assert_eq!(
+        (after.tier, after.team, after.assignee),
+        (Tier::ONE, Some(TeamId(1)), Some(AgentId(7)))
+    );
+}
+
+#[test]
+fn runbook_notes_are_validated_and_blank_ones_dropped() {
+    let ticket = ticket_in(Open);
+    let step = |note: Option<&str>| Command::RecordRunbookStep {
+        runbook: RunbookId(1),
+        step: "restart".into(),
+        title: "Restart".into(),
+        outcome: StepOutcome::Done,
+        note: note.map(str::to_string),
+    };
+    let events = decide(&ticket, &ctx(AGENT), &step(Some("   "))).unwrap();
+    assert!(matches!(
+        &events[0].kind,
+        EventKind::RunbookStepRecorded { note: None, .. }
+    ));
+    assert!(matches!(
+        decide(&ticket, &ctx(AGENT), &step(Some("bad\u{0}"))),
+        Err(DecideError::Field { field: "note", .. })
+    ));
 }

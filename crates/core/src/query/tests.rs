@@ -202,6 +202,7 @@ fn matching_tickets() {
         requester_email: Some("pat@acme.example"),
         organisation_name: Some("Acme Corp"),
         assignee_email: Some("raj@desk.example"),
+        sla: None,
     };
     let yes = [
         r#"status:open tier:2 (tag:bug-report OR priority:P1) -tag:spam "login fails""#,
@@ -245,4 +246,117 @@ fn matching_tickets() {
         !q("assignee:me").matches(&ticket, &nobody),
         "no caller, no 'me'"
     );
+}
+
+#[test]
+fn sla_terms_parse_against_now() {
+    use crate::query::SlaTerm;
+    assert_eq!(
+        q("sla:breached"),
+        term(Term::Sla(SlaTerm::Breached { now: NOW }))
+    );
+    assert_eq!(
+        q("sla:warning"),
+        term(Term::Sla(SlaTerm::Warning { now: NOW }))
+    );
+    assert_eq!(q("sla:paused"), term(Term::Sla(SlaTerm::Paused)));
+    assert_eq!(
+        q("sla:due<2h"),
+        term(Term::Sla(SlaTerm::Due(
+            Comparison::Before,
+            NOW.plus_millis(2 * 3_600_000)
+        )))
+    );
+    assert_eq!(
+        q("sla:due>=30m"),
+        term(Term::Sla(SlaTerm::Due(
+            Comparison::AtOrAfter,
+            NOW.plus_millis(30 * 60_000)
+        )))
+    );
+    assert_eq!(
+        q("sla:breached,warning"),
+        Query::Or(vec![
+            term(Term::Sla(SlaTerm::Breached { now: NOW })),
+            term(Term::Sla(SlaTerm::Warning { now: NOW }))
+        ])
+    );
+    for bad in [
+        "sla:late",
+        "sla:due",
+        "sla:due2h",
+        "sla:due<2x",
+        "sla:due<-1h",
+        "sla:due<h",
+    ] {
+        let err = Query::parse(bad, NOW).unwrap_err();
+        assert_eq!(err.position, 0, "{bad}");
+    }
+}
+
+#[test]
+fn sla_terms_match_the_stored_facts() {
+    use crate::sla::SlaFacts;
+    let (ticket, _) = open_ticket(
+        TicketId(1),
+        1001,
+        &NewTicket {
+            subject: "VPN".into(),
+            body: "drops".into(),
+            requester: ContactId(3),
+            organisation: None,
+            channel: Channel::Email,
+            priority: Priority::P1,
+            tier: Tier::ONE,
+            team: None,
+            tags: vec![],
+            follow_up_of: None,
+        },
+        Actor::Customer { id: ContactId(3) },
+        NOW,
+    )
+    .unwrap();
+    let hour = 3_600_000;
+    let with = |sla: SlaFacts| MatchFacts {
+        sla: Some(sla),
+        ..MatchFacts::default()
+    };
+    let matching = |text: &str, facts: &MatchFacts<'_>| q(text).matches(&ticket, facts);
+    // Due in an hour, warning since ten minutes ago.
+    let soon = with(SlaFacts {
+        due_at: Some(NOW.plus_millis(hour)),
+        warn_at: Some(NOW.plus_millis(-600_000)),
+        ..SlaFacts::default()
+    });
+    assert!(matching("sla:due<2h", &soon));
+    assert!(!matching("sla:due<30m", &soon));
+    assert!(matching("sla:due>30m", &soon));
+    assert!(matching("sla:warning", &soon));
+    assert!(!matching("sla:breached", &soon));
+    assert!(matching("-sla:breached", &soon));
+    // A deadline passed since the state was stored counts as breached, not warning.
+    let overdue = with(SlaFacts {
+        due_at: Some(NOW.plus_millis(-1)),
+        warn_at: Some(NOW.plus_millis(-hour)),
+        ..SlaFacts::default()
+    });
+    assert!(matching("sla:breached", &overdue));
+    assert!(!matching("sla:warning", &overdue));
+    assert!(matching("sla:due<2h", &overdue));
+    assert!(!matching("sla:due<2h -sla:breached", &overdue));
+    // A breach recorded on a paused target.
+    let paused = with(SlaFacts {
+        breached_at: Some(NOW.plus_millis(-hour)),
+        paused: true,
+        ..SlaFacts::default()
+    });
+    assert!(matching("sla:breached", &paused));
+    assert!(matching("sla:paused", &paused));
+    assert!(!matching("sla:due<100w", &paused));
+    // No SLA state: no SLA term holds, and their negations all do.
+    let none = MatchFacts::default();
+    for text in ["sla:breached", "sla:warning", "sla:paused", "sla:due<2h"] {
+        assert!(!matching(text, &none), "{text}");
+        assert!(matching(&format!("-{text}"), &none), "{text}");
+    }
 }

@@ -471,6 +471,8 @@ impl Trigger {
             }
             (Trigger::TeamChanged, EventKind::TeamChanged { .. }) => true,
             (Trigger::AssigneeChanged, EventKind::AssigneeChanged { .. }) => true,
+            (Trigger::SlaWarning, EventKind::SlaWarning { .. }) => true,
+            (Trigger::SlaBreach, EventKind::SlaBreached { .. }) => true,
             _ => false,
         }
     }

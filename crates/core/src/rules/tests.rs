@@ -589,3 +589,75 @@ fn broken_and_disabled_rules_are_left_out_of_a_set() {
     assert_eq!(set.broken().len(), 1);
     assert_eq!(set.broken()[0].0, RuleId(2));
 }
+
+#[test]
+fn an_sla_breach_triggers_rules() {
+    let rules = vec![
+        rule(
+            1,
+            json!({
+                "name": "Breach raises priority and tells the lead",
+                "when": [{ "event": "sla_breach" }],
+                "actions": [
+                    { "action": "set_priority", "priority": "P1" },
+                    { "action": "notify", "to": { "kind": "team" }, "message": "SLA breached" }
+                ]
+            }),
+        ),
+        rule(
+            2,
+            json!({
+                "name": "Warning tags",
+                "when": [{ "event": "sla_warning" }],
+                "actions": [{ "action": "add_tags", "tags": ["sla-at-risk"] }]
+            }),
+        ),
+    ];
+    let (ticket, _) = open_ticket(
+        TicketId(1),
+        1001,
+        &NewTicket {
+            subject: "VPN".into(),
+            body: "drops".into(),
+            requester: ContactId(3),
+            organisation: None,
+            channel: Channel::Email,
+            priority: Priority::P3,
+            tier: Tier::ONE,
+            team: None,
+            tags: vec![],
+            follow_up_of: None,
+        },
+        Actor::Customer { id: ContactId(3) },
+        NOW,
+    )
+    .unwrap();
+    let fired = |kind: EventKind| {
+        let event = Event {
+            ticket: ticket.id,
+            version: 2,
+            at: NOW,
+            actor: Actor::System,
+            kind,
+        };
+        run(&rules, &ticket, &[event], &RuleFacts::default(), NOW)
+    };
+    let target = crate::sla::TargetKind::FirstResponse;
+    let breach = fired(EventKind::SlaBreached {
+        target,
+        due_at: NOW,
+    });
+    assert_eq!(breach.firings.len(), 1);
+    assert_eq!(breach.ticket.map(|t| t.priority), Some(Priority::P1));
+    assert_eq!(breach.side_effects.len(), 1);
+    let warning = fired(EventKind::SlaWarning {
+        target,
+        due_at: NOW,
+    });
+    assert_eq!(warning.firings.len(), 1);
+    assert!(
+        warning
+            .ticket
+            .is_some_and(|t| t.tags.contains("sla-at-risk"))
+    );
+}

@@ -158,6 +158,7 @@ impl Desk {
                         requester_email: Some(requester),
                         organisation_name: organisation.as_deref(),
                         assignee_email: assignee.as_deref(),
+                        sla: None,
                     },
                 )
             })
