@@ -177,3 +177,88 @@ fn commit_batch(conn: &mut Connection, jobs: impl Iterator<Item = Job>) -> bool 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn start(dir: &tempfile::TempDir) -> Writer {
+        let conn = Connection::open(dir.path().join("writer.db")).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS ticket_events (id INTEGER PRIMARY KEY);
+             CREATE TABLE IF NOT EXISTS items (value INTEGER NOT NULL UNIQUE);",
+        )
+        .unwrap();
+        Writer::start(conn, Arc::new(watch::Sender::new(EventId(0)))).unwrap()
+    }
+
+    fn insert(conn: &Connection, value: i64) -> Result<()> {
+        conn.execute("INSERT INTO items (value) VALUES (?1)", [value])
+            .map(|_| ())
+            .map_err(sql_err)
+    }
+
+    fn items(dir: &tempfile::TempDir) -> Vec<i64> {
+        let conn = Connection::open(dir.path().join("writer.db")).unwrap();
+        let mut statement = conn
+            .prepare("SELECT value FROM items ORDER BY value")
+            .unwrap();
+        statement
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_panicking_write_undoes_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = start(&dir);
+        // Sent together so they usually share one transaction; the outcome
+        // must be the same whichever batches they land in.
+        let (kept, failed, panicked, also_kept) = tokio::join!(
+            writer.write(|conn| insert(conn, 1)),
+            writer.write(|conn| {
+                insert(conn, 2)?;
+                Err::<(), _>(StoreError::invalid("value", "refused after writing"))
+            }),
+            writer.write(|conn| -> Result<()> {
+                insert(conn, 3)?;
+                panic!("a bug in one write");
+            }),
+            writer.write(|conn| insert(conn, 4)),
+        );
+        assert!(kept.is_ok() && also_kept.is_ok());
+        assert!(matches!(failed, Err(StoreError::Invalid { .. })));
+        assert!(matches!(panicked, Err(StoreError::Backend(_))));
+        // The writer survived the panic and keeps taking writes.
+        writer.write(|conn| insert(conn, 5)).await.unwrap();
+        tokio::task::spawn_blocking(move || writer.shut_down().join())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(items(&dir), [1, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn shutting_down_commits_what_was_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = start(&dir);
+        let writes: Vec<_> = (0..50)
+            .map(|value| writer.write(move |conn| insert(conn, value)))
+            .collect();
+        for result in futures::future::join_all(writes).await {
+            result.unwrap();
+        }
+        // A duplicate is refused by the constraint, not by the writer.
+        let duplicate = writer.write(|conn| insert(conn, 7)).await;
+        assert!(matches!(duplicate, Err(StoreError::Backend(_))));
+        tokio::task::spawn_blocking(move || writer.shut_down().join())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(items(&dir), (0..50).collect::<Vec<_>>());
+    }
+}
