@@ -135,19 +135,26 @@ fn writer_connection(file: &Path, durability: Durability) -> Result<rusqlite::Co
     let conn = rusqlite::Connection::open(file).map_err(|e| {
         StoreError::Backend(format!("cannot open {} for writing: {e}", file.display()))
     })?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(sql_err)?;
     let synchronous = match durability {
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
-    conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+    let journal = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
         .map_err(sql_err)?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "{} cannot use write-ahead logging (journal mode {journal})",
+            file.display()
+        )));
+    }
     conn.pragma_update(None, "synchronous", synchronous)
         .map_err(sql_err)?;
     conn.pragma_update(None, "foreign_keys", true)
         .map_err(sql_err)?;
     conn.pragma_update(None, "temp_store", "MEMORY")
-        .map_err(sql_err)?;
-    conn.busy_timeout(Duration::from_secs(10))
         .map_err(sql_err)?;
     // Room for every statement the writer uses, so none is ever re-prepared.
     conn.set_prepared_statement_cache_capacity(256);
