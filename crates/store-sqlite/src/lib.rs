@@ -61,7 +61,7 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .statement_cache_capacity(200)
             .disable_statement_logging();
-        let file = migrate(base.clone().create_if_missing(true)).await?;
+        let file = migrate(base.clone().create_if_missing(true), path).await?;
         let write = writer_connection(&file, durability)?;
         let events = Arc::new(watch::Sender::new(writer::last_event_id(&write)?));
         let reads = SqlitePoolOptions::new()
@@ -91,10 +91,8 @@ impl SqliteStore {
     /// Flushes and closes; pending writes are committed first.
     pub async fn close(self) {
         let writer = self.writer.shut_down();
-        if tokio::task::spawn_blocking(move || writer.join())
-            .await
-            .is_err()
-        {
+        let joined = tokio::task::spawn_blocking(move || writer.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
             tracing::error!("the SQLite writer did not shut down cleanly");
         }
         self.reads.close().await;
@@ -103,15 +101,15 @@ impl SqliteStore {
 
 /// Applies pending migrations on a short-lived sqlx connection and returns
 /// the database file it resolved `options` to, for the writer to open.
-async fn migrate(options: SqliteConnectOptions) -> Result<PathBuf> {
+async fn migrate(options: SqliteConnectOptions, path: &str) -> Result<PathBuf> {
     let mut conn = options
         .connect()
         .await
-        .map_err(|e| StoreError::Backend(format!("cannot open the database: {e}")))?;
+        .map_err(|e| StoreError::Backend(format!("cannot open {path}: {e}")))?;
     MIGRATOR
         .run(&mut conn)
         .await
-        .map_err(|e| StoreError::Backend(format!("migrating the database failed: {e}")))?;
+        .map_err(|e| StoreError::Backend(format!("migrating {path} failed: {e}")))?;
     let (file,): (String,) =
         sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
             .fetch_one(&mut conn)
@@ -176,7 +174,7 @@ pub async fn raw_connection(url: &str) -> Result<RawConnection> {
         .map_err(|e| StoreError::Backend(format!("bad SQLite location {url:?}: {e}")))?
         .journal_mode(SqliteJournalMode::Wal)
         .create_if_missing(true);
-    let file = migrate(options).await?;
+    let file = migrate(options, path).await?;
     Ok(RawConnection(writer_connection(&file, Durability::Full)?))
 }
 
