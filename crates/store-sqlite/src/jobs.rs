@@ -1,13 +1,13 @@
-//! Durable jobs on SQLite. Every write goes through the single writer, so a
-//! claim (take back expired leases, then lease the earliest due jobs) is
-//! atomic without row locks; reads use the reader pool. All job SQL lives
-//! here, apart from the writer it runs on.
+//! Durable jobs on SQLite. Writes run on the writer thread (rusqlite, in
+//! its group transaction), so claiming is atomic without row locks; reads
+//! use the sqlx reader pool.
 
 use crate::SqliteStore;
-use crate::rows::{backend, db_err};
-use crate::tx::SqliteTx;
+use crate::rows::{backend, db_err, sql_err};
+use crate::tx::WriteTx;
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::{QueryBuilder, Sqlite};
 use std::time::Duration;
 use tierdesk_core::job::{Job, JobKind, JobLease, NewJob, Settlement, millis};
 use tierdesk_core::{JobId, Timestamp};
@@ -25,57 +25,77 @@ fn jobs_from(rows: Vec<JobColumns>) -> Result<Vec<Job>> {
     rows.into_iter().map(job_from_columns).collect()
 }
 
+fn columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+    ))
+}
+
 /// A JSON array of kind names, for `kind IN (SELECT value FROM json_each(?))`.
 fn kinds_json(kinds: &[String]) -> String {
     serde_json::Value::from(kinds.to_vec()).to_string()
 }
 
 /// Inserts a job inside the writer's open transaction.
-pub(crate) async fn enqueue(
-    conn: &mut SqliteConnection,
-    job: NewJob,
-    now: Timestamp,
-) -> Result<Enqueued> {
+pub(crate) fn enqueue(conn: &Connection, job: NewJob, now: Timestamp) -> Result<Enqueued> {
     let job = checked(job)?;
     // The writer is the only one writing, so nothing can slip in between.
     if let Some(key) = &job.dedupe_key {
-        let existing: Option<(i64,)> = sqlx::query_as(
-            "SELECT id FROM jobs WHERE dedupe_key = ? AND state IN ('pending', 'running')",
-        )
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-        if let Some((id,)) = existing {
+        let existing: Option<i64> = conn
+            .prepare_cached(
+                "SELECT id FROM jobs WHERE dedupe_key = ? AND state IN ('pending', 'running')",
+            )
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+            .map_err(sql_err)?;
+        if let Some(id) = existing {
             return Ok(Enqueued::Existing(JobId(id)));
         }
     }
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO jobs (kind, payload, state, due_at, max_attempts, dedupe_key, created_at)
-         VALUES (?, ?, 'pending', ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(job.kind.as_str())
-    .bind(job.payload.to_string())
-    .bind(job.due_at.0)
-    .bind(i64::from(job.max_attempts))
-    .bind(job.dedupe_key.as_deref())
-    .bind(now.0)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_err("job", "dedupe_key"))?;
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO jobs (kind, payload, state, due_at, max_attempts, dedupe_key, created_at)
+             VALUES (?, ?, 'pending', ?, ?, ?, ?) RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    job.kind.as_str(),
+                    job.payload.to_string(),
+                    job.due_at.0,
+                    i64::from(job.max_attempts),
+                    job.dedupe_key.as_deref(),
+                    now.0
+                ],
+                |r| r.get(0),
+            )
+        })
+        .map_err(db_err("job", "dedupe_key"))?;
     Ok(Enqueued::New(JobId(id)))
 }
 
 #[async_trait]
-impl JobTx for SqliteTx<'_> {
+impl JobTx for WriteTx<'_> {
     async fn enqueue_job(&mut self, job: NewJob, now: Timestamp) -> Result<Enqueued> {
-        enqueue(self.0, job, now).await
+        enqueue(self.0, job, now)
     }
 }
 
 /// Takes back jobs whose lease expired: pending again (keeping their place
 /// in line) with the loss counted as a failure, or dead once out of attempts.
-async fn reap_expired(conn: &mut SqliteConnection, now: Timestamp) -> Result<u64> {
+fn reap_expired(conn: &Connection, now: Timestamp) -> Result<u64> {
     let sql = format!(
         "UPDATE jobs SET
              state = CASE WHEN failures + 1 >= max_attempts THEN 'dead' ELSE 'pending' END,
@@ -87,24 +107,22 @@ async fn reap_expired(conn: &mut SqliteConnection, now: Timestamp) -> Result<u64
              SELECT id FROM jobs WHERE state = 'running' AND lease_until <= ?1
              ORDER BY lease_until LIMIT ?2)"
     );
-    let done = sqlx::query(&sql)
-        .bind(now.0)
-        .bind(i64::from(REAP_BATCH))
-        .execute(conn)
-        .await
-        .map_err(backend)?;
-    Ok(done.rows_affected())
+    let done = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.execute(params![now.0, i64::from(REAP_BATCH)]))
+        .map_err(sql_err)?;
+    Ok(done as u64)
 }
 
-async fn claim(
-    conn: &mut SqliteConnection,
+fn claim(
+    conn: &Connection,
     owner: String,
     kinds: String,
     lease_until: Timestamp,
     limit: u32,
     now: Timestamp,
 ) -> Result<Vec<Job>> {
-    reap_expired(conn, now).await?;
+    reap_expired(conn, now)?;
     let sql = format!(
         "UPDATE jobs SET state = 'running', owner = ?, lease_until = ?, attempt = attempt + 1
          WHERE id IN (
@@ -114,15 +132,16 @@ async fn claim(
              ORDER BY due_at, id LIMIT ?)
          RETURNING {COLUMNS}"
     );
-    let rows: Vec<JobColumns> = sqlx::query_as(&sql)
-        .bind(owner)
-        .bind(lease_until.0)
-        .bind(now.0)
-        .bind(kinds)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
+    let rows: Vec<JobColumns> = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.query_map(
+                params![owner, lease_until.0, now.0, kinds, i64::from(limit)],
+                columns,
+            )?
+            .collect()
+        })
+        .map_err(sql_err)?;
     let mut jobs = jobs_from(rows)?;
     // RETURNING comes in no particular order.
     jobs.sort_by_key(|j| (j.due_at, j.id));
@@ -136,58 +155,66 @@ macro_rules! lease_held {
     };
 }
 
-async fn settle(
-    conn: &mut SqliteConnection,
+fn settle(
+    conn: &Connection,
     lease: &JobLease,
     settlement: Settlement,
     now: Timestamp,
 ) -> Result<bool> {
-    let held = |sql: &'static str| {
-        sqlx::query(sql)
-            .bind(lease.id.0)
-            .bind(lease.owner.clone())
-            .bind(i64::from(lease.attempt))
-    };
-    let (query, follow_ups) = match settlement {
+    let (id, owner, attempt) = (lease.id.0, lease.owner.as_str(), i64::from(lease.attempt));
+    let (changed, follow_ups) = match settlement {
         Settlement::Complete { then } => (
-            held(concat!(
+            conn.prepare_cached(concat!(
                 "UPDATE jobs SET state = 'done', lease_until = NULL, finished_at = ?4 WHERE ",
                 lease_held!()
             ))
-            .bind(now.0),
+            .and_then(|mut s| s.execute(params![id, owner, attempt, now.0])),
             then,
         ),
         Settlement::Reschedule { due_at, error } => (
-            held(concat!(
+            conn.prepare_cached(concat!(
                 "UPDATE jobs SET state = 'pending', lease_until = NULL, due_at = ?4, ",
                 "failures = failures + ?5, last_error = coalesce(?6, last_error) WHERE ",
                 lease_held!()
             ))
-            .bind(due_at.0)
-            .bind(i64::from(error.is_some()))
-            .bind(error),
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    owner,
+                    attempt,
+                    due_at.0,
+                    i64::from(error.is_some()),
+                    error
+                ])
+            }),
             Vec::new(),
         ),
         Settlement::Kill { error } => (
-            held(concat!(
+            conn.prepare_cached(concat!(
                 "UPDATE jobs SET state = 'dead', lease_until = NULL, finished_at = ?4, ",
                 "failures = failures + 1, last_error = ?5 WHERE ",
                 lease_held!()
             ))
-            .bind(now.0)
-            .bind(error),
+            .and_then(|mut s| s.execute(params![id, owner, attempt, now.0, error])),
             Vec::new(),
         ),
     };
-    let done = query.execute(&mut *conn).await.map_err(backend)?;
-    if done.rows_affected() != 1 {
+    if changed.map_err(sql_err)? != 1 {
         return Ok(false);
     }
     // Same transaction: the follow-ups exist only with this completion.
     for job in follow_ups {
-        enqueue(conn, job, now).await?;
+        enqueue(conn, job, now)?;
     }
     Ok(true)
+}
+
+/// Runs one statement on the writer; how many rows it changed.
+fn execute(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> Result<u64> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(values))
+        .map(|n| n as u64)
+        .map_err(sql_err)
 }
 
 impl SqliteStore {
@@ -203,7 +230,7 @@ impl JobStore for SqliteStore {
         let job = checked(job)?;
         let enqueued = self
             .writer
-            .write(move |conn| Box::pin(async move { enqueue(conn, job, now).await }))
+            .write(move |conn| enqueue(conn, job, now))
             .await?;
         if matches!(enqueued, Enqueued::New(_)) {
             self.tick_jobs();
@@ -219,11 +246,7 @@ impl JobStore for SqliteStore {
         let kinds = kinds_json(&kinds);
         let limit = request.limit;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    claim(conn, owner, kinds, now.plus_millis(lease), limit, now).await
-                })
-            })
+            .write(move |conn| claim(conn, owner, kinds, now.plus_millis(lease), limit, now))
             .await
     }
 
@@ -237,20 +260,12 @@ impl JobStore for SqliteStore {
         let until = now.plus_millis(millis(duration).max(1));
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(concat!(
-                        "UPDATE jobs SET lease_until = ?4 WHERE ",
-                        lease_held!()
-                    ))
-                    .bind(lease.id.0)
-                    .bind(lease.owner)
-                    .bind(i64::from(lease.attempt))
-                    .bind(until.0)
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
-                    Ok(done.rows_affected() == 1)
-                })
+                execute(
+                    conn,
+                    concat!("UPDATE jobs SET lease_until = ?4 WHERE ", lease_held!()),
+                    params![lease.id.0, lease.owner, i64::from(lease.attempt), until.0],
+                )
+                .map(|n| n == 1)
             })
             .await
     }
@@ -270,7 +285,7 @@ impl JobStore for SqliteStore {
         let lease = lease.clone();
         let settled = self
             .writer
-            .write(move |conn| Box::pin(async move { settle(conn, &lease, settlement, now).await }))
+            .write(move |conn| settle(conn, &lease, settlement, now))
             .await?;
         if settled && follows_up {
             self.tick_jobs();
@@ -283,19 +298,15 @@ impl JobStore for SqliteStore {
         let released = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(concat!(
+                execute(
+                    conn,
+                    concat!(
                         "UPDATE jobs SET state = 'pending', lease_until = NULL WHERE ",
                         lease_held!()
-                    ))
-                    .bind(lease.id.0)
-                    .bind(lease.owner)
-                    .bind(i64::from(lease.attempt))
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
-                    Ok(done.rows_affected() == 1)
-                })
+                    ),
+                    params![lease.id.0, lease.owner, i64::from(lease.attempt)],
+                )
+                .map(|n| n == 1)
             })
             .await?;
         if released {
@@ -308,18 +319,12 @@ impl JobStore for SqliteStore {
         let key = dedupe_key.to_string();
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE jobs SET state = 'cancelled', lease_until = NULL, finished_at = ?
-                         WHERE dedupe_key = ? AND state IN ('pending', 'running')",
-                    )
-                    .bind(now.0)
-                    .bind(key)
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
-                    Ok(done.rows_affected())
-                })
+                execute(
+                    conn,
+                    "UPDATE jobs SET state = 'cancelled', lease_until = NULL, finished_at = ?
+                     WHERE dedupe_key = ? AND state IN ('pending', 'running')",
+                    params![now.0, key],
+                )
             })
             .await
     }
@@ -393,20 +398,14 @@ impl JobStore for SqliteStore {
     async fn purge_jobs(&self, finished_before: Timestamp, limit: u32) -> Result<u64> {
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "DELETE FROM jobs WHERE id IN (
-                             SELECT id FROM jobs
-                             WHERE state IN ('done', 'cancelled') AND finished_at < ?
-                             LIMIT ?)",
-                    )
-                    .bind(finished_before.0)
-                    .bind(i64::from(limit))
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
-                    Ok(done.rows_affected())
-                })
+                execute(
+                    conn,
+                    "DELETE FROM jobs WHERE id IN (
+                         SELECT id FROM jobs
+                         WHERE state IN ('done', 'cancelled') AND finished_at < ?
+                         LIMIT ?)",
+                    params![finished_before.0, i64::from(limit)],
+                )
             })
             .await
     }
@@ -426,24 +425,22 @@ impl JobStore for SqliteStore {
         let until = now.plus_millis(millis(ttl));
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let led: Option<(String,)> = sqlx::query_as(
-                        "INSERT INTO job_leaders (task, owner, lease_until) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (task) DO UPDATE
-                             SET owner = excluded.owner, lease_until = excluded.lease_until
-                             WHERE job_leaders.owner = excluded.owner
-                                OR job_leaders.lease_until <= ?4
-                         RETURNING owner",
-                    )
-                    .bind(task)
-                    .bind(owner)
-                    .bind(until.0)
-                    .bind(now.0)
-                    .fetch_optional(conn)
-                    .await
-                    .map_err(backend)?;
-                    Ok(led.is_some())
+                conn.prepare_cached(
+                    "INSERT INTO job_leaders (task, owner, lease_until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (task) DO UPDATE
+                         SET owner = excluded.owner, lease_until = excluded.lease_until
+                         WHERE job_leaders.owner = excluded.owner
+                            OR job_leaders.lease_until <= ?4
+                     RETURNING owner",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![task, owner, until.0, now.0], |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .optional()
                 })
+                .map(|led| led.is_some())
+                .map_err(sql_err)
             })
             .await
     }
@@ -459,18 +456,12 @@ impl JobStore for SqliteStore {
         let until = now.plus_millis(millis(ttl));
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE job_leaders SET lease_until = ? WHERE task = ? AND owner = ?",
-                    )
-                    .bind(until.0)
-                    .bind(task)
-                    .bind(owner)
-                    .execute(conn)
-                    .await
-                    .map_err(backend)?;
-                    Ok(done.rows_affected() == 1)
-                })
+                execute(
+                    conn,
+                    "UPDATE job_leaders SET lease_until = ? WHERE task = ? AND owner = ?",
+                    params![until.0, task, owner],
+                )
+                .map(|n| n == 1)
             })
             .await
     }
@@ -479,15 +470,12 @@ impl JobStore for SqliteStore {
         let (task, owner) = (task.to_string(), owner.to_string());
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM job_leaders WHERE task = ? AND owner = ?")
-                        .bind(task)
-                        .bind(owner)
-                        .execute(conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(())
-                })
+                execute(
+                    conn,
+                    "DELETE FROM job_leaders WHERE task = ? AND owner = ?",
+                    params![task, owner],
+                )
+                .map(|_| ())
             })
             .await
     }

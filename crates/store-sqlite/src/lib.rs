@@ -1,5 +1,6 @@
 //! Tierdesk's embedded SQLite backend: WAL mode, migrations embedded in the
-//! binary, one writer task doing group commit, a pool of readers.
+//! binary, one writer thread doing group commit on its own rusqlite
+//! connection, a pool of sqlx readers.
 
 mod jobs;
 mod macros;
@@ -10,12 +11,14 @@ mod store;
 mod tx;
 mod views;
 mod writer;
+mod writes;
 
+use rows::sql_err;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,17 +70,9 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .statement_cache_capacity(200)
             .disable_statement_logging();
-        let mut write = base
-            .clone()
-            .create_if_missing(true)
-            .connect()
-            .await
-            .map_err(|e| StoreError::Backend(format!("cannot open {path}: {e}")))?;
-        MIGRATOR
-            .run(&mut write)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migrating {path} failed: {e}")))?;
-        let events = Arc::new(watch::Sender::new(writer::last_event_id(&mut write).await?));
+        let file = migrate(base.clone().create_if_missing(true), path).await?;
+        let write = writer_connection(&file, durability)?;
+        let events = Arc::new(watch::Sender::new(writer::last_event_id(&write)?));
         let reads = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -87,7 +82,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             reads,
             rules: Arc::default(),
-            writer: Writer::start(write, events.clone()),
+            writer: Writer::start(write, events.clone())?,
             events,
             jobs: watch::Sender::new(0),
         })
@@ -104,57 +99,128 @@ impl SqliteStore {
         Self::open(&dir.join("tierdesk.db").to_string_lossy(), durability).await
     }
 
-    /// Flushes and closes; pending writes finish first.
+    /// Flushes and closes; pending writes are committed first.
     pub async fn close(self) {
-        drop(self.writer);
+        let writer = self.writer.shut_down();
+        let joined = tokio::task::spawn_blocking(move || writer.join()).await;
+        if !matches!(joined, Ok(Ok(()))) {
+            tracing::error!("the SQLite writer did not shut down cleanly");
+        }
         self.reads.close().await;
     }
 }
 
-/// Opens a single plain connection (no writer task), for tools that bypass
-/// the API on purpose, such as the raw-insert baseline of the ingest bench.
-pub async fn raw_connection(url: &str) -> Result<sqlx::SqliteConnection> {
-    let path = url.strip_prefix("sqlite://").unwrap_or(url);
-    let mut conn = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-        .map_err(|e| StoreError::Backend(e.to_string()))?
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .create_if_missing(true)
+/// Applies pending migrations on a short-lived sqlx connection and returns
+/// the database file it resolved `options` to, for the writer to open.
+async fn migrate(options: SqliteConnectOptions, path: &str) -> Result<PathBuf> {
+    let mut conn = options
         .connect()
         .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        .map_err(|e| StoreError::Backend(format!("cannot open {path}: {e}")))?;
     MIGRATOR
         .run(&mut conn)
         .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
-    conn.ping()
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        .map_err(|e| StoreError::Backend(format!("migrating {path} failed: {e}")))?;
+    let (file,): (String,) =
+        sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot locate the database file: {e}")))?;
+    conn.close().await.map_err(|e| {
+        StoreError::Backend(format!("closing the migration connection failed: {e}"))
+    })?;
+    if file.is_empty() {
+        return Err(StoreError::Backend(
+            "SQLite needs a database file; an in-memory database cannot be shared with the writer"
+                .into(),
+        ));
+    }
+    Ok(PathBuf::from(file))
+}
+
+/// The writer's connection, set up as the sqlx readers are: WAL, the
+/// requested durability, foreign keys, a generous busy timeout.
+fn writer_connection(file: &Path, durability: Durability) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(file).map_err(|e| {
+        StoreError::Backend(format!("cannot open {} for writing: {e}", file.display()))
+    })?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(sql_err)?;
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    let journal = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        .map_err(sql_err)?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "{} cannot use write-ahead logging (journal mode {journal})",
+            file.display()
+        )));
+    }
+    conn.pragma_update(None, "synchronous", synchronous)
+        .map_err(sql_err)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(sql_err)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(sql_err)?;
+    // Room for every statement the writer uses, so none is ever re-prepared.
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }
 
+/// A plain write connection (no writer thread, no group commit), for tools
+/// that bypass the API on purpose, such as the ingest bench's baseline.
+pub struct RawConnection(rusqlite::Connection);
+
+/// Opens (creating and migrating if needed) the database at `url` for
+/// [`create_tickets_in_one_transaction`].
+pub async fn raw_connection(url: &str) -> Result<RawConnection> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+        .map_err(|e| StoreError::Backend(format!("bad SQLite location {url:?}: {e}")))?
+        .journal_mode(SqliteJournalMode::Wal)
+        .create_if_missing(true);
+    let file = migrate(options, path).await?;
+    Ok(RawConnection(writer_connection(&file, Durability::Full)?))
+}
+
 /// Creates tickets straight on one connection inside a single transaction,
-/// bypassing the API and the writer task. The rows are exactly those the
-/// store writes, which makes this the ingest benchmark's physical baseline.
-pub async fn create_tickets_in_one_transaction(
-    conn: &mut sqlx::SqliteConnection,
+/// bypassing the API and the writer thread. The rows and the statements are
+/// exactly those the writer uses, which makes this the ingest benchmark's
+/// physical baseline. Synchronous: run it off the async runtime.
+pub fn create_tickets_in_one_transaction(
+    conn: &mut RawConnection,
     drafts: Vec<tierdesk_store::TicketDraft>,
     actor: tierdesk_core::Actor,
     now: tierdesk_core::Timestamp,
 ) -> Result<usize> {
-    let mut tx = conn
-        .begin()
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let conn = &mut conn.0;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
     let count = drafts.len();
     let rules = tierdesk_store::RuleCache::default();
-    for draft in drafts {
-        tierdesk_store::ops::create_ticket(&mut tx::SqliteTx(&mut tx), &rules, draft, actor, now)
-            .await?;
+    let inserted = drafts.into_iter().try_for_each(|draft| {
+        tx::run_now(tierdesk_store::ops::create_ticket(
+            &mut tx::WriteTx(conn),
+            &rules,
+            draft,
+            actor,
+            now,
+        ))
+        .map(|_| ())
+    });
+    match inserted {
+        Ok(()) => {
+            conn.execute_batch("COMMIT").map_err(sql_err)?;
+            Ok(count)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
-    tx.commit()
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
-    Ok(count)
 }

@@ -1,7 +1,7 @@
 //! Macros on SQLite.
 
 use crate::SqliteStore;
-use crate::rows::{backend, db_err};
+use crate::rows::{backend, db_err, sql_err};
 use sqlx::FromRow;
 use tierdesk_core::{AgentId, Timestamp};
 use tierdesk_store::{Macro, MacroPatch, NewMacro, Result, StoreError, checks};
@@ -49,22 +49,24 @@ impl SqliteStore {
         let id = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO macros (name, description, actions, owner_agent_id, created_at, updated_at) \
-                         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                conn.prepare_cached(
+                    "INSERT INTO macros (name, description, actions, owner_agent_id, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        rusqlite::params![
+                            new.name,
+                            new.description,
+                            actions,
+                            new.owner.map(|a| a.0),
+                            now.0,
+                            now.0
+                        ],
+                        |r| r.get::<_, i64>(0),
                     )
-                    .bind(&new.name)
-                    .bind(&new.description)
-                    .bind(&actions)
-                    .bind(new.owner.map(|a| a.0))
-                    .bind(now.0)
-                    .bind(now.0)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err("macro", "name"))?;
-                    Ok(id)
                 })
+                .map_err(db_err("macro", "name"))
             })
             .await?;
         self.macro_impl(id)
@@ -107,21 +109,14 @@ impl SqliteStore {
         let updated = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE macros SET name = coalesce(?, name), description = coalesce(?, description), \
-                         actions = coalesce(?, actions), updated_at = ? WHERE id = ?",
-                    )
-                    .bind(patch.name)
-                    .bind(patch.description)
-                    .bind(actions)
-                    .bind(now.0)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err("macro", "name"))?;
-                    Ok(done.rows_affected())
+                conn.prepare_cached(
+                    "UPDATE macros SET name = coalesce(?, name), description = coalesce(?, description), \
+                     actions = coalesce(?, actions), updated_at = ? WHERE id = ?",
+                )
+                .and_then(|mut s| {
+                    s.execute(rusqlite::params![patch.name, patch.description, actions, now.0, id])
                 })
+                .map_err(db_err("macro", "name"))
             })
             .await?;
         if updated == 0 {
@@ -137,14 +132,9 @@ impl SqliteStore {
         let changed = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(sql)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(done.rows_affected())
-                })
+                conn.prepare_cached(sql)
+                    .and_then(|mut s| s.execute([id]))
+                    .map_err(sql_err)
             })
             .await?;
         if changed == 0 {

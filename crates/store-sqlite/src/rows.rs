@@ -1,5 +1,7 @@
 //! Database rows and their conversion to domain types. A row that does not
 //! convert means the database was edited by hand: reported, never panicked on.
+//! Rows are read by the sqlx read pool (`FromRow`) and by the writer's
+//! rusqlite connection (`read`), by column name either way.
 
 use sqlx::FromRow;
 use std::collections::BTreeSet;
@@ -12,6 +14,22 @@ use tierdesk_store::{Result, StoreError, StoredEvent};
 pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("unreadable {what} row: {detail}"))
 }
+
+/// The contact columns, for `concat!` into the writer's constant statements.
+macro_rules! contact_columns {
+    () => {
+        "id, email, name, organisation_id, phone, password_hash IS NOT NULL AS has_password, created_at"
+    };
+}
+pub(crate) use contact_columns;
+
+/// The agent columns, for `concat!` into the writer's constant statements.
+macro_rules! agent_columns {
+    () => {
+        "id, email, name, role, tier, capacity, available, active, created_at"
+    };
+}
+pub(crate) use agent_columns;
 
 fn ts(ms: Option<i64>) -> Option<Timestamp> {
     ms.map(Timestamp)
@@ -40,6 +58,34 @@ pub(crate) struct TicketRow {
     last_agent_reply_at: Option<i64>,
     solved_at: Option<i64>,
     closed_at: Option<i64>,
+}
+
+impl TicketRow {
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(TicketRow {
+            id: row.get("id")?,
+            reference: row.get("reference")?,
+            version: row.get("version")?,
+            subject: row.get("subject")?,
+            requester_id: row.get("requester_id")?,
+            organisation_id: row.get("organisation_id")?,
+            channel: row.get("channel")?,
+            status: row.get("status")?,
+            priority: row.get("priority")?,
+            tier: row.get("tier")?,
+            team_id: row.get("team_id")?,
+            assignee_id: row.get("assignee_id")?,
+            tags: row.get("tags")?,
+            follow_up_of: row.get("follow_up_of")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+            first_response_at: row.get("first_response_at")?,
+            last_customer_message_at: row.get("last_customer_message_at")?,
+            last_agent_reply_at: row.get("last_agent_reply_at")?,
+            solved_at: row.get("solved_at")?,
+            closed_at: row.get("closed_at")?,
+        })
+    }
 }
 
 impl TryFrom<TicketRow> for Ticket {
@@ -116,6 +162,20 @@ pub(crate) struct ContactRow {
     created_at: i64,
 }
 
+impl ContactRow {
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ContactRow {
+            id: row.get("id")?,
+            email: row.get("email")?,
+            name: row.get("name")?,
+            organisation_id: row.get("organisation_id")?,
+            phone: row.get("phone")?,
+            has_password: row.get("has_password")?,
+            created_at: row.get("created_at")?,
+        })
+    }
+}
+
 impl From<ContactRow> for Contact {
     fn from(r: ContactRow) -> Contact {
         Contact {
@@ -130,7 +190,7 @@ impl From<ContactRow> for Contact {
     }
 }
 
-pub(crate) const CONTACT_COLUMNS: &str = "id, email, name, organisation_id, phone, password_hash IS NOT NULL AS has_password, created_at";
+pub(crate) const CONTACT_COLUMNS: &str = contact_columns!();
 
 #[derive(FromRow)]
 pub(crate) struct OrganisationRow {
@@ -138,6 +198,17 @@ pub(crate) struct OrganisationRow {
     name: String,
     plan: String,
     created_at: i64,
+}
+
+impl OrganisationRow {
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(OrganisationRow {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            plan: row.get("plan")?,
+            created_at: row.get("created_at")?,
+        })
+    }
 }
 
 impl OrganisationRow {
@@ -168,8 +239,23 @@ pub(crate) struct AgentRow {
     created_at: i64,
 }
 
-pub(crate) const AGENT_COLUMNS: &str =
-    "id, email, name, role, tier, capacity, available, active, created_at";
+impl AgentRow {
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(AgentRow {
+            id: row.get("id")?,
+            email: row.get("email")?,
+            name: row.get("name")?,
+            role: row.get("role")?,
+            tier: row.get("tier")?,
+            capacity: row.get("capacity")?,
+            available: row.get("available")?,
+            active: row.get("active")?,
+            created_at: row.get("created_at")?,
+        })
+    }
+}
+
+pub(crate) const AGENT_COLUMNS: &str = agent_columns!();
 
 impl AgentRow {
     pub(crate) fn id(&self) -> i64 {
@@ -199,6 +285,16 @@ pub(crate) struct TeamRow {
     description: String,
 }
 
+impl TeamRow {
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(TeamRow {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            description: row.get("description")?,
+        })
+    }
+}
+
 impl From<TeamRow> for Team {
     fn from(r: TeamRow) -> Team {
         Team {
@@ -218,6 +314,18 @@ pub(crate) struct TagRow {
     owner_team_id: Option<i64>,
 }
 
+impl TagRow {
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(TagRow {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            description: row.get("description")?,
+            owner_tier: row.get("owner_tier")?,
+            owner_team_id: row.get("owner_team_id")?,
+        })
+    }
+}
+
 impl TryFrom<TagRow> for Tag {
     type Error = StoreError;
     fn try_from(r: TagRow) -> Result<Tag> {
@@ -235,22 +343,29 @@ impl TryFrom<TagRow> for Tag {
     }
 }
 
-/// Maps a database error, naming uniqueness conflicts in domain words.
+/// Maps a writer error, naming constraint violations in domain words.
 pub(crate) fn db_err(
     entity: &'static str,
     field: &'static str,
-) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
+) -> impl Fn(rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    move |e| match e.sqlite_error().map(|f| f.extended_code) {
+        Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
             StoreError::Duplicate { entity, field }
         }
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+        Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
             StoreError::invalid(field, format!("refers to a {entity} that does not exist"))
         }
         _ => StoreError::Backend(e.to_string()),
     }
 }
 
+/// Maps a writer error that has no domain meaning.
+pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Maps a reader error.
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }

@@ -1,7 +1,9 @@
-//! Saved rules: rows, CRUD and the generation stamp every change sets.
+//! Saved rules: rows, CRUD and the generation stamp every change sets. All
+//! of it runs on the writer's rusqlite connection: writes in its group
+//! transaction, and the rare admin reads there too, so one code path serves.
 
-use crate::rows::{backend, corrupt};
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use crate::rows::{corrupt, sql_err};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use std::collections::BTreeMap;
 use tierdesk_core::rules::{Rule, RuleSpec};
 use tierdesk_core::{AgentId, RuleId, Timestamp};
@@ -10,30 +12,37 @@ use tierdesk_store::{Result, RuleRecord, StoreError};
 
 const COLUMNS: &str = "id, position, spec, created_at, updated_at, updated_by";
 
-#[derive(FromRow)]
-struct RuleRow {
-    id: i64,
-    position: i64,
-    spec: String,
-    created_at: i64,
-    updated_at: i64,
-    updated_by: Option<i64>,
+fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64, String, i64, i64, Option<i64>)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
 }
 
-impl TryFrom<RuleRow> for RuleRecord {
-    type Error = StoreError;
-    fn try_from(r: RuleRow) -> Result<RuleRecord> {
-        Ok(RuleRecord {
-            rule: Rule {
-                id: RuleId(r.id),
-                position: r.position,
-                spec: parse_spec(&r.spec)?,
-            },
-            created_at: Timestamp(r.created_at),
-            updated_at: Timestamp(r.updated_at),
-            updated_by: r.updated_by.map(AgentId),
-        })
-    }
+fn into_record(
+    (id, position, spec, created_at, updated_at, updated_by): (
+        i64,
+        i64,
+        String,
+        i64,
+        i64,
+        Option<i64>,
+    ),
+) -> Result<RuleRecord> {
+    Ok(RuleRecord {
+        rule: Rule {
+            id: RuleId(id),
+            position,
+            spec: parse_spec(&spec)?,
+        },
+        created_at: Timestamp(created_at),
+        updated_at: Timestamp(updated_at),
+        updated_by: updated_by.map(AgentId),
+    })
 }
 
 pub(crate) fn parse_spec(json: &str) -> Result<RuleSpec> {
@@ -45,173 +54,186 @@ fn spec_json(spec: &RuleSpec) -> Result<String> {
 }
 
 /// Marks the rule set as changed, in the caller's transaction.
-async fn bump_generation(conn: &mut SqliteConnection) -> Result<()> {
-    sqlx::query(
+fn bump_generation(conn: &Connection) -> Result<()> {
+    conn.prepare_cached(
         "INSERT INTO rules_generation (id, generation) VALUES (1, random()) \
          ON CONFLICT (id) DO UPDATE SET generation = excluded.generation",
     )
-    .execute(conn)
-    .await
-    .map_err(backend)?;
+    .and_then(|mut s| s.execute([]))
+    .map_err(sql_err)?;
     Ok(())
 }
 
-pub(crate) async fn insert(
-    conn: &mut SqliteConnection,
+pub(crate) fn insert(
+    conn: &Connection,
     spec: &RuleSpec,
     by: Option<AgentId>,
     now: Timestamp,
 ) -> Result<RuleRecord> {
     validate(spec)?;
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO rules (position, name, enabled, spec, created_at, updated_at, updated_by) \
-         VALUES ((SELECT coalesce(max(position), 0) + 1 FROM rules WHERE deleted_at IS NULL), \
-         ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(spec.name.trim())
-    .bind(spec.enabled)
-    .bind(spec_json(spec)?)
-    .bind(now.0)
-    .bind(now.0)
-    .bind(by.map(|a| a.0))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(backend)?;
-    bump_generation(conn).await?;
-    load(conn, RuleId(id))
-        .await?
-        .ok_or(StoreError::NotFound("rule"))
+    let json = spec_json(spec)?;
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO rules (position, name, enabled, spec, created_at, updated_at, updated_by) \
+             VALUES ((SELECT coalesce(max(position), 0) + 1 FROM rules WHERE deleted_at IS NULL), \
+             ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    spec.name.trim(),
+                    spec.enabled,
+                    json,
+                    now.0,
+                    now.0,
+                    by.map(|a| a.0)
+                ],
+                |r| r.get(0),
+            )
+        })
+        .map_err(sql_err)?;
+    bump_generation(conn)?;
+    load(conn, RuleId(id))?.ok_or(StoreError::NotFound("rule"))
 }
 
-pub(crate) async fn load(conn: &mut SqliteConnection, id: RuleId) -> Result<Option<RuleRecord>> {
+pub(crate) fn load(conn: &Connection, id: RuleId) -> Result<Option<RuleRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM rules WHERE id = ? AND deleted_at IS NULL");
-    let row = sqlx::query_as::<_, RuleRow>(&sql)
-        .bind(id.0)
-        .fetch_optional(conn)
-        .await
-        .map_err(backend)?;
-    row.map(RuleRecord::try_from).transpose()
+    let row = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([id.0], record).optional())
+        .map_err(sql_err)?;
+    row.map(into_record).transpose()
 }
 
-pub(crate) async fn list(conn: &mut SqliteConnection) -> Result<Vec<RuleRecord>> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<RuleRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM rules WHERE deleted_at IS NULL ORDER BY position, id");
-    let rows = sqlx::query_as::<_, RuleRow>(&sql)
-        .fetch_all(conn)
-        .await
-        .map_err(backend)?;
-    rows.into_iter().map(RuleRecord::try_from).collect()
+    let rows = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.query_map([], record)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_err)?;
+    rows.into_iter().map(into_record).collect()
 }
 
-pub(crate) async fn update(
-    conn: &mut SqliteConnection,
+pub(crate) fn update(
+    conn: &Connection,
     id: RuleId,
     spec: &RuleSpec,
     by: Option<AgentId>,
     now: Timestamp,
 ) -> Result<RuleRecord> {
     validate(spec)?;
-    let done = sqlx::query(
-        "UPDATE rules SET name = ?, enabled = ?, spec = ?, updated_at = ?, updated_by = ? \
-         WHERE id = ? AND deleted_at IS NULL",
-    )
-    .bind(spec.name.trim())
-    .bind(spec.enabled)
-    .bind(spec_json(spec)?)
-    .bind(now.0)
-    .bind(by.map(|a| a.0))
-    .bind(id.0)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
-    if done.rows_affected() == 0 {
+    let json = spec_json(spec)?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE rules SET name = ?, enabled = ?, spec = ?, updated_at = ?, updated_by = ? \
+             WHERE id = ? AND deleted_at IS NULL",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                spec.name.trim(),
+                spec.enabled,
+                json,
+                now.0,
+                by.map(|a| a.0),
+                id.0
+            ])
+        })
+        .map_err(sql_err)?;
+    if changed == 0 {
         return Err(StoreError::NotFound("rule"));
     }
-    bump_generation(conn).await?;
-    load(conn, id).await?.ok_or(StoreError::NotFound("rule"))
+    bump_generation(conn)?;
+    load(conn, id)?.ok_or(StoreError::NotFound("rule"))
 }
 
-pub(crate) async fn delete(
-    conn: &mut SqliteConnection,
+pub(crate) fn delete(
+    conn: &Connection,
     id: RuleId,
     by: Option<AgentId>,
     now: Timestamp,
 ) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE rules SET deleted_at = ?, updated_at = ?, updated_by = ? \
-         WHERE id = ? AND deleted_at IS NULL",
-    )
-    .bind(now.0)
-    .bind(now.0)
-    .bind(by.map(|a| a.0))
-    .bind(id.0)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
-    if done.rows_affected() == 0 {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE rules SET deleted_at = ?, updated_at = ?, updated_by = ? \
+             WHERE id = ? AND deleted_at IS NULL",
+        )
+        .and_then(|mut s| s.execute(params![now.0, now.0, by.map(|a| a.0), id.0]))
+        .map_err(sql_err)?;
+    if changed == 0 {
         return Err(StoreError::NotFound("rule"));
     }
-    bump_generation(conn).await
+    bump_generation(conn)
 }
 
-pub(crate) async fn reorder(
-    conn: &mut SqliteConnection,
+pub(crate) fn reorder(
+    conn: &Connection,
     order: &[RuleId],
     by: Option<AgentId>,
     now: Timestamp,
 ) -> Result<Vec<RuleRecord>> {
-    let existing: Vec<(i64,)> = sqlx::query_as("SELECT id FROM rules WHERE deleted_at IS NULL")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
-    let existing: Vec<RuleId> = existing.into_iter().map(|(id,)| RuleId(id)).collect();
+    let existing: Vec<RuleId> = conn
+        .prepare_cached("SELECT id FROM rules WHERE deleted_at IS NULL")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, i64>(0).map(RuleId))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_err)?;
     check_order(&existing, order)?;
-    for (position, id) in (1_i64..).zip(order) {
-        sqlx::query(
+    let mut statement = conn
+        .prepare_cached(
             "UPDATE rules SET position = ?, updated_at = ?, updated_by = ? \
              WHERE id = ? AND position <> ?",
         )
-        .bind(position)
-        .bind(now.0)
-        .bind(by.map(|a| a.0))
-        .bind(id.0)
-        .bind(position)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
+        .map_err(sql_err)?;
+    for (position, id) in (1_i64..).zip(order) {
+        statement
+            .execute(params![position, now.0, by.map(|a| a.0), id.0, position])
+            .map_err(sql_err)?;
     }
-    bump_generation(conn).await?;
-    list(conn).await
+    drop(statement);
+    bump_generation(conn)?;
+    list(conn)
 }
 
-pub(crate) async fn names(
-    conn: &mut SqliteConnection,
-    ids: &[RuleId],
-) -> Result<BTreeMap<RuleId, String>> {
+pub(crate) fn names(conn: &Connection, ids: &[RuleId]) -> Result<BTreeMap<RuleId, String>> {
     if ids.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let mut q = QueryBuilder::<Sqlite>::new("SELECT id, name FROM rules WHERE id IN (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(id.0);
-    }
-    q.push(")");
-    let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(conn).await.map_err(backend)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name)| (RuleId(id), name))
-        .collect())
+    let placeholders = vec!["?"; ids.len()].join(", ");
+    let sql = format!("SELECT id, name FROM rules WHERE id IN ({placeholders})");
+    let rows = conn
+        .prepare(&sql)
+        .and_then(|mut s| {
+            s.query_map(params_from_iter(ids.iter().map(|id| id.0)), |r| {
+                Ok((RuleId(r.get(0)?), r.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_err)?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The enabled rules, for the ticket transaction. A row whose spec no
 /// longer parses is left out (and logged) rather than failing every write.
-pub(crate) async fn enabled(conn: &mut SqliteConnection) -> Result<Vec<Rule>> {
-    let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-        "SELECT id, position, spec FROM rules WHERE deleted_at IS NULL AND enabled = 1",
-    )
-    .fetch_all(conn)
-    .await
-    .map_err(backend)?;
+pub(crate) fn enabled(conn: &Connection) -> Result<Vec<Rule>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, position, spec FROM rules WHERE deleted_at IS NULL AND enabled = 1",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_err)?;
     Ok(rows
         .into_iter()
         .filter_map(|(id, position, spec)| match parse_spec(&spec) {
@@ -228,11 +250,9 @@ pub(crate) async fn enabled(conn: &mut SqliteConnection) -> Result<Vec<Rule>> {
         .collect())
 }
 
-pub(crate) async fn generation(conn: &mut SqliteConnection) -> Result<i64> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT generation FROM rules_generation WHERE id = 1")
-            .fetch_optional(conn)
-            .await
-            .map_err(backend)?;
-    Ok(row.map_or(0, |(g,)| g))
+pub(crate) fn generation(conn: &Connection) -> Result<i64> {
+    conn.prepare_cached("SELECT generation FROM rules_generation WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)).optional())
+        .map(|g| g.unwrap_or(0))
+        .map_err(sql_err)
 }

@@ -1,7 +1,8 @@
 use crate::SqliteStore;
 use crate::rows::*;
 use crate::rules;
-use crate::tx::SqliteTx;
+use crate::tx::{WriteTx, run_now};
+use crate::writes;
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::BTreeMap;
@@ -14,10 +15,6 @@ use tierdesk_core::{
 use tierdesk_store::{checks, ops, *};
 
 impl SqliteStore {
-    async fn read_conn(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>> {
-        self.reads.acquire().await.map_err(backend)
-    }
-
     async fn org_domains(conn: &mut SqliteConnection, id: i64) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT domain FROM organisation_domains WHERE organisation_id = ? ORDER BY domain",
@@ -48,23 +45,6 @@ impl SqliteStore {
         }
     }
 
-    async fn set_domains(conn: &mut SqliteConnection, org: i64, domains: &[String]) -> Result<()> {
-        sqlx::query("DELETE FROM organisation_domains WHERE organisation_id = ?")
-            .bind(org)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        for domain in domains {
-            sqlx::query("INSERT INTO organisation_domains (domain, organisation_id) VALUES (?, ?)")
-                .bind(domain)
-                .bind(org)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err("organisation", "domains"))?;
-        }
-        Ok(())
-    }
-
     async fn load_agent(conn: &mut SqliteConnection, id: i64) -> Result<Option<Agent>> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?");
         let row = sqlx::query_as::<_, AgentRow>(&sql)
@@ -88,32 +68,6 @@ impl SqliteStore {
         Ok(rows.into_iter().map(|(t,)| TeamId(t)).collect())
     }
 
-    async fn set_agent_teams(
-        conn: &mut SqliteConnection,
-        agent: i64,
-        teams: &[TeamId],
-    ) -> Result<()> {
-        sqlx::query("DELETE FROM agent_teams WHERE agent_id = ?")
-            .bind(agent)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-        for team in teams {
-            sqlx::query("INSERT INTO agent_teams (agent_id, team_id) VALUES (?, ?)")
-                .bind(agent)
-                .bind(team.0)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| match db_err("team", "team_ids")(e) {
-                    StoreError::Invalid { .. } => {
-                        StoreError::invalid("team_ids", format!("no team with id {team}"))
-                    }
-                    other => other,
-                })?;
-        }
-        Ok(())
-    }
-
     async fn load_tag(conn: &mut SqliteConnection, id: i64) -> Result<Option<Tag>> {
         let row = sqlx::query_as::<_, TagRow>("SELECT * FROM tags WHERE id = ?")
             .bind(id)
@@ -121,37 +75,6 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         row.map(Tag::try_from).transpose()
-    }
-
-    async fn count(conn: &mut SqliteConnection, sql: &str, id: i64) -> Result<i64> {
-        let (n,): (i64,) = sqlx::query_as(sql)
-            .bind(id)
-            .fetch_one(conn)
-            .await
-            .map_err(backend)?;
-        Ok(n)
-    }
-}
-
-async fn ensure_team(
-    conn: &mut SqliteConnection,
-    team: Option<TeamId>,
-    field: &'static str,
-) -> Result<()> {
-    if let Some(team) = team
-        && !SqliteTx(conn).team_exists_pub(team).await?
-    {
-        return Err(StoreError::invalid(
-            field,
-            format!("no team with id {team}"),
-        ));
-    }
-    Ok(())
-}
-
-impl SqliteTx<'_> {
-    async fn team_exists_pub(&mut self, team: TeamId) -> Result<bool> {
-        <Self as Tx>::team_exists(self, team).await
     }
 }
 
@@ -170,9 +93,13 @@ impl Store for SqliteStore {
         let rules = self.rules.clone();
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    ops::create_ticket(&mut SqliteTx(conn), &rules, draft, actor, now).await
-                })
+                run_now(ops::create_ticket(
+                    &mut WriteTx(conn),
+                    &rules,
+                    draft,
+                    actor,
+                    now,
+                ))
             })
             .await
     }
@@ -188,18 +115,15 @@ impl Store for SqliteStore {
         let rules = self.rules.clone();
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    ops::change_ticket(
-                        &mut SqliteTx(conn),
-                        &rules,
-                        id,
-                        expected_version,
-                        change,
-                        actor,
-                        now,
-                    )
-                    .await
-                })
+                run_now(ops::change_ticket(
+                    &mut WriteTx(conn),
+                    &rules,
+                    id,
+                    expected_version,
+                    change,
+                    actor,
+                    now,
+                ))
             })
             .await
     }
@@ -328,18 +252,9 @@ impl Store for SqliteStore {
     // --- contacts ----------------------------------------------------------
 
     async fn create_contact(&self, new: NewContact, now: Timestamp) -> Result<Contact> {
-        let mut new = checks::new_contact(new)?;
+        let new = checks::new_contact(new)?;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut tx = SqliteTx(conn);
-                    if new.organisation.is_none() {
-                        let domain = tierdesk_core::validate::email_domain(&new.email).to_string();
-                        new.organisation = tx.organisation_for_domain(&domain).await?;
-                    }
-                    tx.insert_contact(&new, now).await
-                })
-            })
+            .write(move |conn| writes::create_contact(conn, new, now))
             .await
     }
 
@@ -404,66 +319,13 @@ impl Store for SqliteStore {
     async fn update_contact(&self, id: ContactId, patch: ContactPatch) -> Result<Contact> {
         let patch = checks::contact_patch(patch)?;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut tx = SqliteTx(conn);
-                    let mut c = tx.contact(id).await?.ok_or(StoreError::NotFound("contact"))?;
-                    if let Some(email) = patch.email {
-                        c.email = email;
-                    }
-                    if let Some(name) = patch.name {
-                        c.name = name;
-                    }
-                    if let Some(org) = patch.organisation {
-                        c.organisation = org;
-                    }
-                    if let Some(phone) = patch.phone {
-                        c.phone = phone;
-                    }
-                    sqlx::query("UPDATE contacts SET email = ?, name = ?, organisation_id = ?, phone = ? WHERE id = ?")
-                        .bind(&c.email)
-                        .bind(&c.name)
-                        .bind(c.organisation.map(|o| o.0))
-                        .bind(&c.phone)
-                        .bind(id.0)
-                        .execute(&mut *tx.0)
-                        .await
-                        .map_err(|e| match db_err("contact", "email")(e) {
-                            StoreError::Invalid { .. } => StoreError::invalid("organisation_id", "no such organisation"),
-                            other => other,
-                        })?;
-                    Ok(c)
-                })
-            })
+            .write(move |conn| writes::update_contact(conn, id, patch))
             .await
     }
 
     async fn delete_contact(&self, id: ContactId) -> Result<()> {
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let tickets = SqliteStore::count(
-                        conn,
-                        "SELECT count(*) FROM tickets WHERE requester_id = ?",
-                        id.0,
-                    )
-                    .await?;
-                    if tickets > 0 {
-                        return Err(StoreError::InUse(format!(
-                            "the contact has {tickets} ticket(s) and cannot be deleted"
-                        )));
-                    }
-                    let done = sqlx::query("DELETE FROM contacts WHERE id = ?")
-                        .bind(id.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound("contact"));
-                    }
-                    Ok(())
-                })
-            })
+            .write(move |conn| writes::delete_contact(conn, id))
             .await
     }
 
@@ -476,20 +338,7 @@ impl Store for SqliteStore {
     ) -> Result<Organisation> {
         let new = checks::new_organisation(new)?;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (id,): (i64,) =
-                        sqlx::query_as("INSERT INTO organisations (name, plan, created_at) VALUES (?, ?, ?) RETURNING id")
-                            .bind(&new.name)
-                            .bind(&new.plan)
-                            .bind(now.0)
-                            .fetch_one(&mut *conn)
-                            .await
-                            .map_err(db_err("organisation", "name"))?;
-                    SqliteStore::set_domains(conn, id, &new.domains).await?;
-                    Ok(Organisation { id: OrganisationId(id), name: new.name, plan: new.plan, domains: new.domains, created_at: now })
-                })
-            })
+            .write(move |conn| writes::create_organisation(conn, new, now))
             .await
     }
 
@@ -527,57 +376,13 @@ impl Store for SqliteStore {
     ) -> Result<Organisation> {
         let patch = checks::organisation_patch(patch)?;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut org = SqliteStore::load_organisation(conn, id.0)
-                        .await?
-                        .ok_or(StoreError::NotFound("organisation"))?;
-                    if let Some(name) = patch.name {
-                        org.name = name;
-                    }
-                    if let Some(plan) = patch.plan {
-                        org.plan = plan;
-                    }
-                    sqlx::query("UPDATE organisations SET name = ?, plan = ? WHERE id = ?")
-                        .bind(&org.name)
-                        .bind(&org.plan)
-                        .bind(id.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err("organisation", "name"))?;
-                    if let Some(domains) = patch.domains {
-                        SqliteStore::set_domains(conn, id.0, &domains).await?;
-                        org.domains = domains;
-                    }
-                    Ok(org)
-                })
-            })
+            .write(move |conn| writes::update_organisation(conn, id, patch))
             .await
     }
 
     async fn delete_organisation(&self, id: OrganisationId) -> Result<()> {
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let contacts =
-                        SqliteStore::count(conn, "SELECT count(*) FROM contacts WHERE organisation_id = ?", id.0).await?;
-                    let tickets = SqliteStore::count(conn, "SELECT count(*) FROM tickets WHERE organisation_id = ?", id.0).await?;
-                    if contacts + tickets > 0 {
-                        return Err(StoreError::InUse(format!(
-                            "the organisation has {contacts} contact(s) and {tickets} ticket(s) and cannot be deleted"
-                        )));
-                    }
-                    let done = sqlx::query("DELETE FROM organisations WHERE id = ?")
-                        .bind(id.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound("organisation"));
-                    }
-                    Ok(())
-                })
-            })
+            .write(move |conn| writes::delete_organisation(conn, id))
             .await
     }
 
@@ -586,27 +391,7 @@ impl Store for SqliteStore {
     async fn create_agent(&self, new: NewAgent, now: Timestamp) -> Result<Agent> {
         let new = checks::new_agent(new)?;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO agents (email, name, role, tier, capacity, available, active, password_hash, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id",
-                    )
-                    .bind(&new.email)
-                    .bind(&new.name)
-                    .bind(new.role.as_str())
-                    .bind(i64::from(new.tier.level()))
-                    .bind(new.capacity)
-                    .bind(new.available)
-                    .bind(&new.password_hash)
-                    .bind(now.0)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err("agent", "email"))?;
-                    SqliteStore::set_agent_teams(conn, id, &new.teams).await?;
-                    SqliteStore::load_agent(conn, id).await?.ok_or(StoreError::NotFound("agent"))
-                })
-            })
+            .write(move |conn| writes::create_agent(conn, new, now))
             .await
     }
 
@@ -656,65 +441,7 @@ impl Store for SqliteStore {
     async fn update_agent(&self, id: AgentId, patch: AgentPatch) -> Result<Agent> {
         let patch = checks::agent_patch(patch)?;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut a = SqliteStore::load_agent(conn, id.0).await?.ok_or(StoreError::NotFound("agent"))?;
-                    if let Some(v) = patch.email {
-                        a.email = v;
-                    }
-                    if let Some(v) = patch.name {
-                        a.name = v;
-                    }
-                    if let Some(v) = patch.role {
-                        a.role = v;
-                    }
-                    if let Some(v) = patch.tier {
-                        a.tier = v;
-                    }
-                    if let Some(v) = patch.capacity {
-                        a.capacity = v;
-                    }
-                    if let Some(v) = patch.available {
-                        a.available = v;
-                    }
-                    if let Some(v) = patch.active {
-                        a.active = v;
-                    }
-                    sqlx::query(
-                        "UPDATE agents SET email = ?, name = ?, role = ?, tier = ?, capacity = ?, available = ?, active = ? \
-                         WHERE id = ?",
-                    )
-                    .bind(&a.email)
-                    .bind(&a.name)
-                    .bind(a.role.as_str())
-                    .bind(i64::from(a.tier.level()))
-                    .bind(a.capacity)
-                    .bind(a.available)
-                    .bind(a.active)
-                    .bind(id.0)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err("agent", "email"))?;
-                    if !a.active {
-                        // A deactivated agent keeps no way in.
-                        sqlx::query("UPDATE api_tokens SET revoked_at = coalesce(revoked_at, 0) WHERE agent_id = ?")
-                            .bind(id.0)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(backend)?;
-                        sqlx::query("DELETE FROM sessions WHERE principal_kind = 'agent' AND principal_id = ?")
-                            .bind(id.0)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(backend)?;
-                    }
-                    if let Some(teams) = patch.teams {
-                        SqliteStore::set_agent_teams(conn, id.0, &teams).await?;
-                        a.teams = teams;
-                    }
-                    Ok(a)
-                })
-            })
+            .write(move |conn| writes::update_agent(conn, id, patch))
             .await
     }
 
@@ -731,43 +458,14 @@ impl Store for SqliteStore {
     async fn set_agent_password(&self, id: AgentId, hash: &str) -> Result<()> {
         let hash = hash.to_string();
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("UPDATE agents SET password_hash = ? WHERE id = ?")
-                        .bind(hash)
-                        .bind(id.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound("agent"));
-                    }
-                    Ok(())
-                })
-            })
+            .write(move |conn| writes::set_agent_password(conn, id, &hash))
             .await
     }
 
     async fn create_team(&self, new: NewTeam) -> Result<Team> {
         let new = checks::new_team(new)?;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO teams (name, description) VALUES (?, ?) RETURNING id",
-                    )
-                    .bind(&new.name)
-                    .bind(&new.description)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err("team", "name"))?;
-                    Ok(Team {
-                        id: TeamId(id),
-                        name: new.name,
-                        description: new.description,
-                    })
-                })
-            })
+            .write(move |conn| writes::create_team(conn, new))
             .await
     }
 
@@ -793,64 +491,13 @@ impl Store for SqliteStore {
     async fn update_team(&self, id: TeamId, patch: TeamPatch) -> Result<Team> {
         let patch = checks::team_patch(patch)?;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = sqlx::query_as::<_, TeamRow>(
-                        "SELECT id, name, description FROM teams WHERE id = ?",
-                    )
-                    .bind(id.0)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                    let mut team = Team::from(row.ok_or(StoreError::NotFound("team"))?);
-                    if let Some(name) = patch.name {
-                        team.name = name;
-                    }
-                    if let Some(d) = patch.description {
-                        team.description = d;
-                    }
-                    sqlx::query("UPDATE teams SET name = ?, description = ? WHERE id = ?")
-                        .bind(&team.name)
-                        .bind(&team.description)
-                        .bind(id.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err("team", "name"))?;
-                    Ok(team)
-                })
-            })
+            .write(move |conn| writes::update_team(conn, id, patch))
             .await
     }
 
     async fn delete_team(&self, id: TeamId) -> Result<()> {
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let uses = SqliteStore::count(
-                        conn,
-                        "SELECT (SELECT count(*) FROM tickets WHERE team_id = ?1) + \
-                         (SELECT count(*) FROM agent_teams WHERE team_id = ?1) + \
-                         (SELECT count(*) FROM tags WHERE owner_team_id = ?1)",
-                        id.0,
-                    )
-                    .await?;
-                    if uses > 0 {
-                        return Err(StoreError::InUse(
-                            "the team still has tickets, members or owned tags; move them first"
-                                .into(),
-                        ));
-                    }
-                    let done = sqlx::query("DELETE FROM teams WHERE id = ?")
-                        .bind(id.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound("team"));
-                    }
-                    Ok(())
-                })
-            })
+            .write(move |conn| writes::delete_team(conn, id))
             .await
     }
 
@@ -859,28 +506,7 @@ impl Store for SqliteStore {
     async fn create_tag(&self, new: NewTag) -> Result<Tag> {
         let new = checks::new_tag(new)?;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    ensure_team(conn, new.owner_team, "owner_team_id").await?;
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO tags (name, description, owner_tier, owner_team_id) VALUES (?, ?, ?, ?) RETURNING id",
-                    )
-                    .bind(new.name.as_str())
-                    .bind(&new.description)
-                    .bind(new.owner_tier.map(|t| i64::from(t.level())))
-                    .bind(new.owner_team.map(|t| t.0))
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err("tag", "name"))?;
-                    Ok(Tag {
-                        id: TagId(id),
-                        name: new.name,
-                        description: new.description,
-                        owner_tier: new.owner_tier,
-                        owner_team: new.owner_team,
-                    })
-                })
-            })
+            .write(move |conn| writes::create_tag(conn, new))
             .await
     }
 
@@ -900,52 +526,13 @@ impl Store for SqliteStore {
     async fn update_tag(&self, id: TagId, patch: TagPatch) -> Result<Tag> {
         let patch = checks::tag_patch(patch)?;
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut tag = SqliteStore::load_tag(conn, id.0).await?.ok_or(StoreError::NotFound("tag"))?;
-                    if let Some(name) = patch.name {
-                        tag.name = name;
-                    }
-                    if let Some(d) = patch.description {
-                        tag.description = d;
-                    }
-                    if let Some(t) = patch.owner_tier {
-                        tag.owner_tier = t;
-                    }
-                    if let Some(t) = patch.owner_team {
-                        ensure_team(conn, t, "owner_team_id").await?;
-                        tag.owner_team = t;
-                    }
-                    sqlx::query("UPDATE tags SET name = ?, description = ?, owner_tier = ?, owner_team_id = ? WHERE id = ?")
-                        .bind(tag.name.as_str())
-                        .bind(&tag.description)
-                        .bind(tag.owner_tier.map(|t| i64::from(t.level())))
-                        .bind(tag.owner_team.map(|t| t.0))
-                        .bind(id.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err("tag", "name"))?;
-                    Ok(tag)
-                })
-            })
+            .write(move |conn| writes::update_tag(conn, id, patch))
             .await
     }
 
     async fn delete_tag(&self, id: TagId) -> Result<()> {
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM tags WHERE id = ?")
-                        .bind(id.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound("tag"));
-                    }
-                    Ok(())
-                })
-            })
+            .write(move |conn| writes::delete_tag(conn, id))
             .await
     }
 
@@ -1017,27 +604,7 @@ impl Store for SqliteStore {
     async fn set_contact_password(&self, id: ContactId, hash: Option<&str>) -> Result<()> {
         let hash = hash.map(str::to_string);
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("UPDATE contacts SET password_hash = ? WHERE id = ?")
-                        .bind(&hash)
-                        .bind(id.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound("contact"));
-                    }
-                    if hash.is_none() {
-                        sqlx::query("DELETE FROM sessions WHERE principal_kind = 'customer' AND principal_id = ?")
-                            .bind(id.0)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(backend)?;
-                    }
-                    Ok(())
-                })
-            })
+            .write(move |conn| writes::set_contact_password(conn, id, hash.as_deref()))
             .await
     }
 
@@ -1049,21 +616,7 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let token_hash = token_hash.to_string();
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("INSERT INTO portal_invites (token_hash, contact_id, expires_at) VALUES (?, ?, ?)")
-                        .bind(token_hash)
-                        .bind(contact.0)
-                        .bind(expires_at.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(|e| match db_err("contact", "contact_id")(e) {
-                            StoreError::Invalid { .. } => StoreError::NotFound("contact"),
-                            other => other,
-                        })?;
-                    Ok(())
-                })
-            })
+            .write(move |conn| writes::create_invite(conn, contact, &token_hash, expires_at))
             .await
     }
 
@@ -1075,56 +628,13 @@ impl Store for SqliteStore {
     ) -> Result<Contact> {
         let (token_hash, password_hash) = (token_hash.to_string(), password_hash.to_string());
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row: Option<(i64,)> = sqlx::query_as(
-                        "DELETE FROM portal_invites WHERE token_hash = ? AND expires_at > ? RETURNING contact_id",
-                    )
-                    .bind(&token_hash)
-                    .bind(now.0)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                    let (contact,) = row.ok_or(StoreError::NotFound("invitation"))?;
-                    sqlx::query("UPDATE contacts SET password_hash = ? WHERE id = ?")
-                        .bind(&password_hash)
-                        .bind(contact)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    SqliteTx(conn).contact(ContactId(contact)).await?.ok_or(StoreError::NotFound("contact"))
-                })
-            })
+            .write(move |conn| writes::redeem_invite(conn, &token_hash, &password_hash, now))
             .await
     }
 
     async fn create_session(&self, session: Session) -> Result<()> {
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (kind, id) = principal_parts(session.principal);
-                    // Expired sessions are swept on the way in: no separate janitor needed.
-                    sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
-                        .bind(session.created_at.0)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    sqlx::query(
-                        "INSERT INTO sessions (token_hash, principal_kind, principal_id, csrf_token, created_at, expires_at) \
-                         VALUES (?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(&session.token_hash)
-                    .bind(kind)
-                    .bind(id)
-                    .bind(&session.csrf_token)
-                    .bind(session.created_at.0)
-                    .bind(session.expires_at.0)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err("session", "token"))?;
-                    Ok(())
-                })
-            })
+            .write(move |conn| writes::create_session(conn, &session))
             .await
     }
 
@@ -1155,40 +665,13 @@ impl Store for SqliteStore {
     async fn delete_session(&self, token_hash: &str) -> Result<()> {
         let token_hash = token_hash.to_string();
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-                        .bind(token_hash)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(())
-                })
-            })
+            .write(move |conn| writes::delete_session(conn, &token_hash))
             .await
     }
 
     async fn create_api_token(&self, new: NewApiToken, now: Timestamp) -> Result<ApiToken> {
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO api_tokens (agent_id, name, prefix, token_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-                    )
-                    .bind(new.agent.0)
-                    .bind(&new.name)
-                    .bind(&new.prefix)
-                    .bind(&new.token_hash)
-                    .bind(now.0)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(|e| match db_err("api token", "agent_id")(e) {
-                        StoreError::Invalid { .. } => StoreError::NotFound("agent"),
-                        other => other,
-                    })?;
-                    Ok(ApiToken { id, agent: new.agent, name: new.name, prefix: new.prefix, created_at: now, revoked: false })
-                })
-            })
+            .write(move |conn| writes::create_api_token(conn, new, now))
             .await
     }
 
@@ -1216,23 +699,7 @@ impl Store for SqliteStore {
 
     async fn revoke_api_token(&self, agent: AgentId, id: i64) -> Result<()> {
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? AND agent_id = ?",
-                    )
-                    .bind(0_i64)
-                    .bind(id)
-                    .bind(agent.0)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound("api token"));
-                    }
-                    Ok(())
-                })
-            })
+            .write(move |conn| writes::revoke_api_token(conn, agent, id))
             .await
     }
 
@@ -1257,16 +724,16 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<RuleRecord> {
         self.writer
-            .write(move |conn| Box::pin(async move { rules::insert(conn, &spec, by, now).await }))
+            .write(move |conn| rules::insert(conn, &spec, by, now))
             .await
     }
 
     async fn rule(&self, id: RuleId) -> Result<Option<RuleRecord>> {
-        rules::load(&mut *self.read_conn().await?, id).await
+        self.writer.write(move |conn| rules::load(conn, id)).await
     }
 
     async fn list_rules(&self) -> Result<Vec<RuleRecord>> {
-        rules::list(&mut *self.read_conn().await?).await
+        self.writer.write(|conn| rules::list(conn)).await
     }
 
     async fn update_rule(
@@ -1277,15 +744,13 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<RuleRecord> {
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { rules::update(conn, id, &spec, by, now).await })
-            })
+            .write(move |conn| rules::update(conn, id, &spec, by, now))
             .await
     }
 
     async fn delete_rule(&self, id: RuleId, by: Option<AgentId>, now: Timestamp) -> Result<()> {
         self.writer
-            .write(move |conn| Box::pin(async move { rules::delete(conn, id, by, now).await }))
+            .write(move |conn| rules::delete(conn, id, by, now))
             .await
     }
 
@@ -1297,12 +762,15 @@ impl Store for SqliteStore {
     ) -> Result<Vec<RuleRecord>> {
         let order = order.to_vec();
         self.writer
-            .write(move |conn| Box::pin(async move { rules::reorder(conn, &order, by, now).await }))
+            .write(move |conn| rules::reorder(conn, &order, by, now))
             .await
     }
 
     async fn rule_names(&self, ids: &[RuleId]) -> Result<BTreeMap<RuleId, String>> {
-        rules::names(&mut *self.read_conn().await?, ids).await
+        let ids = ids.to_vec();
+        self.writer
+            .write(move |conn| rules::names(conn, &ids))
+            .await
     }
 
     async fn dry_run_rules(
@@ -1314,9 +782,17 @@ impl Store for SqliteStore {
         if timeline.is_empty() {
             return Err(StoreError::NotFound("ticket"));
         }
-        // Only reads: a reader connection serves, and the writer is not held up.
-        let mut conn = self.read_conn().await?;
-        tierdesk_store::rules::dry_run(&mut SqliteTx(&mut conn), &self.rules, &timeline, candidate)
+        // Only reads, but through the same Tx the writes use; nothing is written.
+        let rules = self.rules.clone();
+        self.writer
+            .write(move |conn| {
+                run_now(tierdesk_store::rules::dry_run(
+                    &mut WriteTx(conn),
+                    &rules,
+                    &timeline,
+                    candidate,
+                ))
+            })
             .await
     }
 }
@@ -1331,13 +807,6 @@ fn token_from((id, agent, name, prefix, created_at, revoked_at): TokenRow) -> Ap
         prefix,
         created_at: Timestamp(created_at),
         revoked: revoked_at.is_some(),
-    }
-}
-
-fn principal_parts(p: Principal) -> (&'static str, i64) {
-    match p {
-        Principal::Agent(a) => ("agent", a.0),
-        Principal::Customer(c) => ("customer", c.0),
     }
 }
 

@@ -1,10 +1,15 @@
 //! The primitive operations the shared ticket orchestration runs on, inside
-//! the writer's open transaction.
+//! the writer's open transaction. They are synchronous rusqlite calls on
+//! cached prepared statements; [`WriteTx`] wraps them in the async [`Tx`]
+//! trait and [`run_now`] drives the shared orchestration to completion on
+//! the writer thread, which works because none of it ever waits.
 
-use crate::rows::{CONTACT_COLUMNS, ContactRow, TicketRow, backend, db_err, tags_json};
+use crate::rows::{ContactRow, TicketRow, contact_columns, corrupt, db_err, sql_err, tags_json};
 use async_trait::async_trait;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-use std::collections::BTreeMap;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::{BTreeMap, BTreeSet};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 use tierdesk_core::routing::TagOwner;
 use tierdesk_core::rules::Rule;
 use tierdesk_core::{
@@ -13,268 +18,90 @@ use tierdesk_core::{
 };
 use tierdesk_store::{NewContact, Result, StoreError, StoredEvent, Tx};
 
-pub(crate) struct SqliteTx<'c>(pub(crate) &'c mut SqliteConnection);
+/// Runs a future that never suspends, such as the shared ticket orchestration
+/// over [`WriteTx`], to completion right here. A future that does suspend is
+/// a bug; it is reported as an error rather than blocking the writer.
+pub(crate) fn run_now<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(StoreError::Backend(
+            "a write tried to wait on the writer thread".into(),
+        )),
+    }
+}
+
+/// The writer's open transaction as the backend-independent [`Tx`].
+/// Holding `&mut` (not `&`) keeps it `Send`, as the trait requires.
+pub(crate) struct WriteTx<'c>(pub(crate) &'c mut Connection);
 
 #[async_trait]
-impl Tx for SqliteTx<'_> {
+impl Tx for WriteTx<'_> {
     async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>> {
         // The writer holds the only write transaction, so a plain read is current.
-        let row = sqlx::query_as::<_, TicketRow>("SELECT * FROM tickets WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *self.0)
-            .await
-            .map_err(backend)?;
-        row.map(Ticket::try_from).transpose()
+        ticket(self.0, id)
     }
 
     async fn agent_ref(&mut self, id: AgentId) -> Result<Option<AgentRef>> {
-        let row: Option<(i64, bool)> =
-            sqlx::query_as("SELECT tier, active FROM agents WHERE id = ?")
-                .bind(id.0)
-                .fetch_optional(&mut *self.0)
-                .await
-                .map_err(backend)?;
-        row.map(|(tier, active)| {
-            let tier = Tier::new(tier).map_err(|e| crate::rows::corrupt("agent", e))?;
-            Ok(AgentRef { id, tier, active })
-        })
-        .transpose()
+        agent_ref(self.0, id)
     }
 
     async fn team_exists(&mut self, id: TeamId) -> Result<bool> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM teams WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *self.0)
-            .await
-            .map_err(backend)?;
-        Ok(row.is_some())
+        team_exists(self.0, id)
     }
 
     async fn tag_owners(&mut self, tags: &[String]) -> Result<BTreeMap<String, TagOwner>> {
-        if tags.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT name, owner_tier, owner_team_id FROM tags \
-             WHERE (owner_tier IS NOT NULL OR owner_team_id IS NOT NULL) AND name IN (",
-        );
-        let mut list = q.separated(", ");
-        for tag in tags {
-            list.push_bind(tag.as_str());
-        }
-        q.push(")");
-        let rows: Vec<(String, Option<i64>, Option<i64>)> = q
-            .build_query_as()
-            .fetch_all(&mut *self.0)
-            .await
-            .map_err(backend)?;
-        owners_from_rows(rows)
+        tag_owners(self.0, tags)
     }
 
     async fn contact(&mut self, id: ContactId) -> Result<Option<Contact>> {
-        let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?");
-        let row = sqlx::query_as::<_, ContactRow>(&sql)
-            .bind(id.0)
-            .fetch_optional(&mut *self.0)
-            .await
-            .map_err(backend)?;
-        Ok(row.map(Contact::from))
+        contact(self.0, id)
     }
 
     async fn contact_by_email(&mut self, email: &str) -> Result<Option<Contact>> {
-        let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE email = ?");
-        let row = sqlx::query_as::<_, ContactRow>(&sql)
-            .bind(email)
-            .fetch_optional(&mut *self.0)
-            .await
-            .map_err(backend)?;
-        Ok(row.map(Contact::from))
+        contact_by_email(self.0, email)
     }
 
     async fn organisation_for_domain(&mut self, domain: &str) -> Result<Option<OrganisationId>> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT organisation_id FROM organisation_domains WHERE domain = ?")
-                .bind(domain)
-                .fetch_optional(&mut *self.0)
-                .await
-                .map_err(backend)?;
-        Ok(row.map(|(id,)| OrganisationId(id)))
+        organisation_for_domain(self.0, domain)
     }
 
     async fn insert_contact(&mut self, new: &NewContact, now: Timestamp) -> Result<Contact> {
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO contacts (email, name, organisation_id, phone, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&new.email)
-        .bind(&new.name)
-        .bind(new.organisation.map(|o| o.0))
-        .bind(&new.phone)
-        .bind(now.0)
-        .fetch_one(&mut *self.0)
-        .await
-        .map_err(db_err("contact", "email"))?;
-        Ok(Contact {
-            id: ContactId(id),
-            email: new.email.clone(),
-            name: new.name.clone(),
-            organisation: new.organisation,
-            phone: new.phone.clone(),
-            portal_access: false,
-            created_at: now,
-        })
+        insert_contact(self.0, new, now)
     }
 
     async fn next_reference(&mut self) -> Result<i64> {
-        let (value,): (i64,) =
-            sqlx::query_as("UPDATE sequences SET value = value + 1 WHERE name = 'ticket_reference' RETURNING value")
-                .fetch_one(&mut *self.0)
-                .await
-                .map_err(backend)?;
-        Ok(value)
+        next_reference(self.0)
     }
 
     async fn insert_ticket(&mut self, t: &Ticket) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tickets (id, reference, version, subject, requester_id, organisation_id, channel, status, \
-             priority, tier, team_id, assignee_id, tags, follow_up_of, created_at, updated_at, first_response_at, \
-             last_customer_message_at, last_agent_reply_at, solved_at, closed_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(t.id.0)
-        .bind(t.reference)
-        .bind(t.version)
-        .bind(&t.subject)
-        .bind(t.requester.0)
-        .bind(t.organisation.map(|o| o.0))
-        .bind(t.channel.as_str())
-        .bind(t.status.as_str())
-        .bind(t.priority.as_str())
-        .bind(i64::from(t.tier.level()))
-        .bind(t.team.map(|x| x.0))
-        .bind(t.assignee.map(|x| x.0))
-        .bind(tags_json(t))
-        .bind(t.follow_up_of.map(|x| x.0))
-        .bind(t.created_at.0)
-        .bind(t.updated_at.0)
-        .bind(t.first_response_at.map(|x| x.0))
-        .bind(t.last_customer_message_at.map(|x| x.0))
-        .bind(t.last_agent_reply_at.map(|x| x.0))
-        .bind(t.solved_at.map(|x| x.0))
-        .bind(t.closed_at.map(|x| x.0))
-        .execute(&mut *self.0)
-        .await
-        .map_err(db_err("ticket", "reference"))?;
-        insert_tags(self.0, t.id, t.tags.iter()).await
+        insert_ticket(self.0, t)
     }
 
     async fn update_ticket(&mut self, t: &Ticket, expected_version: i64) -> Result<bool> {
-        let old: Option<(String,)> =
-            sqlx::query_as("SELECT tags FROM tickets WHERE id = ? AND version = ?")
-                .bind(t.id.0)
-                .bind(expected_version)
-                .fetch_optional(&mut *self.0)
-                .await
-                .map_err(backend)?;
-        let Some((old_tags,)) = old else {
-            return Ok(false);
-        };
-        sqlx::query(
-            "UPDATE tickets SET version = ?, subject = ?, organisation_id = ?, status = ?, priority = ?, tier = ?, \
-             team_id = ?, assignee_id = ?, tags = ?, updated_at = ?, first_response_at = ?, \
-             last_customer_message_at = ?, last_agent_reply_at = ?, solved_at = ?, closed_at = ? \
-             WHERE id = ? AND version = ?",
-        )
-        .bind(t.version)
-        .bind(&t.subject)
-        .bind(t.organisation.map(|o| o.0))
-        .bind(t.status.as_str())
-        .bind(t.priority.as_str())
-        .bind(i64::from(t.tier.level()))
-        .bind(t.team.map(|x| x.0))
-        .bind(t.assignee.map(|x| x.0))
-        .bind(tags_json(t))
-        .bind(t.updated_at.0)
-        .bind(t.first_response_at.map(|x| x.0))
-        .bind(t.last_customer_message_at.map(|x| x.0))
-        .bind(t.last_agent_reply_at.map(|x| x.0))
-        .bind(t.solved_at.map(|x| x.0))
-        .bind(t.closed_at.map(|x| x.0))
-        .bind(t.id.0)
-        .bind(expected_version)
-        .execute(&mut *self.0)
-        .await
-        .map_err(db_err("team or agent", "team_id"))?;
-        let old_tags: std::collections::BTreeSet<String> =
-            serde_json::from_str(&old_tags).map_err(|e| crate::rows::corrupt("ticket", e))?;
-        for removed in old_tags.difference(&t.tags) {
-            sqlx::query("DELETE FROM ticket_tags WHERE tag = ? AND ticket_id = ?")
-                .bind(removed)
-                .bind(t.id.0)
-                .execute(&mut *self.0)
-                .await
-                .map_err(backend)?;
-        }
-        insert_tags(self.0, t.id, t.tags.difference(&old_tags)).await?;
-        Ok(true)
+        update_ticket(self.0, t, expected_version)
     }
 
     async fn append_events(&mut self, events: &[Event]) -> Result<Vec<StoredEvent>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut rows = Vec::with_capacity(events.len());
-        for event in events {
-            let actor = serde_json::to_string(&event.actor)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            let data = serde_json::to_string(&event.kind)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            rows.push((event, actor, data));
-        }
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO ticket_events (ticket_id, version, at, actor, kind, data) ",
-        );
-        insert.push_values(&rows, |mut row, (event, actor, data)| {
-            row.push_bind(event.ticket.0)
-                .push_bind(event.version)
-                .push_bind(event.at.0)
-                .push_bind(actor.as_str())
-                .push_bind(event.kind.name())
-                .push_bind(data.as_str());
-        });
-        insert.push(" RETURNING id");
-        let mut ids: Vec<i64> = insert
-            .build_query_scalar()
-            .fetch_all(&mut *self.0)
-            .await
-            .map_err(backend)?;
-        // One writer, one statement: rows get consecutive ids in VALUES order,
-        // whatever order RETURNING reports them in.
-        ids.sort_unstable();
-        Ok(ids
-            .into_iter()
-            .zip(events)
-            .map(|(id, event)| StoredEvent {
-                id: EventId(id),
-                event: event.clone(),
-            })
-            .collect())
+        append_events(self.0, events)
     }
 
     async fn rules_generation(&mut self) -> Result<i64> {
-        crate::rules::generation(self.0).await
+        crate::rules::generation(self.0)
     }
 
     async fn enabled_rules(&mut self) -> Result<Vec<Rule>> {
-        crate::rules::enabled(self.0).await
+        crate::rules::enabled(self.0)
     }
 
     async fn organisation_plan(&mut self, id: OrganisationId) -> Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT plan FROM organisations WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *self.0)
-            .await
-            .map_err(backend)?;
-        Ok(row.map(|(plan,)| plan))
+        self.0
+            .prepare_cached("SELECT plan FROM organisations WHERE id = ?")
+            .and_then(|mut s| s.query_row([id.0], |r| r.get::<_, String>(0)).optional())
+            .map_err(sql_err)
     }
 
     async fn count_recent_tickets(
@@ -287,66 +114,295 @@ impl Tx for SqliteTx<'_> {
         if words.is_empty() {
             return Ok(0);
         }
-        let mut q =
-            QueryBuilder::<Sqlite>::new("SELECT count(*) FROM tickets WHERE created_at >= ");
-        q.push_bind(since.0)
-            .push(" AND created_at <= ")
-            .push_bind(until.0)
-            .push(" AND id <> ")
-            .push_bind(except.0)
-            .push(" AND (");
-        for (i, word) in words.iter().enumerate() {
-            if i > 0 {
-                q.push(" OR ");
-            }
-            q.push("instr(lower(subject), ")
-                .push_bind(word.as_str())
-                .push(") > 0");
-        }
-        q.push(")");
-        let (count,): (i64,) = q
-            .build_query_as()
-            .fetch_one(&mut *self.0)
-            .await
-            .map_err(backend)?;
-        Ok(count)
+        let any_word = vec!["instr(lower(subject), ?) > 0"; words.len()].join(" OR ");
+        let sql = format!(
+            "SELECT count(*) FROM tickets WHERE created_at >= ? AND created_at <= ? AND id <> ? AND ({any_word})"
+        );
+        let mut values: Vec<rusqlite::types::Value> =
+            vec![since.0.into(), until.0.into(), except.0.into()];
+        values.extend(
+            words
+                .iter()
+                .map(|w| rusqlite::types::Value::from(w.clone())),
+        );
+        self.0
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(rusqlite::params_from_iter(values), |r| r.get(0)))
+            .map_err(sql_err)
     }
 }
 
-async fn insert_tags<'a>(
-    conn: &mut SqliteConnection,
-    ticket: TicketId,
-    tags: impl Iterator<Item = &'a String>,
-) -> Result<()> {
-    let tags: Vec<&String> = tags.collect();
+pub(crate) fn ticket(conn: &Connection, id: TicketId) -> Result<Option<Ticket>> {
+    let row = conn
+        .prepare_cached("SELECT * FROM tickets WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id.0], TicketRow::read).optional())
+        .map_err(sql_err)?;
+    row.map(Ticket::try_from).transpose()
+}
+
+fn agent_ref(conn: &Connection, id: AgentId) -> Result<Option<AgentRef>> {
+    let row: Option<(i64, bool)> = conn
+        .prepare_cached("SELECT tier, active FROM agents WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(sql_err)?;
+    row.map(|(tier, active)| {
+        let tier = Tier::new(tier).map_err(|e| corrupt("agent", e))?;
+        Ok(AgentRef { id, tier, active })
+    })
+    .transpose()
+}
+
+pub(crate) fn team_exists(conn: &Connection, id: TeamId) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM teams WHERE id = ?1")
+        .and_then(|mut s| s.exists([id.0]))
+        .map_err(sql_err)
+}
+
+/// One cached lookup per tag (a ticket has a handful) rather than an `IN`
+/// list whose every length would be a different statement to prepare.
+fn tag_owners(conn: &Connection, tags: &[String]) -> Result<BTreeMap<String, TagOwner>> {
+    let mut owners = BTreeMap::new();
     if tags.is_empty() {
-        return Ok(());
+        return Ok(owners);
     }
-    let mut insert =
-        QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) ");
-    insert.push_values(tags, |mut row, tag| {
-        row.push_bind(tag.as_str()).push_bind(ticket.0);
-    });
-    insert.build().execute(conn).await.map_err(backend)?;
-    Ok(())
-}
-
-fn owners_from_rows(
-    rows: Vec<(String, Option<i64>, Option<i64>)>,
-) -> Result<BTreeMap<String, TagOwner>> {
-    rows.into_iter()
-        .map(|(name, tier, team)| {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT owner_tier, owner_team_id FROM tags \
+             WHERE name = ?1 AND (owner_tier IS NOT NULL OR owner_team_id IS NOT NULL)",
+        )
+        .map_err(sql_err)?;
+    for tag in tags {
+        let row: Option<(Option<i64>, Option<i64>)> = statement
+            .query_row([tag], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(sql_err)?;
+        if let Some((tier, team)) = row {
             let tier = tier
                 .map(Tier::new)
                 .transpose()
-                .map_err(|e| crate::rows::corrupt("tag", e))?;
-            Ok((
-                name,
+                .map_err(|e| corrupt("tag", e))?;
+            owners.insert(
+                tag.clone(),
                 TagOwner {
                     tier,
                     team: team.map(TeamId),
                 },
-            ))
+            );
+        }
+    }
+    Ok(owners)
+}
+
+pub(crate) fn contact(conn: &Connection, id: ContactId) -> Result<Option<Contact>> {
+    let row = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            contact_columns!(),
+            " FROM contacts WHERE id = ?1"
+        ))
+        .and_then(|mut s| s.query_row([id.0], ContactRow::read).optional())
+        .map_err(sql_err)?;
+    Ok(row.map(Contact::from))
+}
+
+fn contact_by_email(conn: &Connection, email: &str) -> Result<Option<Contact>> {
+    let row = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            contact_columns!(),
+            " FROM contacts WHERE email = ?1"
+        ))
+        .and_then(|mut s| s.query_row([email], ContactRow::read).optional())
+        .map_err(sql_err)?;
+    Ok(row.map(Contact::from))
+}
+
+pub(crate) fn organisation_for_domain(
+    conn: &Connection,
+    domain: &str,
+) -> Result<Option<OrganisationId>> {
+    conn.prepare_cached("SELECT organisation_id FROM organisation_domains WHERE domain = ?1")
+        .and_then(|mut s| s.query_row([domain], |r| r.get(0)).optional())
+        .map(|id| id.map(OrganisationId))
+        .map_err(sql_err)
+}
+
+pub(crate) fn insert_contact(
+    conn: &Connection,
+    new: &NewContact,
+    now: Timestamp,
+) -> Result<Contact> {
+    conn.prepare_cached(
+        "INSERT INTO contacts (email, name, organisation_id, phone, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            new.email,
+            new.name,
+            new.organisation.map(|o| o.0),
+            new.phone,
+            now.0
+        ])
+    })
+    .map_err(db_err("contact", "email"))?;
+    Ok(Contact {
+        id: ContactId(conn.last_insert_rowid()),
+        email: new.email.clone(),
+        name: new.name.clone(),
+        organisation: new.organisation,
+        phone: new.phone.clone(),
+        portal_access: false,
+        created_at: now,
+    })
+}
+
+fn next_reference(conn: &Connection) -> Result<i64> {
+    conn.prepare_cached(
+        "UPDATE sequences SET value = value + 1 WHERE name = 'ticket_reference' RETURNING value",
+    )
+    .and_then(|mut s| s.query_row([], |r| r.get(0)))
+    .map_err(sql_err)
+}
+
+fn insert_ticket(conn: &Connection, t: &Ticket) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO tickets (id, reference, version, subject, requester_id, organisation_id, channel, status, \
+         priority, tier, team_id, assignee_id, tags, follow_up_of, created_at, updated_at, first_response_at, \
+         last_customer_message_at, last_agent_reply_at, solved_at, closed_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            t.id.0,
+            t.reference,
+            t.version,
+            t.subject,
+            t.requester.0,
+            t.organisation.map(|o| o.0),
+            t.channel.as_str(),
+            t.status.as_str(),
+            t.priority.as_str(),
+            i64::from(t.tier.level()),
+            t.team.map(|x| x.0),
+            t.assignee.map(|x| x.0),
+            tags_json(t),
+            t.follow_up_of.map(|x| x.0),
+            t.created_at.0,
+            t.updated_at.0,
+            t.first_response_at.map(|x| x.0),
+            t.last_customer_message_at.map(|x| x.0),
+            t.last_agent_reply_at.map(|x| x.0),
+            t.solved_at.map(|x| x.0),
+            t.closed_at.map(|x| x.0),
+        ])
+    })
+    .map_err(db_err("ticket", "reference"))?;
+    insert_tags(conn, t.id, t.tags.iter())
+}
+
+fn update_ticket(conn: &Connection, t: &Ticket, expected_version: i64) -> Result<bool> {
+    let old: Option<String> = conn
+        .prepare_cached("SELECT tags FROM tickets WHERE id = ?1 AND version = ?2")
+        .and_then(|mut s| {
+            s.query_row([t.id.0, expected_version], |r| r.get(0))
+                .optional()
         })
-        .collect()
+        .map_err(sql_err)?;
+    let Some(old_tags) = old else {
+        return Ok(false);
+    };
+    conn.prepare_cached(
+        "UPDATE tickets SET version = ?1, subject = ?2, organisation_id = ?3, status = ?4, priority = ?5, \
+         tier = ?6, team_id = ?7, assignee_id = ?8, tags = ?9, updated_at = ?10, first_response_at = ?11, \
+         last_customer_message_at = ?12, last_agent_reply_at = ?13, solved_at = ?14, closed_at = ?15 \
+         WHERE id = ?16 AND version = ?17",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            t.version,
+            t.subject,
+            t.organisation.map(|o| o.0),
+            t.status.as_str(),
+            t.priority.as_str(),
+            i64::from(t.tier.level()),
+            t.team.map(|x| x.0),
+            t.assignee.map(|x| x.0),
+            tags_json(t),
+            t.updated_at.0,
+            t.first_response_at.map(|x| x.0),
+            t.last_customer_message_at.map(|x| x.0),
+            t.last_agent_reply_at.map(|x| x.0),
+            t.solved_at.map(|x| x.0),
+            t.closed_at.map(|x| x.0),
+            t.id.0,
+            expected_version,
+        ])
+    })
+    .map_err(db_err("team or agent", "team_id"))?;
+    let old_tags: BTreeSet<String> =
+        serde_json::from_str(&old_tags).map_err(|e| corrupt("ticket", e))?;
+    let mut remove = conn
+        .prepare_cached("DELETE FROM ticket_tags WHERE tag = ?1 AND ticket_id = ?2")
+        .map_err(sql_err)?;
+    for removed in old_tags.difference(&t.tags) {
+        remove.execute(params![removed, t.id.0]).map_err(sql_err)?;
+    }
+    insert_tags(conn, t.id, t.tags.difference(&old_tags))?;
+    Ok(true)
+}
+
+fn append_events(conn: &Connection, events: &[Event]) -> Result<Vec<StoredEvent>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO ticket_events (ticket_id, version, at, actor, kind, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(sql_err)?;
+    let mut stored = Vec::with_capacity(events.len());
+    for event in events {
+        let actor =
+            serde_json::to_string(&event.actor).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let data =
+            serde_json::to_string(&event.kind).map_err(|e| StoreError::Backend(e.to_string()))?;
+        insert
+            .execute(params![
+                event.ticket.0,
+                event.version,
+                event.at.0,
+                actor,
+                event.kind.name(),
+                data
+            ])
+            .map_err(sql_err)?;
+        stored.push(StoredEvent {
+            id: EventId(conn.last_insert_rowid()),
+            event: event.clone(),
+        });
+    }
+    Ok(stored)
+}
+
+fn insert_tags<'a>(
+    conn: &Connection,
+    ticket: TicketId,
+    tags: impl Iterator<Item = &'a String>,
+) -> Result<()> {
+    let mut tags = tags.peekable();
+    if tags.peek().is_none() {
+        return Ok(());
+    }
+    let mut insert = conn
+        .prepare_cached("INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?1, ?2)")
+        .map_err(sql_err)?;
+    for tag in tags {
+        insert.execute(params![tag, ticket.0]).map_err(sql_err)?;
+    }
+    Ok(())
 }

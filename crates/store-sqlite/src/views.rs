@@ -1,7 +1,7 @@
 //! Saved views on SQLite.
 
 use crate::SqliteStore;
-use crate::rows::{backend, db_err};
+use crate::rows::{backend, db_err, sql_err};
 use sqlx::FromRow;
 use tierdesk_core::{AgentId, Timestamp};
 use tierdesk_store::{NewView, Result, SavedView, StoreError, TicketSort, ViewPatch, checks};
@@ -50,24 +50,26 @@ impl SqliteStore {
         let id = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO saved_views (name, query, sort, owner_agent_id, position, created_at, updated_at) \
-                         VALUES (?, ?, ?, ?, coalesce(?, (SELECT coalesce(max(position), 0) + 10 FROM saved_views)), ?, ?) \
-                         RETURNING id",
+                conn.prepare_cached(
+                    "INSERT INTO saved_views (name, query, sort, owner_agent_id, position, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, coalesce(?, (SELECT coalesce(max(position), 0) + 10 FROM saved_views)), ?, ?) \
+                     RETURNING id",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        rusqlite::params![
+                            new.name,
+                            new.query,
+                            sort_name(new.sort),
+                            new.owner.map(|a| a.0),
+                            new.position,
+                            now.0,
+                            now.0
+                        ],
+                        |r| r.get::<_, i64>(0),
                     )
-                    .bind(&new.name)
-                    .bind(&new.query)
-                    .bind(sort_name(new.sort))
-                    .bind(new.owner.map(|a| a.0))
-                    .bind(new.position)
-                    .bind(now.0)
-                    .bind(now.0)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err("view", "name"))?;
-                    Ok(id)
                 })
+                .map_err(db_err("view", "name"))
             })
             .await?;
         self.view_impl(id)
@@ -109,23 +111,22 @@ impl SqliteStore {
         let updated = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE saved_views SET name = coalesce(?, name), query = coalesce(?, query), \
-                         sort = coalesce(?, sort), position = coalesce(?, position), updated_at = ? \
-                         WHERE id = ?",
-                    )
-                    .bind(patch.name)
-                    .bind(patch.query)
-                    .bind(patch.sort.map(sort_name))
-                    .bind(patch.position)
-                    .bind(now.0)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err("view", "name"))?;
-                    Ok(done.rows_affected())
+                conn.prepare_cached(
+                    "UPDATE saved_views SET name = coalesce(?, name), query = coalesce(?, query), \
+                     sort = coalesce(?, sort), position = coalesce(?, position), updated_at = ? \
+                     WHERE id = ?",
+                )
+                .and_then(|mut s| {
+                    s.execute(rusqlite::params![
+                        patch.name,
+                        patch.query,
+                        patch.sort.map(sort_name),
+                        patch.position,
+                        now.0,
+                        id
+                    ])
                 })
+                .map_err(db_err("view", "name"))
             })
             .await?;
         if updated == 0 {
@@ -140,14 +141,9 @@ impl SqliteStore {
         let deleted = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM saved_views WHERE id = ?")
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(backend)?;
-                    Ok(done.rows_affected())
-                })
+                conn.prepare_cached("DELETE FROM saved_views WHERE id = ?")
+                    .and_then(|mut s| s.execute([id]))
+                    .map_err(sql_err)
             })
             .await?;
         if deleted == 0 {

@@ -1,98 +1,109 @@
-//! Group commit. SQLite has one writer, so all writes go through one task
-//! that owns the write connection. Writes that arrive while a commit is in
-//! flight are gathered into the next transaction: they share one fsync, each
-//! inside its own savepoint so one failed write never undoes another.
+//! Group commit. SQLite has one writer, so all writes go through one OS
+//! thread that owns the write connection (rusqlite: each statement is a
+//! direct call into SQLite, with no hop to a worker thread and back).
+//! Writes that arrive while a commit is in flight are gathered into the next
+//! transaction: they share one fsync, each inside its own savepoint so one
+//! failed write never undoes another. A caller hears back only after COMMIT.
 //! After each commit the writer announces the newest committed event id on
 //! the store's event signal.
 
-use futures::future::BoxFuture;
-use sqlx::{Connection, SqliteConnection};
+use crate::rows::sql_err;
+use rusqlite::Connection;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use tierdesk_core::EventId;
 use tierdesk_store::{Result, StoreError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Called once the batch's fate is known: with `Ok` after COMMIT succeeded.
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
-type Job =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
+/// Runs one write inside the open transaction; true when it succeeded.
+type Job = Box<dyn FnOnce(&mut Connection) -> (bool, Finish) + Send>;
 
 /// Upper bound on writes per transaction, so one commit's latency stays bounded.
 const MAX_BATCH: usize = 512;
+/// Writes waiting for the writer; callers beyond this wait to enqueue.
+const QUEUE_CAPACITY: usize = 4096;
 
-#[derive(Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    thread: JoinHandle<()>,
 }
 
 impl Writer {
-    pub(crate) fn start(conn: SqliteConnection, events: Arc<watch::Sender<EventId>>) -> Self {
-        let (jobs, rx) = mpsc::channel(4096);
-        tokio::spawn(run(conn, rx, events));
-        Writer { jobs }
+    pub(crate) fn start(conn: Connection, events: Arc<watch::Sender<EventId>>) -> Result<Self> {
+        let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, rx, &events))
+            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(Writer { jobs, thread })
     }
 
     /// Runs `f` inside the next group transaction and returns its result
-    /// only after that transaction is durably committed.
+    /// only after that transaction is durably committed. `f` runs on the
+    /// writer thread, so it must not block on anything but SQLite.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |conn| {
-            Box::pin(async move {
-                let result = f(conn).await;
-                let ok = result.is_ok();
-                let finish: Finish = Box::new(move |committed: Result<()>| {
-                    let _ = reply.send(committed.and(result));
-                });
-                (ok, finish)
-            })
+            let result = f(conn);
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |committed: Result<()>| {
+                let _ = reply.send(committed.and(result));
+            });
+            (ok, finish)
         });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         answer
             .await
             .map_err(|_| StoreError::Backend("the write transaction was abandoned".into()))?
     }
+
+    /// Stops taking writes. The returned thread ends once the writes already
+    /// queued are committed and the connection is closed.
+    pub(crate) fn shut_down(self) -> JoinHandle<()> {
+        drop(self.jobs);
+        self.thread
+    }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<()> {
-    sqlx::query(sql)
-        .execute(&mut *conn)
-        .await
+fn exec(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
         .map(|_| ())
-        .map_err(|e| StoreError::Backend(e.to_string()))
+        .map_err(sql_err)
 }
 
-async fn run(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<Job>,
-    events: Arc<watch::Sender<EventId>>,
-) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, events: &watch::Sender<EventId>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if commit_batch(&mut conn, batch.drain(..)).await {
-            announce_events(&mut conn, &events).await;
+    while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        if commit_batch(&mut conn, batch.drain(..)) {
+            announce_events(&conn, events);
         }
     }
-    let _ = conn.close().await;
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the SQLite write connection failed");
+    }
 }
 
-/// The newest committed event id; [`crate::NO_EVENT`] on an empty desk.
-pub(crate) async fn last_event_id(conn: &mut SqliteConnection) -> Result<EventId> {
-    let (id,): (i64,) = sqlx::query_as("SELECT coalesce(max(id), 0) FROM ticket_events")
-        .fetch_one(conn)
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
-    Ok(EventId(id))
+/// The newest committed event id; [`tierdesk_store::NO_EVENT`] on an empty desk.
+pub(crate) fn last_event_id(conn: &Connection) -> Result<EventId> {
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM ticket_events")
+        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+        .map(EventId)
+        .map_err(sql_err)
 }
 
 /// Publishes the newest committed event id. Reading it back (an index
 /// lookup) rather than tracking the writes keeps rolled-back savepoints out
 /// of the picture. Subscribers are only woken when it grew.
-async fn announce_events(conn: &mut SqliteConnection, events: &watch::Sender<EventId>) {
-    match last_event_id(conn).await {
+fn announce_events(conn: &Connection, events: &watch::Sender<EventId>) {
+    match last_event_id(conn) {
         Ok(newest) => {
             events.send_if_modified(|current| {
                 let grew = newest > *current;
@@ -107,61 +118,147 @@ async fn announce_events(conn: &mut SqliteConnection, events: &watch::Sender<Eve
     }
 }
 
+/// Runs one job; a job that panics counts as failed (its caller hears that
+/// the write was abandoned) instead of taking the writer down.
+fn run_job(conn: &mut Connection, job: Job) -> (bool, Option<Finish>) {
+    match catch_unwind(AssertUnwindSafe(|| job(conn))) {
+        Ok((ok, finish)) => (ok, Some(finish)),
+        Err(_) => {
+            tracing::error!("a write panicked; rolling it back");
+            (false, None)
+        }
+    }
+}
+
 /// Runs the jobs in one transaction; true when it committed.
-async fn commit_batch(conn: &mut SqliteConnection, jobs: impl Iterator<Item = Job>) -> bool {
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE").await {
+fn commit_batch(conn: &mut Connection, jobs: impl Iterator<Item = Job>) -> bool {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         // Dropping the jobs tells each caller its write did not happen.
         tracing::error!(error = %e, "could not begin write transaction");
         return false;
     }
     let mut finishes = Vec::new();
     for job in jobs {
-        if exec(conn, "SAVEPOINT write_job").await.is_err() {
+        if exec(conn, "SAVEPOINT write_job").is_err() {
             continue;
         }
-        let (ok, finish) = job(conn).await;
+        let (ok, finish) = run_job(conn, job);
         let settled = if ok {
-            exec(conn, "RELEASE write_job").await
+            exec(conn, "RELEASE write_job")
         } else {
-            match exec(conn, "ROLLBACK TO write_job").await {
-                Ok(()) => exec(conn, "RELEASE write_job").await,
-                Err(e) => Err(e),
-            }
+            exec(conn, "ROLLBACK TO write_job").and_then(|()| exec(conn, "RELEASE write_job"))
         };
         if let Err(e) = settled {
             tracing::error!(error = %e, "savepoint failed; abandoning the batch");
-            let _ = exec(conn, "ROLLBACK").await;
-            finish(Err(e.clone_backend()));
+            let _ = exec(conn, "ROLLBACK");
+            if let Some(finish) = finish {
+                finish(Err(StoreError::Backend(e.to_string())));
+            }
             for f in finishes {
                 let f: Finish = f;
                 f(Err(StoreError::Backend("the batch was rolled back".into())));
             }
             return false;
         }
-        finishes.push(finish);
+        finishes.extend(finish);
     }
-    match exec(conn, "COMMIT").await {
+    match exec(conn, "COMMIT") {
         Ok(()) => {
             finishes.into_iter().for_each(|f| f(Ok(())));
             true
         }
         Err(e) => {
             tracing::error!(error = %e, "commit failed");
-            let _ = exec(conn, "ROLLBACK").await;
+            let _ = exec(conn, "ROLLBACK");
             for f in finishes {
-                f(Err(e.clone_backend()));
+                f(Err(StoreError::Backend(e.to_string())));
             }
             false
         }
     }
 }
 
-trait CloneBackend {
-    fn clone_backend(&self) -> StoreError;
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
 
-impl CloneBackend for StoreError {
-    fn clone_backend(&self) -> StoreError {
-        StoreError::Backend(self.to_string())
+    fn start(dir: &tempfile::TempDir) -> Writer {
+        let conn = Connection::open(dir.path().join("writer.db")).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS ticket_events (id INTEGER PRIMARY KEY);
+             CREATE TABLE IF NOT EXISTS items (value INTEGER NOT NULL UNIQUE);",
+        )
+        .unwrap();
+        Writer::start(conn, Arc::new(watch::Sender::new(EventId(0)))).unwrap()
+    }
+
+    fn insert(conn: &Connection, value: i64) -> Result<()> {
+        conn.execute("INSERT INTO items (value) VALUES (?1)", [value])
+            .map(|_| ())
+            .map_err(sql_err)
+    }
+
+    fn items(dir: &tempfile::TempDir) -> Vec<i64> {
+        let conn = Connection::open(dir.path().join("writer.db")).unwrap();
+        let mut statement = conn
+            .prepare("SELECT value FROM items ORDER BY value")
+            .unwrap();
+        statement
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_panicking_write_undoes_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = start(&dir);
+        // Sent together so they usually share one transaction; the outcome
+        // must be the same whichever batches they land in.
+        let (kept, failed, panicked, also_kept) = tokio::join!(
+            writer.write(|conn| insert(conn, 1)),
+            writer.write(|conn| {
+                insert(conn, 2)?;
+                Err::<(), _>(StoreError::invalid("value", "refused after writing"))
+            }),
+            writer.write(|conn| -> Result<()> {
+                insert(conn, 3)?;
+                panic!("a bug in one write");
+            }),
+            writer.write(|conn| insert(conn, 4)),
+        );
+        assert!(kept.is_ok() && also_kept.is_ok());
+        assert!(matches!(failed, Err(StoreError::Invalid { .. })));
+        assert!(matches!(panicked, Err(StoreError::Backend(_))));
+        // The writer survived the panic and keeps taking writes.
+        writer.write(|conn| insert(conn, 5)).await.unwrap();
+        tokio::task::spawn_blocking(move || writer.shut_down().join())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(items(&dir), [1, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn shutting_down_commits_what_was_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = start(&dir);
+        let writes: Vec<_> = (0..50)
+            .map(|value| writer.write(move |conn| insert(conn, value)))
+            .collect();
+        for result in futures::future::join_all(writes).await {
+            result.unwrap();
+        }
+        // A duplicate is refused by the constraint, not by the writer.
+        let duplicate = writer.write(|conn| insert(conn, 7)).await;
+        assert!(matches!(duplicate, Err(StoreError::Backend(_))));
+        tokio::task::spawn_blocking(move || writer.shut_down().join())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(items(&dir), (0..50).collect::<Vec<_>>());
     }
 }

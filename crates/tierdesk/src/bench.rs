@@ -259,13 +259,15 @@ async fn ingest(tickets: usize, clients: usize, durability: Durability) -> anyho
         .map(draft)
         .collect::<anyhow::Result<_>>()?;
     let raw_started = Instant::now();
-    tierdesk_store_sqlite::create_tickets_in_one_transaction(
-        &mut conn,
-        drafts,
-        Actor::Agent { id: AgentId(1) },
-        now(),
-    )
-    .await?;
+    tokio::task::spawn_blocking(move || {
+        tierdesk_store_sqlite::create_tickets_in_one_transaction(
+            &mut conn,
+            drafts,
+            Actor::Agent { id: AgentId(1) },
+            now(),
+        )
+    })
+    .await??;
     let raw_elapsed = raw_started.elapsed();
     let raw_rate = tickets as f64 / raw_elapsed.as_secs_f64();
 

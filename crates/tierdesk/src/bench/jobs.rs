@@ -134,7 +134,9 @@ impl History {
         let at = now().0;
         match self {
             History::Sqlite(path) => {
-                let mut conn = tierdesk_store_sqlite::raw_connection(path).await?;
+                let location = path.strip_prefix("sqlite://").unwrap_or(path);
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{location}")).await?;
                 sqlx::query(
                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
                      INSERT INTO jobs (kind, payload, state, due_at, attempt, max_attempts, owner,
