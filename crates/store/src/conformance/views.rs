@@ -195,6 +195,14 @@ const QUERIES: &[&str] = &[
     "created:>2025-06-15",
     "updated:<2000-01-01",
     "via:email tier:1",
+    // Injection attempts and pattern characters are data, never SQL.
+    "\"'; DROP TABLE tickets; --\"",
+    "requester:\"x' OR '1'='1\"",
+    "org:\"%\"",
+    "org:_",
+    "from:\\",
+    "\"\\\" OR 1=1 --\"",
+    "assignee:\"nobody' OR 1=1 --\"",
 ];
 
 pub async fn views_select_what_the_query_language_means(store: Arc<dyn Store>) {
@@ -226,6 +234,15 @@ pub async fn views_select_what_the_query_language_means(store: Arc<dyn Store>) {
         let q = Query::parse(text, NOW).unwrap();
         assert!(desk.expected(&q).len() >= at_least, "{text:?}");
     }
+    // After every injection attempt the desk is intact.
+    assert_eq!(
+        store
+            .list_tickets(&TicketFilter::default(), None, 1000)
+            .await
+            .unwrap()
+            .len(),
+        18
+    );
     // Nobody asking: assignee:me matches nothing.
     let mine = Query::parse("assignee:me", NOW).unwrap();
     assert_eq!(store.count_tickets(&mine, None).await.unwrap(), 0);
