@@ -36,6 +36,8 @@ pub enum Term {
     Status(Status),
     Priority(Priority),
     Tier(Tier),
+    /// `tier:mine`: the asking agent's own tier.
+    MyTier,
     Channel(Channel),
     Tag(String),
     Team(Option<TeamId>),
@@ -343,7 +345,10 @@ fn parse_one(field: &str, value: &str, now: Timestamp) -> Result<Term, String> {
     Ok(match field {
         "status" | "is" => Term::Status(value.to_lowercase().replace('-', "_").parse()?),
         "priority" | "p" => Term::Priority(value.to_uppercase().parse()?),
-        "tier" | "level" => Term::Tier(value.parse()?),
+        "tier" | "level" => match value.to_lowercase().as_str() {
+            "mine" | "me" => Term::MyTier,
+            _ => Term::Tier(value.parse()?),
+        },
         "channel" | "via" => Term::Channel(value.to_lowercase().parse()?),
         "tag" | "tags" => Term::Tag(
             TagName::parse(value)
@@ -585,6 +590,8 @@ pub struct MatchFacts<'a> {
     pub assignee_email: Option<&'a str>,
     /// The ticket's stored SLA facts; `None` when it has no SLA state.
     pub sla: Option<SlaFacts>,
+    /// The asking agent's tier, for `tier:mine`.
+    pub my_tier: Option<Tier>,
 }
 
 fn compare(cmp: Comparison, value: Timestamp, bound: Timestamp) -> bool {
@@ -602,6 +609,7 @@ impl Term {
             Term::Status(s) => t.status == *s,
             Term::Priority(p) => t.priority == *p,
             Term::Tier(tier) => t.tier == *tier,
+            Term::MyTier => facts.my_tier == Some(t.tier),
             Term::Channel(c) => t.channel == *c,
             Term::Tag(tag) => t.tags.contains(tag),
             Term::Team(team) => t.team == *team,

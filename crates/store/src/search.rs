@@ -176,6 +176,16 @@ fn push_term<'a, DB>(
         Term::Tier(t) => {
             q.push("tier = ").push_bind(i64::from(t.level()));
         }
+        Term::MyTier => match me {
+            Some(me) => {
+                q.push("tier = (SELECT tier FROM agents WHERE id = ")
+                    .push_bind(me.0)
+                    .push(")");
+            }
+            None => {
+                q.push("1 = 0");
+            }
+        },
         Term::Channel(c) => {
             q.push("channel = ").push_bind(c.as_str().to_string());
         }

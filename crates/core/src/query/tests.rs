@@ -203,6 +203,7 @@ fn matching_tickets() {
         organisation_name: Some("Acme Corp"),
         assignee_email: Some("raj@desk.example"),
         sla: None,
+        my_tier: Some(Tier::ONE),
     };
     let yes = [
         r#"status:open tier:2 (tag:bug-report OR priority:P1) -tag:spam "login fails""#,
@@ -449,4 +450,36 @@ fn the_parser_never_panics_on_any_input() {
     assert!(Query::parse(&deep, NOW).is_err());
     let long = "tag:a ".repeat(1_000);
     assert!(Query::parse(&long, NOW).is_err(), "over the length limit");
+}
+
+#[test]
+fn my_tier_is_the_asking_agents_tier() {
+    assert_eq!(q("tier:mine"), term(Term::MyTier));
+    assert_eq!(q("level:ME"), term(Term::MyTier));
+    let new = crate::command::NewTicket {
+        subject: "s".into(),
+        body: "b".into(),
+        requester: crate::ids::ContactId(1),
+        organisation: None,
+        channel: Channel::Email,
+        priority: Priority::P3,
+        tier: Tier::TWO,
+        team: None,
+        tags: vec![],
+        follow_up_of: None,
+    };
+    let ticket =
+        crate::command::open_ticket(TicketId(1), 1, &new, crate::event::Actor::System, NOW)
+            .unwrap()
+            .0;
+    let facts = |tier| MatchFacts {
+        my_tier: tier,
+        ..MatchFacts::default()
+    };
+    assert!(q("tier:mine").matches(&ticket, &facts(Some(Tier::TWO))));
+    assert!(!q("tier:mine").matches(&ticket, &facts(Some(Tier::ONE))));
+    assert!(
+        !q("tier:mine").matches(&ticket, &facts(None)),
+        "nobody asking has no tier"
+    );
 }

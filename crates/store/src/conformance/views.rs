@@ -159,6 +159,8 @@ impl Desk {
                         organisation_name: organisation.as_deref(),
                         assignee_email: assignee.as_deref(),
                         sla: None,
+                        // desk() makes "me" a tier 2 agent.
+                        my_tier: Some(Tier::TWO),
                     },
                 )
             })
@@ -195,6 +197,8 @@ const QUERIES: &[&str] = &[
     "created:>2025-06-15",
     "updated:<2000-01-01",
     "via:email tier:1",
+    "tier:mine assignee:none",
+    "-tier:mine",
     // Injection attempts and pattern characters are data, never SQL.
     "\"'; DROP TABLE tickets; --\"",
     "requester:\"x' OR '1'='1\"",
