@@ -47,6 +47,12 @@ pub struct BulkRequest {
     pub remove_tags: Vec<TagName>,
     /// An internal note added to every changed ticket.
     pub note: Option<String>,
+    /// Optional: ticket id → the version the agent saw. A ticket that has
+    /// changed since is reported as a `version_conflict` and left alone;
+    /// tickets not listed change at their current version.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub versions: std::collections::BTreeMap<i64, i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -141,32 +147,32 @@ pub async fn bulk(
         ));
     }
     let actor = caller.actor();
+    let versions = std::sync::Arc::new(request.versions);
     let outcomes: Vec<(TicketId, ApiResult<i64>)> = futures::stream::iter(ids)
         .map(|id| {
             let (state, spec, note) = (state.clone(), spec.clone(), note.clone());
+            let expected = versions.get(&id.0).copied();
             async move {
                 let result = async {
                     let store = state.store();
-                    let mut version = None;
+                    // The update and the note are one change: both or neither.
+                    let mut steps = Vec::new();
                     if spec != UpdateSpec::default() {
-                        let change = store
-                            .change_ticket(id, None, TicketChange::Update(spec), actor, state.now())
-                            .await?;
-                        version = Some(change.ticket.version);
+                        steps.push(TicketChange::Update(spec));
                     }
                     if let Some(body) = note {
-                        let change = store
-                            .change_ticket(
-                                id,
-                                None,
-                                TicketChange::InternalNote { body },
-                                actor,
-                                state.now(),
-                            )
-                            .await?;
-                        version = Some(change.ticket.version);
+                        steps.push(TicketChange::InternalNote { body });
                     }
-                    version.ok_or_else(ApiError::internal)
+                    let change = store
+                        .change_ticket(
+                            id,
+                            expected,
+                            TicketChange::Several(steps),
+                            actor,
+                            state.now(),
+                        )
+                        .await?;
+                    Ok::<_, ApiError>(change.ticket.version)
                 }
                 .await;
                 (id, result)

@@ -65,6 +65,31 @@ async fn bulk_changes_report_each_ticket() {
     let (_, t) = admin.get(&format!("/api/v1/tickets/{closed}")).await;
     assert_eq!(t["tags"], json!([]), "the closed ticket is untouched");
 
+    // With the versions the agent saw: a ticket changed since is a conflict and left alone.
+    let (_, first) = admin.get(&format!("/api/v1/tickets/{}", ids[0])).await;
+    let (_, second) = admin.get(&format!("/api/v1/tickets/{}", ids[1])).await;
+    let stale = second["version"].as_i64().unwrap() - 1;
+    let (status, result) = admin
+        .post(
+            "/api/v1/tickets/bulk",
+            json!({ "ids": [ids[0], ids[1]], "priority": "P2",
+                    "versions": { ids[0].to_string(): first["version"], ids[1].to_string(): stale } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["changed"][0]["id"], ids[0], "{result}");
+    assert_eq!(result["failed"][0]["id"], ids[1], "{result}");
+    assert_eq!(
+        result["failed"][0]["problem"]["code"], "version_conflict",
+        "{result}"
+    );
+    let (_, second_after) = admin.get(&format!("/api/v1/tickets/{}", ids[1])).await;
+    assert_eq!(
+        second_after["priority"], "P4",
+        "the stale ticket is untouched"
+    );
+    assert_eq!(second_after["version"], second["version"]);
+
     // By query: solve everything tagged spam.
     let agent = desk.agent("ann@desk.test", Role::Agent, Tier::ONE).await;
     let (status, result) = agent
