@@ -6,7 +6,7 @@
 use crate::command::Update;
 use crate::ids::{AgentId, TeamId, TicketId};
 use crate::tag::TagName;
-use crate::ticket::{Ticket, Tier};
+use crate::ticket::{Status, Ticket, Tier};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -70,6 +70,46 @@ pub enum AssignmentMode {
     RoundRobin,
     /// The eligible agent with the most spare capacity.
     LeastLoaded,
+}
+
+/// How a team's tickets get their assignee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamAssignmentMode {
+    /// Agents pick tickets themselves; the assigner leaves the team alone.
+    #[default]
+    Manual,
+    RoundRobin,
+    LeastLoaded,
+}
+
+impl TeamAssignmentMode {
+    /// The assigner's policy, or `None` when the team assigns by hand.
+    pub fn automatic(self) -> Option<AssignmentMode> {
+        match self {
+            Self::Manual => None,
+            Self::RoundRobin => Some(AssignmentMode::RoundRobin),
+            Self::LeastLoaded => Some(AssignmentMode::LeastLoaded),
+        }
+    }
+}
+
+/// A team's auto-assignment settings; a team never configured is manual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamAssignment {
+    pub mode: TeamAssignmentMode,
+    /// Unassign an agent's open tickets of the team when they go offline
+    /// or are deactivated, so the tickets flow back into the backlog.
+    #[serde(default)]
+    pub unassign_when_offline: bool,
+}
+
+/// Whether an unassigned ticket in this status waits for the assigner.
+/// Pending and on-hold tickets wait on the customer or a third party, so
+/// nobody is assigned until they come back to open.
+pub fn awaits_assignment(status: Status) -> bool {
+    matches!(status, Status::New | Status::Open)
 }
 
 /// An agent as seen by the assigner.

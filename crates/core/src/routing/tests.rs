@@ -232,3 +232,36 @@ fn a_backlog_waits_in_order_when_everyone_is_full() {
     let plan = plan_assignments(&rest, &freed, AssignmentMode::LeastLoaded, Timestamp(2_000));
     assert_eq!(plan, vec![(TicketId(3), AgentId(1))]);
 }
+
+#[test]
+fn team_assignment_settings_parse_default_to_manual_and_refuse_unknowns() {
+    let manual: TeamAssignment = serde_json::from_str(r#"{"mode":"manual"}"#).unwrap();
+    assert_eq!(manual, TeamAssignment::default());
+    assert_eq!(manual.mode.automatic(), None);
+
+    let least: TeamAssignment =
+        serde_json::from_str(r#"{"mode":"least_loaded","unassign_when_offline":true}"#).unwrap();
+    assert_eq!(least.mode.automatic(), Some(AssignmentMode::LeastLoaded));
+    assert!(least.unassign_when_offline);
+    assert_eq!(
+        TeamAssignmentMode::RoundRobin.automatic(),
+        Some(AssignmentMode::RoundRobin)
+    );
+
+    assert!(serde_json::from_str::<TeamAssignment>(r#"{"mode":"random"}"#).is_err());
+    assert!(serde_json::from_str::<TeamAssignment>(r#"{"mode":"manual","x":1}"#).is_err());
+}
+
+#[test]
+fn only_new_and_open_tickets_wait_for_an_assignee() {
+    assert!(awaits_assignment(Status::New));
+    assert!(awaits_assignment(Status::Open));
+    for waiting_on_others in [
+        Status::Pending,
+        Status::OnHold,
+        Status::Solved,
+        Status::Closed,
+    ] {
+        assert!(!awaits_assignment(waiting_on_others));
+    }
+}
