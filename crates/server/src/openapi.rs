@@ -2,8 +2,8 @@
 
 use crate::error::{FieldProblem, Problem};
 use crate::routes::{
-    bulk, config, events, jobs, macros, meta, people, rules, saved_views, session, tag_admin,
-    tickets,
+    bulk, config, events, jobs, macros, meta, people, rules, saved_views, search, session,
+    tag_admin, tickets,
 };
 use crate::views;
 use utoipa::Modify;
@@ -23,6 +23,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         session::create_token, session::list_tokens, session::revoke_token,
         tickets::create, tickets::get, tickets::list, tickets::reply, tickets::note, tickets::update,
         bulk::bulk,
+        search::search,
         events::stream,
         people::list_contacts, people::create_contact, people::get_contact,
         people::update_contact, people::delete_contact,

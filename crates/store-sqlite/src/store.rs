@@ -215,6 +215,10 @@ impl Store for SqliteStore {
         rows.into_iter().map(Ticket::try_from).collect()
     }
 
+    async fn search_tickets(&self, search: &SearchQuery) -> Result<Vec<SearchHit>> {
+        crate::search::search_tickets(&self.reads, search).await
+    }
+
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {
         crate::search::query_tickets(&self.reads, query).await
     }

@@ -9,6 +9,7 @@ mod error;
 pub mod jobs;
 pub mod model;
 pub mod ops;
+pub mod ranked;
 pub mod rules;
 pub mod search;
 mod store;

@@ -110,7 +110,7 @@ where
     q
 }
 
-fn push_condition<'a, DB>(
+pub(crate) fn push_condition<'a, DB>(
     q: &mut QueryBuilder<'a, DB>,
     query: &'a Query,
     me: Option<tierdesk_core::AgentId>,

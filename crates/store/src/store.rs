@@ -50,6 +50,11 @@ pub trait Store: JobStore + Send + Sync + 'static {
     /// order. Text terms use the backend's full-text index over subjects
     /// and messages (word and prefix matching with stemming).
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>>;
+    /// One page of a ranked search: the tickets `search.query` selects,
+    /// best full-text match first, each with its best-matching message and
+    /// a highlighted snippet. The query needs at least one text term that
+    /// is not negated (see [`crate::ranked::ranking_terms`]).
+    async fn search_tickets(&self, search: &SearchQuery) -> Result<Vec<SearchHit>>;
     /// How many tickets match; views show it as their live count.
     async fn count_tickets(
         &self,

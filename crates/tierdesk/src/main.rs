@@ -2,6 +2,7 @@
 
 mod backend;
 mod bench;
+mod cli_inbox;
 mod config;
 mod demo;
 mod migrate_data;
@@ -32,10 +33,10 @@ struct Cli {
 #[derive(Args, Clone, Default)]
 struct Location {
     /// Data directory for the embedded database [default: ./tierdesk-data]
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Database URL: sqlite://PATH or postgres://… [default: SQLite in the data directory]
-    #[arg(long)]
+    #[arg(long, global = true)]
     database: Option<String>,
 }
 
@@ -78,6 +79,40 @@ enum Command {
         /// The PostgreSQL database to fill: postgres://…. It is migrated and must be empty.
         #[arg(long)]
         to: String,
+    },
+    /// Saved views: list, show their tickets, create, delete.
+    Views {
+        #[command(subcommand)]
+        command: cli_inbox::ViewsCommand,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Ranked full-text search in the views language, with the matching text.
+    Search {
+        /// Words, "phrases" and filters: `"login fails" status:open tier:2`.
+        #[arg(allow_hyphen_values = true)]
+        query: String,
+        /// The agent (email) searching, for `assignee:me` and `tier:mine`.
+        #[arg(long = "as")]
+        agent: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Automation rules: list, export and import as JSON, delete, dry run.
+    Rules {
+        #[command(subcommand)]
+        command: cli_inbox::RulesCommand,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Macros (canned responses): list, import from JSON, delete.
+    Macros {
+        #[command(subcommand)]
+        command: cli_inbox::MacrosCommand,
+        #[command(flatten)]
+        location: Location,
     },
     /// Print a commented configuration file with every default.
     DefaultConfig,
@@ -271,6 +306,31 @@ async fn main() -> anyhow::Result<()> {
             );
             print!("{}", migrate_data::render(&report));
             Ok(())
+        }
+        Command::Views { command, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::views(&*store, command).await
+        }
+        Command::Search {
+            query,
+            agent,
+            limit,
+            location,
+        } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::search(&*store, &query, &agent, limit).await
+        }
+        Command::Rules { command, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::rules(&*store, command).await
+        }
+        Command::Macros { command, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::macros(&*store, command).await
         }
         Command::Bench(command) => bench::run(command, &config).await,
     }

@@ -9,6 +9,7 @@ pub(crate) mod meta;
 pub(crate) mod people;
 pub(crate) mod rules;
 pub(crate) mod saved_views;
+pub(crate) mod search;
 pub(crate) mod session;
 pub(crate) mod tag_admin;
 pub(crate) mod tickets;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/events", get(events::stream))
         .route("/tickets", get(tickets::list).post(tickets::create))
         .route("/tickets/bulk", post(bulk::bulk))
+        .route("/search", get(search::search))
         .route("/tickets/{id}", get(tickets::get).patch(tickets::update))
         .route("/tickets/{id}/replies", post(tickets::reply))
         .route("/tickets/{id}/notes", post(tickets::note))

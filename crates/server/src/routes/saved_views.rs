@@ -62,7 +62,7 @@ async fn with_count(state: &AppState, me: AgentId, view: SavedView) -> ApiResult
 }
 
 /// The view if the caller may see it; someone else's personal view is "not found".
-async fn visible_view(state: &AppState, me: AgentId, id: i64) -> ApiResult<SavedView> {
+pub(crate) async fn visible_view(state: &AppState, me: AgentId, id: i64) -> ApiResult<SavedView> {
     match state.store().view(id).await? {
         Some(view) if view.owner.is_none() || view.owner == Some(me) => Ok(view),
         _ => Err(ApiError::not_found("view not found")),

@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod bulk;
 mod cli;
+mod cli_inbox;
 mod concurrency;
 mod durability;
 mod events;
