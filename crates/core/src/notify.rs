@@ -117,7 +117,9 @@ pub fn notifications_for(
             }
         };
         match &event.kind {
-            EventKind::AssigneeChanged { to: Some(agent), .. } => push(
+            EventKind::AssigneeChanged {
+                to: Some(agent), ..
+            } => push(
                 *agent,
                 NotificationKind::Assigned,
                 format!("{about} was assigned to you"),
@@ -200,9 +202,9 @@ pub fn mentions(text: &str, agent: &AgentBrief) -> bool {
                     .is_none_or(|c| !c.is_alphanumeric());
                 starts_word
                     && lower[at + handle.len()..]
-                    .chars()
-                    .next()
-                    .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-')
+                        .chars()
+                        .next()
+                        .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-')
             })
         })
 }

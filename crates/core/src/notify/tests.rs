@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::command::{Command, Context, DeEscalation, Escalation, NewTicket, Update, decide, open_ticket};
+use crate::command::{
+    Command, Context, DeEscalation, Escalation, NewTicket, Update, decide, open_ticket,
+};
 use crate::escalation::{FilledTemplate, TimelineSummary};
 use crate::ids::ContactId;
 use crate::people::AgentRef;
@@ -59,8 +61,7 @@ impl Desk {
             tags: vec![],
             follow_up_of: None,
         };
-        let (ticket, history) =
-            open_ticket(TicketId(1001), 1001, &new, Actor::System, T0).unwrap();
+        let (ticket, history) = open_ticket(TicketId(1001), 1001, &new, Actor::System, T0).unwrap();
         Desk { ticket, history }
     }
 
