@@ -8,6 +8,7 @@ mod bulk;
 mod cli;
 mod concurrency;
 mod durability;
+mod escalation;
 mod events;
 mod harness;
 mod jobs;
