@@ -134,6 +134,55 @@ impl ApiError {
         error
     }
 
+    /// A template or runbook with problems: every one, with its JSON path.
+    pub fn invalid_config(errors: &[tierdesk_core::validate::ConfigError]) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!(
+                "not valid: {}",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.path, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        error.errors = errors
+            .iter()
+            .map(|e| FieldProblem {
+                field: e.path.clone(),
+                message: e.message.clone(),
+            })
+            .collect();
+        error
+    }
+
+    /// An escalation whose template is not complete: every missing or wrong
+    /// field, each under `answers.<key>`.
+    pub fn escalation_incomplete(problems: &[tierdesk_core::escalation::FieldProblem]) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "escalation_incomplete",
+            format!(
+                "the escalation template is not complete: {}",
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        error.errors = problems
+            .iter()
+            .map(|p| FieldProblem {
+                field: format!("answers.{}", p.field),
+                message: format!("{} ({})", p.message, p.label),
+            })
+            .collect();
+        error
+    }
+
     pub fn precondition_required() -> Self {
         Self::new(
             StatusCode::PRECONDITION_REQUIRED,
@@ -236,6 +285,10 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { field, message } => ApiError::invalid(field, message),
             StoreError::Rejected(decision) => decision.into(),
             StoreError::InvalidRule(errors) => ApiError::invalid_rule(&errors),
+            StoreError::InvalidConfig(errors) => ApiError::invalid_config(&errors),
+            StoreError::EscalationIncomplete(problems) => {
+                ApiError::escalation_incomplete(&problems)
+            }
             StoreError::Closed => {
                 tracing::error!("store unavailable: shutting down");
                 ApiError::new(

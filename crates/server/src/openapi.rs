@@ -93,6 +93,8 @@ impl Modify for SecuritySchemes {
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    doc.merge(crate::routes::escalation::EscalationDoc::openapi());
+    doc.merge(crate::routes::notifications::NotificationsDoc::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     doc
 }
@@ -121,6 +123,11 @@ mod tests {
             "/api/v1/rules/{id}",
             "/api/v1/rules/test",
             "/api/v1/jobs",
+            "/api/v1/escalation-templates",
+            "/api/v1/runbooks/{id}",
+            "/api/v1/tickets/{id}/escalate",
+            "/api/v1/tickets/{id}/runbooks/{runbook_id}/steps",
+            "/api/v1/notifications",
         ] {
             assert!(json["paths"].get(path).is_some(), "{path} missing");
         }

@@ -75,6 +75,8 @@ macro_rules! conformance_suite {
     )*};
 }
 
+mod escalation;
+pub use escalation::*;
 mod rules;
 pub use rules::*;
 mod macros;

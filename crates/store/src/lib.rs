@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod conformance;
 mod error;
+pub mod escalation;
 pub mod jobs;
 pub mod model;
 pub mod ops;
@@ -15,6 +16,10 @@ pub mod search;
 mod store;
 
 pub use error::{Result, StoreError};
+pub use escalation::{
+    DeEscalationRequest, EscalationRequest, EscalationStore, EscalationTx, Notification,
+    NotificationCursor, NotificationPage,
+};
 pub use jobs::{Claim, Enqueued, JobFilter, JobKindSummary, JobStore, JobTx};
 pub use model::*;
 pub use ops::Tx;

@@ -53,6 +53,17 @@ pub enum TicketChange {
     /// (a macro: say, a reply, then tags and status). Each is its own
     /// version step; customer messages and nesting are refused.
     Several(Vec<TicketChange>),
+    /// Up a tier with the target tier's template filled in.
+    Escalate(Box<crate::escalation::EscalationRequest>),
+    /// Down a tier with guidance for the lower tier.
+    DeEscalate(crate::escalation::DeEscalationRequest),
+    /// A runbook step's outcome, checked against the runbook.
+    RecordRunbookStep {
+        runbook: tierdesk_core::ids::RunbookId,
+        step: String,
+        outcome: tierdesk_core::runbook::StepOutcome,
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

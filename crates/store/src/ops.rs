@@ -22,7 +22,7 @@ use tierdesk_core::{
 /// enqueued in it too ([`JobTx`]), so deferred work commits with the change
 /// that caused it.
 #[async_trait]
-pub trait Tx: JobTx + Send {
+pub trait Tx: JobTx + crate::escalation::EscalationTx + Send {
     /// Reads a ticket's projection, locking it where the backend can.
     async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>>;
     async fn agent_ref(&mut self, id: AgentId) -> Result<Option<AgentRef>>;
@@ -181,6 +181,7 @@ async fn insert_new(
     events.extend(ruled.events);
     tx.insert_ticket(&ticket).await?;
     let events = tx.append_events(&events).await?;
+    crate::escalation::notify(tx, &ticket, &events, now).await?;
     Ok(Change {
         ticket,
         events,
@@ -331,6 +332,7 @@ pub async fn change_ticket(
         });
     }
     let events = tx.append_events(&events).await?;
+    crate::escalation::notify(tx, &next, &events, now).await?;
     Ok(Change {
         ticket: next,
         events,
@@ -342,6 +344,10 @@ pub async fn change_ticket(
 /// The core command for one change, with its references resolved and owned
 /// tags routing the ticket.
 async fn command_for(tx: &mut dyn Tx, ticket: &Ticket, change: TicketChange) -> Result<Command> {
+    let change = match crate::escalation::command_for(tx, ticket, change).await? {
+        Ok(command) => return Ok(command),
+        Err(other) => other,
+    };
     Ok(match change {
         TicketChange::CustomerMessage { author, body } => Command::CustomerMessage { author, body },
         TicketChange::AgentReply { body, status } => Command::AgentReply { body, status },
@@ -373,6 +379,13 @@ async fn command_for(tx: &mut dyn Tx, ticket: &Ticket, change: TicketChange) -> 
         }
         TicketChange::Several(_) => {
             return Err(StoreError::invalid("change", "changes cannot nest"));
+        }
+        TicketChange::Escalate(_)
+        | TicketChange::DeEscalate(_)
+        | TicketChange::RecordRunbookStep { .. } => {
+            return Err(StoreError::Backend(
+                "escalation changes are resolved by the escalation module".into(),
+            ));
         }
     })
 }

@@ -5,6 +5,7 @@ mod bench;
 mod cli_inbox;
 mod config;
 mod demo;
+mod escalation_cli;
 mod migrate_data;
 mod test_jobs;
 
@@ -119,6 +120,12 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Escalation configuration.
+    #[command(subcommand)]
+    Escalation(escalation_cli::EscalationCommand),
+    /// Troubleshooting runbooks attached to tags.
+    #[command(subcommand)]
+    Runbooks(escalation_cli::ConfigCommand),
 }
 
 #[derive(Subcommand)]
@@ -333,6 +340,16 @@ async fn main() -> anyhow::Result<()> {
             cli_inbox::macros(&*store, command).await
         }
         Command::Bench(command) => bench::run(command, &config).await,
+        Command::Escalation(escalation_cli::EscalationCommand::Templates(command)) => {
+            command.location().apply(&mut config);
+            let store = backend::open(&config).await?;
+            escalation_cli::templates(&*store, command).await
+        }
+        Command::Runbooks(command) => {
+            command.location().apply(&mut config);
+            let store = backend::open(&config).await?;
+            escalation_cli::runbooks(&*store, command).await
+        }
     }
 }
 

@@ -2,10 +2,12 @@
 
 pub(crate) mod bulk;
 pub(crate) mod config;
+pub(crate) mod escalation;
 pub(crate) mod events;
 pub(crate) mod jobs;
 pub(crate) mod macros;
 pub(crate) mod meta;
+pub(crate) mod notifications;
 pub(crate) mod people;
 pub(crate) mod rules;
 pub(crate) mod saved_views;
@@ -121,7 +123,9 @@ pub fn router() -> Router<AppState> {
                 .delete(rules::delete),
         )
         .route("/jobs", get(jobs::summary))
-        .route("/openapi.json", get(meta::openapi_json));
+        .route("/openapi.json", get(meta::openapi_json))
+        .merge(escalation::routes())
+        .merge(notifications::routes());
     Router::new()
         .route("/", get(meta::index))
         .route("/healthz", get(meta::healthz))

@@ -116,7 +116,11 @@ fn ticket_location(id: TicketId) -> String {
 
 /// The ticket if the caller may see it. Someone else's ticket is "not
 /// found" for a customer, so ids reveal nothing.
-async fn visible_ticket(state: &AppState, caller: &Caller, id: TicketId) -> ApiResult<Ticket> {
+pub(crate) async fn visible_ticket(
+    state: &AppState,
+    caller: &Caller,
+    id: TicketId,
+) -> ApiResult<Ticket> {
     let ticket = state.store().ticket(id).await?;
     ticket
         .filter(|t| caller.customer().is_none_or(|c| c.id == t.requester))
@@ -413,7 +417,7 @@ pub async fn note(
 }
 
 /// Applies a message or note and answers 201 with the ticket it landed on.
-async fn record(
+pub(crate) async fn record(
     state: &AppState,
     caller: &Caller,
     id: TicketId,
@@ -438,7 +442,10 @@ async fn record(
 
 /// `If-Match` wins; a body `version` is the fallback for clients that cannot
 /// set headers. Both given and different is a contradiction, not a guess.
-fn base_version(headers: &HeaderMap, body_version: Option<i64>) -> ApiResult<Option<i64>> {
+pub(crate) fn base_version(
+    headers: &HeaderMap,
+    body_version: Option<i64>,
+) -> ApiResult<Option<i64>> {
     match (if_match_version(headers)?, body_version) {
         (Some(header), Some(body)) if header != body => Err(ApiError::invalid(
             "version",

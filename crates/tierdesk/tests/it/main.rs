@@ -9,6 +9,7 @@ mod cli;
 mod cli_inbox;
 mod concurrency;
 mod durability;
+mod escalation;
 mod events;
 mod harness;
 mod jobs;
