@@ -27,6 +27,9 @@ pub enum StoreError {
     /// A rule that does not validate: every problem, each with its place.
     #[error("the rule is not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     InvalidRule(Vec<RuleError>),
+    /// A calendar or SLA policy that does not validate: every problem, each with its path.
+    #[error("the configuration is not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidConfig(Vec<tierdesk_core::validate::ConfigError>),
     #[error("the store is shutting down")]
     Closed,
     #[error("storage error: {0}")]

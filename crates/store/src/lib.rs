@@ -11,6 +11,7 @@ pub mod model;
 pub mod ops;
 pub mod rules;
 pub mod search;
+pub mod sla;
 mod store;
 
 pub use error::{Result, StoreError};
@@ -19,4 +20,5 @@ pub use model::*;
 pub use ops::Tx;
 pub use rules::{DryRun, RuleCache, RuleCandidate, RuleRecord};
 pub use search::TicketSort;
+pub use sla::{CalendarRecord, SlaStore, SlaTx};
 pub use store::Store;
