@@ -110,6 +110,31 @@ impl ApiError {
         error
     }
 
+    /// A calendar or SLA policy that does not validate: 422 listing each
+    /// problem at its JSON path.
+    pub fn invalid_config(errors: &[tierdesk_core::validate::ConfigError]) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!(
+                "not valid: {}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        error.errors = errors
+            .iter()
+            .map(|e| FieldProblem {
+                field: e.path.clone(),
+                message: e.message.clone(),
+            })
+            .collect();
+        error
+    }
+
     /// A rule that does not validate: 422 listing each problem at its JSON path.
     pub fn invalid_rule(errors: &[tierdesk_core::rules::RuleError]) -> Self {
         let mut error = Self::new(
@@ -236,6 +261,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { field, message } => ApiError::invalid(field, message),
             StoreError::Rejected(decision) => decision.into(),
             StoreError::InvalidRule(errors) => ApiError::invalid_rule(&errors),
+            StoreError::InvalidConfig(errors) => ApiError::invalid_config(&errors),
             StoreError::Closed => {
                 tracing::error!("store unavailable: shutting down");
                 ApiError::new(
