@@ -210,11 +210,7 @@ impl SlaStore for PostgresStore {
         calendar(&mut *self.pool.acquire().await.map_err(backend)?, id).await
     }
 
-    async fn create_calendar(
-        &self,
-        spec: CalendarSpec,
-        now: Timestamp,
-    ) -> Result<CalendarRecord> {
+    async fn create_calendar(&self, spec: CalendarSpec, now: Timestamp) -> Result<CalendarRecord> {
         validate_calendar(&spec)?;
         let mut tx = self.begin_sla().await?;
         let (id,): (i64,) = sqlx::query_as(
@@ -369,7 +365,8 @@ impl SlaStore for PostgresStore {
         now: Timestamp,
     ) -> Result<Vec<SlaPolicy>> {
         let mut tx = self.begin_sla().await?;
-        let existing: Vec<SlaPolicyId> = policies(&mut tx).await?.into_iter().map(|p| p.id).collect();
+        let existing: Vec<SlaPolicyId> =
+            policies(&mut tx).await?.into_iter().map(|p| p.id).collect();
         check_order(&existing, order)?;
         for (position, id) in (1i64..).zip(order) {
             sqlx::query("UPDATE sla_policies SET position = $1, updated_at = $2 WHERE id = $3")
@@ -436,8 +433,9 @@ impl SlaStore for PostgresStore {
         after: TicketId,
         limit: u32,
     ) -> Result<Vec<TicketId>> {
-        let mut q =
-            QueryBuilder::<Postgres>::new("SELECT id FROM tickets WHERE status <> 'closed' AND id > ");
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT id FROM tickets WHERE status <> 'closed' AND id > ",
+        );
         q.push_bind(after.0);
         if let Some(organisation) = organisation {
             q.push(" AND organisation_id = ").push_bind(organisation.0);

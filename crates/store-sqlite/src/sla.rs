@@ -51,7 +51,8 @@ impl SlaTx for WriteTx<'_> {
         let active = state.targets.iter().any(|t| {
             matches!(
                 t.phase,
-                tierdesk_core::sla::Phase::Running { .. } | tierdesk_core::sla::Phase::Paused { .. }
+                tierdesk_core::sla::Phase::Running { .. }
+                    | tierdesk_core::sla::Phase::Paused { .. }
             )
         });
         self.0
@@ -201,7 +202,11 @@ fn check_policy(conn: &Connection, spec: &SlaPolicySpec) -> Result<()> {
     validate_policy(spec, exists)
 }
 
-fn create_calendar(conn: &Connection, spec: &CalendarSpec, now: Timestamp) -> Result<CalendarRecord> {
+fn create_calendar(
+    conn: &Connection,
+    spec: &CalendarSpec,
+    now: Timestamp,
+) -> Result<CalendarRecord> {
     validate_calendar(spec)?;
     let text = json(serde_json::to_string(spec))?;
     let id: i64 = conn
@@ -347,11 +352,7 @@ impl SlaStore for SqliteStore {
         self.writer.write(move |conn| calendar(conn, id)).await
     }
 
-    async fn create_calendar(
-        &self,
-        spec: CalendarSpec,
-        now: Timestamp,
-    ) -> Result<CalendarRecord> {
+    async fn create_calendar(&self, spec: CalendarSpec, now: Timestamp) -> Result<CalendarRecord> {
         self.writer
             .write(move |conn| create_calendar(conn, &spec, now))
             .await
@@ -434,7 +435,8 @@ impl SlaStore for SqliteStore {
         if ids.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let mut q = QueryBuilder::new("SELECT ticket_id, state FROM ticket_sla WHERE ticket_id IN (");
+        let mut q =
+            QueryBuilder::new("SELECT ticket_id, state FROM ticket_sla WHERE ticket_id IN (");
         let mut list = q.separated(", ");
         for id in ids {
             list.push_bind(id.0);
@@ -465,9 +467,7 @@ impl SlaStore for SqliteStore {
         let key = key.to_string();
         let change = self
             .writer
-            .write(move |conn| {
-                run_now(shared::fire(&mut WriteTx(conn), &rules, ticket, &key, now))
-            })
+            .write(move |conn| run_now(shared::fire(&mut WriteTx(conn), &rules, ticket, &key, now)))
             .await?;
         if change.as_ref().is_some_and(|c| c.sla_timers_armed) {
             self.tick_jobs();
@@ -480,7 +480,12 @@ impl SlaStore for SqliteStore {
         let armed = self
             .writer
             .write(move |conn| {
-                run_now(shared::recompute(&mut WriteTx(conn), &rules.sla, ticket, now))
+                run_now(shared::recompute(
+                    &mut WriteTx(conn),
+                    &rules.sla,
+                    ticket,
+                    now,
+                ))
             })
             .await?;
         if armed {

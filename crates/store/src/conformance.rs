@@ -84,8 +84,8 @@ pub use rules::*;
 mod macros;
 mod sla;
 mod views;
-pub use sla::*;
 pub use macros::*;
+pub use sla::*;
 pub use views::*;
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);

@@ -17,10 +17,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tierdesk_core::calendar::CalendarSpec;
+use tierdesk_core::ids::{CalendarId, SlaPolicyId};
 use tierdesk_core::job::{JobKind, NewJob};
 use tierdesk_core::sla::{SlaConfig, SlaPolicy, SlaPolicySpec, SlaState};
 use tierdesk_core::validate::ConfigError;
-use tierdesk_core::ids::{CalendarId, SlaPolicyId};
 use tierdesk_core::{Event, OrganisationId, Ticket, TicketId, Timestamp};
 
 /// The job that fires one SLA timer: payload `{ticket_id, key}`.
@@ -47,8 +47,12 @@ pub trait SlaTx: Send {
     async fn sla_definitions(&mut self) -> Result<(Vec<SlaPolicy>, Vec<CalendarRecord>)>;
     async fn ticket_sla(&mut self, id: TicketId) -> Result<Option<SlaState>>;
     /// Stores the state and its view facts (`sla:` terms) for the ticket.
-    async fn put_ticket_sla(&mut self, id: TicketId, state: &SlaState, now: Timestamp)
-    -> Result<()>;
+    async fn put_ticket_sla(
+        &mut self,
+        id: TicketId,
+        state: &SlaState,
+        now: Timestamp,
+    ) -> Result<()>;
     /// The ticket's whole timeline, oldest first, for a ticket that has no
     /// SLA state yet (opened before the first policy).
     async fn ticket_timeline(&mut self, id: TicketId) -> Result<Vec<Event>>;
@@ -62,8 +66,7 @@ pub trait SlaStore: Send + Sync + 'static {
     async fn list_calendars(&self) -> Result<Vec<CalendarRecord>>;
     async fn calendar(&self, id: CalendarId) -> Result<Option<CalendarRecord>>;
     /// Validates (every problem with its path) and saves.
-    async fn create_calendar(&self, spec: CalendarSpec, now: Timestamp)
-    -> Result<CalendarRecord>;
+    async fn create_calendar(&self, spec: CalendarSpec, now: Timestamp) -> Result<CalendarRecord>;
     async fn update_calendar(
         &self,
         id: CalendarId,
@@ -168,7 +171,8 @@ pub fn compile(
                 compiled.insert(record.id, calendar);
             }
             Err(errors) => tracing::warn!(
-                calendar = record.id.0, ?errors,
+                calendar = record.id.0,
+                ?errors,
                 "calendar left out: it no longer validates; its policies count 24/7"
             ),
         }
@@ -182,7 +186,9 @@ pub fn compile(
 
 /// Checks a calendar before it is saved; every problem, with its path.
 pub fn validate_calendar(spec: &CalendarSpec) -> Result<()> {
-    spec.compile().map(|_| ()).map_err(StoreError::InvalidConfig)
+    spec.compile()
+        .map(|_| ())
+        .map_err(StoreError::InvalidConfig)
 }
 
 /// Checks a policy before it is saved; `calendar_exists` answers for its calendar.
@@ -210,7 +216,10 @@ pub fn check_order(existing: &[SlaPolicyId], order: &[SlaPolicyId]) -> Result<()
     let before = wanted.len();
     wanted.dedup();
     if wanted.len() != before {
-        return Err(StoreError::invalid("order", "names a policy more than once"));
+        return Err(StoreError::invalid(
+            "order",
+            "names a policy more than once",
+        ));
     }
     let mut have = existing.to_vec();
     have.sort();
@@ -295,10 +304,18 @@ async fn store(
     }
     tx.put_ticket_sla(id, state, now).await?;
     let before: BTreeMap<String, Timestamp> = previous
-        .map(|p| p.timers().into_iter().map(|t| (t.key(), t.due_at)).collect())
+        .map(|p| {
+            p.timers()
+                .into_iter()
+                .map(|t| (t.key(), t.due_at))
+                .collect()
+        })
         .unwrap_or_default();
-    let after: BTreeMap<String, Timestamp> =
-        state.timers().into_iter().map(|t| (t.key(), t.due_at)).collect();
+    let after: BTreeMap<String, Timestamp> = state
+        .timers()
+        .into_iter()
+        .map(|t| (t.key(), t.due_at))
+        .collect();
     for (key, due) in &before {
         if after.get(key) != Some(due) && firing != Some(key.as_str()) {
             tx.cancel_jobs_in_tx(&timer_job_key(id, key), now).await?;

@@ -4,6 +4,7 @@
 //! examples — with replies, notes, escalations and every status.
 
 mod rules;
+mod sla;
 
 use crate::backend::DemoLogin;
 use crate::now;
@@ -466,6 +467,7 @@ pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin
             .await?;
     }
     let rule_count = rules::seed(store, start).await?;
+    sla::seed(store, start).await?;
     // One argon2 hash for every demo agent: hashing is deliberately slow.
     let hash =
         tierdesk_server::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod demo;
 mod migrate_data;
+mod sla_cli;
 mod test_jobs;
 
 use anyhow::Context;
@@ -81,6 +82,13 @@ enum Command {
     },
     /// Print a commented configuration file with every default.
     DefaultConfig,
+    /// SLA calendars and policies: list them, or set them from a JSON file.
+    Sla {
+        #[command(subcommand)]
+        target: sla_cli::SlaTarget,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -271,6 +279,11 @@ async fn main() -> anyhow::Result<()> {
             );
             print!("{}", migrate_data::render(&report));
             Ok(())
+        }
+        Command::Sla { target, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            sla_cli::run(&*store, target, tierdesk_server::now()).await
         }
         Command::Bench(command) => bench::run(command, &config).await,
     }

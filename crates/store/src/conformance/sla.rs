@@ -105,12 +105,18 @@ pub async fn sla_config_crud_order_and_validation(store: Arc<dyn Store>) {
         Err(StoreError::InvalidConfig(errors)) => {
             let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
             assert!(paths.contains(&"time_zone"), "{paths:?}");
-            assert!(paths.iter().any(|p| p.starts_with("hours.mon")), "{paths:?}");
+            assert!(
+                paths.iter().any(|p| p.starts_with("hours.mon")),
+                "{paths:?}"
+            );
         }
         other => panic!("expected InvalidConfig, got {other:?}"),
     }
     let calendar = store.create_calendar(calendar_spec(), now).await.unwrap();
-    assert_eq!(store.list_calendars().await.unwrap(), vec![calendar.clone()]);
+    assert_eq!(
+        store.list_calendars().await.unwrap(),
+        vec![calendar.clone()]
+    );
 
     let bad_policy = policy(json!({
         "name": " ", "calendar_id": 999, "targets": {}, "pause_when": ["open"],
@@ -122,15 +128,23 @@ pub async fn sla_config_crud_order_and_validation(store: Arc<dyn Store>) {
             paths.sort_unstable();
             assert_eq!(
                 paths,
-                ["calendar_id", "name", "pause_when[0]", "targets", "warning_percent"]
+                [
+                    "calendar_id",
+                    "name",
+                    "pause_when[0]",
+                    "targets",
+                    "warning_percent"
+                ]
             );
         }
         other => panic!("expected InvalidConfig, got {other:?}"),
     }
     let first = store
         .create_sla_policy(
-            policy(json!({ "name": "Premium", "applies_to": { "plans": ["premium"] },
-                           "targets": { "first_response": "1h" } })),
+            policy(
+                json!({ "name": "Premium", "applies_to": { "plans": ["premium"] },
+                           "targets": { "first_response": "1h" } }),
+            ),
             now,
         )
         .await
@@ -217,10 +231,7 @@ pub async fn sla_deadlines_count_business_hours(store: Arc<dyn Store>) {
         // The timers are durable jobs keyed by ticket and timer, due on time.
         let jobs = timer_jobs(store, id).await;
         assert!(
-            jobs.contains(&(
-                timer_job_key(id, "first_response.0.breach"),
-                Timestamp(due)
-            )),
+            jobs.contains(&(timer_job_key(id, "first_response.0.breach"), Timestamp(due))),
             "{jobs:?}"
         );
         assert!(
@@ -246,8 +257,10 @@ pub async fn sla_pauses_resumes_reopens_and_recomputes(store: Arc<dyn Store>) {
     // 24/7: P1 tickets resolve within 1h, the rest within 8h.
     store
         .create_sla_policy(
-            policy(json!({ "name": "P1", "applies_to": { "priorities": ["P1"] },
-                           "targets": { "resolution": "1h" } })),
+            policy(
+                json!({ "name": "P1", "applies_to": { "priorities": ["P1"] },
+                           "targets": { "resolution": "1h" } }),
+            ),
             t0,
         )
         .await
@@ -282,7 +295,10 @@ pub async fn sla_pauses_resumes_reopens_and_recomputes(store: Arc<dyn Store>) {
     assert!(matches!(resolution(&paused).phase, Phase::Paused { .. }));
     assert_eq!(resolution(&paused).due_at, None);
     assert!(paused.facts().paused);
-    assert!(timer_jobs(store, id).await.is_empty(), "timers are cancelled");
+    assert!(
+        timer_jobs(store, id).await.is_empty(),
+        "timers are cancelled"
+    );
 
     // The customer's answer resumes it with the hour already used kept.
     let t2 = t1.plus_millis(5 * HOUR);
@@ -350,7 +366,13 @@ pub async fn sla_pauses_resumes_reopens_and_recomputes(store: Arc<dyn Store>) {
         Phase::Met { .. }
     ));
     store
-        .change_ticket(id, None, set_status(Status::Open), ADMIN, t4.plus_millis(HOUR))
+        .change_ticket(
+            id,
+            None,
+            set_status(Status::Open),
+            ADMIN,
+            t4.plus_millis(HOUR),
+        )
         .await
         .unwrap();
     let reopened = resolution(&sla_of(store, id).await);
@@ -363,8 +385,10 @@ pub async fn sla_timer_fires_once_through_the_change_path(store: Arc<dyn Store>)
     let t0 = Timestamp(1_750_000_000_000);
     store
         .create_sla_policy(
-            policy(json!({ "name": "Chat", "targets": { "first_response": "30s" },
-                           "warning_percent": 0 })),
+            policy(
+                json!({ "name": "Chat", "targets": { "first_response": "30s" },
+                           "warning_percent": 0 }),
+            ),
             t0,
         )
         .await
@@ -418,9 +442,13 @@ pub async fn sla_timer_fires_once_through_the_change_path(store: Arc<dyn Store>)
     ));
     assert_eq!(change.events[0].event.actor, Actor::System);
     assert!(
-        kinds
-            .iter()
-            .any(|k| matches!(k, EventKind::PriorityChanged { to: Priority::P1, .. })),
+        kinds.iter().any(|k| matches!(
+            k,
+            EventKind::PriorityChanged {
+                to: Priority::P1,
+                ..
+            }
+        )),
         "the rule ran in the same change: {kinds:?}"
     );
     assert_eq!(change.ticket.priority, Priority::P1);
@@ -455,16 +483,20 @@ pub async fn sla_view_terms_select_what_the_language_means(store: Arc<dyn Store>
     let t0 = Timestamp(1_750_000_000_000);
     store
         .create_sla_policy(
-            policy(json!({ "name": "P1", "applies_to": { "priorities": ["P1"] },
-                           "targets": { "first_response": "1h", "resolution": "4h" } })),
+            policy(
+                json!({ "name": "P1", "applies_to": { "priorities": ["P1"] },
+                           "targets": { "first_response": "1h", "resolution": "4h" } }),
+            ),
             t0,
         )
         .await
         .unwrap();
     store
         .create_sla_policy(
-            policy(json!({ "name": "P2", "applies_to": { "priorities": ["P2"] },
-                           "targets": { "resolution": "24h" } })),
+            policy(
+                json!({ "name": "P2", "applies_to": { "priorities": ["P2"] },
+                           "targets": { "resolution": "24h" } }),
+            ),
             t0,
         )
         .await

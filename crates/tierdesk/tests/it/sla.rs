@@ -102,7 +102,10 @@ async fn breach_fires_once_across_a_restart(dir: &std::path::Path, database: &st
     let fired = breaches(&ticket);
     assert_eq!(fired.len(), 1, "{ticket}");
     let lag = millis(&fired[0]["at"]) - due;
-    assert!((0..=1_500).contains(&lag), "fired {lag} ms after its due time");
+    assert!(
+        (0..=1_500).contains(&lag),
+        "fired {lag} ms after its due time"
+    );
     assert!(
         ticket["tags"]
             .as_array()
@@ -110,7 +113,12 @@ async fn breach_fires_once_across_a_restart(dir: &std::path::Path, database: &st
             .contains(&json!("sla-breached"))
     );
     assert_eq!(ticket["sla"]["breached"], true, "{ticket}");
-    assert!(ticket["sla"]["targets"][0]["remaining_business_ms"].as_i64().unwrap() <= 0);
+    assert!(
+        ticket["sla"]["targets"][0]["remaining_business_ms"]
+            .as_i64()
+            .unwrap()
+            <= 0
+    );
     // In lists too, and found by the view term.
     let (status, page) = admin.get("/tickets?q=sla:breached").await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -145,4 +153,97 @@ async fn sla_breach_fires_once_across_a_restart_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let database = Database::create().await;
     breach_fires_once_across_a_restart(dir.path(), &database.url).await;
+}
+
+/// `tierdesk sla … set FILE.json` refuses a bad file naming every problem's
+/// path and changes nothing; a good one is saved in the file's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sla_configuration_from_the_command_line() {
+    use crate::process::{run, run_ok};
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("tierdesk.db").display());
+    let calendars = dir.path().join("calendars.json");
+    std::fs::write(
+        &calendars,
+        json!([{ "name": "Office", "time_zone": "Europe/Berlin",
+                 "hours": { "mon": ["08:00-18:00"] } }])
+        .to_string(),
+    )
+    .unwrap();
+    let out = run_ok(
+        dir.path(),
+        &[
+            "sla",
+            "--database",
+            &database,
+            "calendars",
+            "set",
+            calendars.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("\"Office\""), "{out}");
+    let policies = dir.path().join("policies.json");
+    std::fs::write(
+        &policies,
+        json!([
+            { "name": "Fine", "targets": { "resolution": "8h" } },
+            { "name": "Broken", "targets": {}, "warning_percent": 150 }
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "sla",
+            "--database",
+            &database,
+            "policies",
+            "set",
+            policies.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("[1].targets") && err.contains("[1].warning_percent"),
+        "{err}"
+    );
+    let listed = run_ok(
+        dir.path(),
+        &["sla", "--database", &database, "policies", "list"],
+    );
+    assert_eq!(serde_json::from_str::<Value>(&listed).unwrap(), json!([]));
+    std::fs::write(
+        &policies,
+        json!([
+            { "name": "Premium", "applies_to": { "plans": ["premium"] },
+              "targets": { "first_response": "1h" } },
+            { "name": "Everyone", "calendar_id": 1, "targets": { "resolution": "24h" } }
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    run_ok(
+        dir.path(),
+        &[
+            "sla",
+            "--database",
+            &database,
+            "policies",
+            "set",
+            policies.to_str().unwrap(),
+        ],
+    );
+    let listed: Value = serde_json::from_str(&run_ok(
+        dir.path(),
+        &["sla", "--database", &database, "policies", "list"],
+    ))
+    .unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Premium", "Everyone"]);
 }
