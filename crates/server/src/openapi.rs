@@ -2,7 +2,7 @@
 
 use crate::error::{FieldProblem, Problem};
 use crate::routes::{
-    bulk, config, events, jobs, macros, meta, people, rules, saved_views, search, session,
+    bulk, config, events, jobs, macros, meta, people, rules, saved_views, search, session, sla,
     tag_admin, tickets,
 };
 use crate::views;
@@ -22,6 +22,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         session::accept_invite, session::invite, session::revoke_portal_access,
         session::create_token, session::list_tokens, session::revoke_token,
         tickets::create, tickets::get, tickets::list, tickets::reply, tickets::note, tickets::update,
+        sla::list_calendars, sla::create_calendar, sla::get_calendar, sla::replace_calendar,
+        sla::delete_calendar, sla::list_policies, sla::create_policy, sla::get_policy,
+        sla::replace_policy, sla::delete_policy, sla::reorder_policies,
         bulk::bulk,
         search::search,
         events::stream,
@@ -46,7 +49,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     ),
     components(schemas(
         Problem, FieldProblem, views::PortalTicketView, views::TicketView, views::StreamEventView,
-        tierdesk_core::EventKind, tierdesk_core::Actor,
+        tierdesk_core::EventKind, tierdesk_core::Actor, crate::sla::TicketSlaView,
+        crate::sla::TargetSlaView,
     )),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = [])),
@@ -63,6 +67,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "rules", description = "Automation rules, evaluated in order inside every ticket write"),
         (name = "meta"),
         (name = "jobs", description = "The background job queue (admins)"),
+        (name = "sla", description = "SLA policies and business-hours calendars"),
     )
 )]
 struct ApiDoc;

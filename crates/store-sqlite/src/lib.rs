@@ -8,6 +8,7 @@ mod macros;
 mod rows;
 mod rules;
 mod search;
+mod sla;
 mod store;
 mod tx;
 mod views;

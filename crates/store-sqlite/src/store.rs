@@ -102,6 +102,7 @@ impl Store for SqliteStore {
                 ))
             })
             .await
+            .inspect(|change| self.tick_jobs_if_armed(change))
     }
 
     async fn change_ticket(
@@ -126,6 +127,7 @@ impl Store for SqliteStore {
                 ))
             })
             .await
+            .inspect(|change| self.tick_jobs_if_armed(change))
     }
 
     async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {

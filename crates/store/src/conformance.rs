@@ -63,6 +63,11 @@ macro_rules! conformance_suite {
             job_summary_listing_and_purge,
             leader_election_is_exclusive_until_the_lease_expires,
             job_signal_ticks_after_an_enqueue,
+            sla_config_crud_order_and_validation,
+            sla_deadlines_count_business_hours,
+            sla_pauses_resumes_reopens_and_recomputes,
+            sla_timer_fires_once_through_the_change_path,
+            sla_view_terms_select_what_the_language_means,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {$(
@@ -80,8 +85,10 @@ pub use escalation::*;
 mod rules;
 pub use rules::*;
 mod macros;
+mod sla;
 mod views;
 pub use macros::*;
+pub use sla::*;
 pub use views::*;
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);

@@ -13,6 +13,7 @@ pub mod ops;
 pub mod ranked;
 pub mod rules;
 pub mod search;
+pub mod sla;
 mod store;
 
 pub use error::{Result, StoreError};
@@ -25,4 +26,5 @@ pub use model::*;
 pub use ops::Tx;
 pub use rules::{DryRun, RuleCache, RuleCandidate, RuleRecord};
 pub use search::TicketSort;
+pub use sla::{CalendarRecord, SlaStore, SlaTx};
 pub use store::Store;

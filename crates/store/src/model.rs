@@ -88,6 +88,9 @@ pub struct Change {
     /// enqueued as a durable job (`rule.notify`, `rule.webhook`) in the same
     /// transaction; listed here for the caller's information.
     pub side_effects: Vec<tierdesk_core::rules::SideEffect>,
+    /// SLA timer jobs were enqueued by this change (SQLite wakes its
+    /// workers after the commit; PostgreSQL notifies on commit).
+    pub sla_timers_armed: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -15,7 +15,9 @@ use tierdesk_core::{
 /// before the call returns. Deferred work lives in the same database,
 /// behind [`JobStore`].
 #[async_trait]
-pub trait Store: JobStore + crate::escalation::EscalationStore + Send + Sync + 'static {
+pub trait Store:
+    JobStore + crate::escalation::EscalationStore + crate::sla::SlaStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`, for logs and diagnostics.
     fn backend(&self) -> &'static str;
 

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod escalation_cli;
 mod migrate_data;
+mod sla_cli;
 mod test_jobs;
 
 use anyhow::Context;
@@ -117,6 +118,13 @@ enum Command {
     },
     /// Print a commented configuration file with every default.
     DefaultConfig,
+    /// SLA calendars and policies: list them, or set them from a JSON file.
+    Sla {
+        #[command(subcommand)]
+        target: sla_cli::SlaTarget,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -338,6 +346,11 @@ async fn main() -> anyhow::Result<()> {
             location.apply(&mut config);
             let store = backend::open(&config).await?;
             cli_inbox::macros(&*store, command).await
+        }
+        Command::Sla { target, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            sla_cli::run(&*store, target, tierdesk_server::now()).await
         }
         Command::Bench(command) => bench::run(command, &config).await,
         Command::Escalation(escalation_cli::EscalationCommand::Templates(command)) => {

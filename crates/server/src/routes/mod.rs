@@ -13,6 +13,7 @@ pub(crate) mod rules;
 pub(crate) mod saved_views;
 pub(crate) mod search;
 pub(crate) mod session;
+pub(crate) mod sla;
 pub(crate) mod tag_admin;
 pub(crate) mod tickets;
 
@@ -121,6 +122,27 @@ pub fn router() -> Router<AppState> {
                 .put(rules::replace)
                 .patch(rules::update)
                 .delete(rules::delete),
+        )
+        .route(
+            "/sla/calendars",
+            get(sla::list_calendars).post(sla::create_calendar),
+        )
+        .route(
+            "/sla/calendars/{id}",
+            get(sla::get_calendar)
+                .put(sla::replace_calendar)
+                .delete(sla::delete_calendar),
+        )
+        .route(
+            "/sla/policies",
+            get(sla::list_policies).post(sla::create_policy),
+        )
+        .route("/sla/policies/reorder", post(sla::reorder_policies))
+        .route(
+            "/sla/policies/{id}",
+            get(sla::get_policy)
+                .put(sla::replace_policy)
+                .delete(sla::delete_policy),
         )
         .route("/jobs", get(jobs::summary))
         .route("/openapi.json", get(meta::openapi_json))

@@ -242,11 +242,13 @@ pub async fn tickets(
         })
         .await?;
     let next_cursor = next_page(&mut tickets, limit, |t| t.id.0);
+    let mut views: Vec<AnyTicketView> = tickets
+        .iter()
+        .map(|t| AnyTicketView::new(t, false))
+        .collect();
+    crate::sla::decorate(&state, &mut views).await?;
     Ok(Json(TicketPage {
-        tickets: tickets
-            .iter()
-            .map(|t| AnyTicketView::new(t, false))
-            .collect(),
+        tickets: views,
         next_cursor,
     }))
 }

@@ -19,6 +19,7 @@ mod migrate_data;
 mod pg;
 mod process;
 mod rules;
+mod sla;
 mod sse;
 mod tags;
 mod views;
