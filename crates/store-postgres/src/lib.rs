@@ -3,6 +3,7 @@
 //! applied under an advisory lock, every write in its own transaction, row
 //! locks where two writers could meet.
 
+mod assignment;
 mod events;
 mod jobs;
 mod macros;

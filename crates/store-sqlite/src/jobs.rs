@@ -219,7 +219,7 @@ fn execute(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> Resul
 
 impl SqliteStore {
     /// Wakes local workers after a write that made jobs claimable.
-    fn tick_jobs(&self) {
+    pub(crate) fn tick_jobs(&self) {
         self.jobs.send_modify(|n| *n = n.wrapping_add(1));
     }
 }

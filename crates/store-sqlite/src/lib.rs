@@ -2,6 +2,7 @@
 //! binary, one writer thread doing group commit on its own rusqlite
 //! connection, a pool of sqlx readers.
 
+mod assignment;
 mod jobs;
 mod macros;
 mod rows;

@@ -3,6 +3,7 @@
 //!
 //! Handlers only ever see [`Store`]; no sqlx type crosses this boundary.
 
+pub mod assignment;
 pub mod checks;
 pub mod conformance;
 mod error;
@@ -13,6 +14,7 @@ pub mod rules;
 pub mod search;
 mod store;
 
+pub use assignment::{AssignTx, AssignmentStore, AutoAssigned};
 pub use error::{Result, StoreError};
 pub use jobs::{Claim, Enqueued, JobFilter, JobKindSummary, JobStore, JobTx};
 pub use model::*;

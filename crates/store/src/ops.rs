@@ -4,6 +4,7 @@
 //! run the rules on the result and persist the events together with the
 //! projection — all in the caller's one transaction.
 
+use crate::assignment::{AssignTx, wake_assigners};
 use crate::error::{Result, StoreError};
 use crate::jobs::JobTx;
 use crate::model::{Change, NewContact, Requester, StoredEvent, TicketChange, TicketDraft};
@@ -22,7 +23,7 @@ use tierdesk_core::{
 /// enqueued in it too ([`JobTx`]), so deferred work commits with the change
 /// that caused it.
 #[async_trait]
-pub trait Tx: JobTx + Send {
+pub trait Tx: JobTx + AssignTx + Send {
     /// Reads a ticket's projection, locking it where the backend can.
     async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>>;
     async fn agent_ref(&mut self, id: AgentId) -> Result<Option<AgentRef>>;
@@ -179,6 +180,7 @@ async fn insert_new(
     let side_effects = ruled.side_effects;
     ticket = ruled.ticket;
     events.extend(ruled.events);
+    wake_assigners(tx, None, &ticket, now).await?;
     tx.insert_ticket(&ticket).await?;
     let events = tx.append_events(&events).await?;
     Ok(Change {
@@ -320,6 +322,7 @@ pub async fn change_ticket(
     let next = ruled.ticket;
 
     events.extend(ruled.events);
+    wake_assigners(tx, Some(&ticket), &next, now).await?;
     if !tx.update_ticket(&next, ticket.version).await? {
         let current = tx
             .ticket_for_update(id)

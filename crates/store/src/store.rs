@@ -1,3 +1,4 @@
+use crate::assignment::AssignmentStore;
 use crate::error::Result;
 use crate::jobs::JobStore;
 use crate::model::*;
@@ -15,7 +16,7 @@ use tierdesk_core::{
 /// before the call returns. Deferred work lives in the same database,
 /// behind [`JobStore`].
 #[async_trait]
-pub trait Store: JobStore + Send + Sync + 'static {
+pub trait Store: JobStore + AssignmentStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`, for logs and diagnostics.
     fn backend(&self) -> &'static str;
 
