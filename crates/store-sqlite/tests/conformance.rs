@@ -16,3 +16,4 @@ async fn fresh() -> TestStore {
 }
 
 tierdesk_store::conformance_suite!(fresh);
+tierdesk_store::assignment_conformance_suite!(fresh);
