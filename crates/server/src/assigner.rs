@@ -4,13 +4,14 @@
 //!
 //! Ticket writes wake a team's `assign.team` job in their own transaction
 //! (a ticket entered the backlog, or capacity freed); agent changes wake
-//! `assign.agent`. One job per team is live at a time (its dedupe key). A
-//! wake that lands while the team's job is already past its last read is
-//! caught by the handler's next round (it loops while it makes progress) or,
-//! at worst, by the sweep. Every assignment is its own transaction that
-//! re-checks the ticket's version and the agent's load (see
-//! [`tierdesk_store::assignment::auto_assign`]), so overlapping runs are
-//! safe: they can only skip, never over-assign.
+//! `assign.agent`. Wakes join a pending job of the team (its dedupe key).
+//! A run frees the key before it reads, so a wake that comes later starts
+//! a new run rather than joining one that may have read past it; no wake is
+//! lost. Runs may therefore overlap: every assignment is its own
+//! transaction that re-checks the ticket's version and the agent's load
+//! (see [`tierdesk_store::assignment::auto_assign`]), so they can only
+//! skip, never over-assign. The sweep only guards against what no
+//! transaction could wake (an agent change acknowledged just before a crash).
 
 use crate::worker::{JobContext, JobHandler, PeriodicTask, Registry};
 use async_trait::async_trait;
@@ -146,6 +147,17 @@ fn id_in(job: &JobContext, field: &str) -> Result<i64, Outcome> {
         .ok_or_else(|| Outcome::permanent(format!("the payload has no {field}")))
 }
 
+/// Frees the job's dedupe key before it reads, so no wake is lost to a run
+/// that already read past it (see [`Store::start_assigner_run`]).
+async fn start(store: &dyn Store, job: &JobContext) -> Result<(), Outcome> {
+    match store.start_assigner_run(&job.lease).await {
+        Ok(true) => Ok(()),
+        // Taken over by another instance: that run does the work.
+        Ok(false) => Err(Outcome::done()),
+        Err(e) => Err(Outcome::temporary(e)),
+    }
+}
+
 /// `assign.team`: drains one team's backlog.
 struct AssignTeam {
     store: Arc<dyn Store>,
@@ -158,6 +170,9 @@ impl JobHandler for AssignTeam {
             Ok(id) => TeamId(id),
             Err(outcome) => return outcome,
         };
+        if let Err(outcome) = start(self.store.as_ref(), job).await {
+            return outcome;
+        }
         match drain_backlog(self.store.as_ref(), team).await {
             Ok(assigned) => {
                 if assigned > 0 {
@@ -185,6 +200,9 @@ impl JobHandler for AssignAgent {
             Ok(id) => AgentId(id),
             Err(outcome) => return outcome,
         };
+        if let Err(outcome) = start(self.store.as_ref(), job).await {
+            return outcome;
+        }
         let result = async {
             let Some(found) = self.store.agent(agent).await? else {
                 return Ok(());

@@ -9,19 +9,23 @@ use crate::rows::{TicketRow, backend};
 use crate::tx::PgTx;
 use async_trait::async_trait;
 use sqlx::PgConnection;
+use tierdesk_core::job::JobLease;
 use tierdesk_core::routing::{Candidate, TeamAssignment};
 use tierdesk_core::{AgentId, TeamId, Ticket, TicketId, Timestamp};
 use tierdesk_store::assignment::{
     self, AssignTx, AssignmentStore, AutoAssigned, candidates_from_rows, mode_name,
     settings_from_row, team_job,
 };
-use tierdesk_store::{JobTx, Result, StoreError, Tx};
+use tierdesk_store::{Enqueued, Result, StoreError, Tx};
 
 /// An agent's open load: assigned tickets not solved or closed (the
 /// condition of the `tickets_open_load` partial index).
 const LOAD_SQL: &str = "(SELECT count(*) FROM tickets t WHERE t.assignee_id = a.id \
      AND t.assignee_id IS NOT NULL AND t.status NOT IN ('solved', 'closed'))";
 const TURN_SQL: &str = "(SELECT last_assigned_at FROM assignment_turns WHERE agent_id = a.id)";
+
+/// Attempts to join or add a team's wake-up while others race for it.
+const WAKE_RETRIES: usize = 5;
 
 type CandidateColumns = (i64, i64, bool, bool, i64, i64, Option<i64>);
 
@@ -101,9 +105,31 @@ impl AssignTx for PgTx<'_> {
     }
 
     async fn wake_team(&mut self, team: TeamId, now: Timestamp) -> Result<()> {
-        // Workers on every instance hear of it through NOTIFY at commit.
-        self.enqueue_job(team_job(team, now)?, now).await?;
-        Ok(())
+        let job = team_job(team, now)?;
+        for _ in 0..WAKE_RETRIES {
+            // Joining a live job locks its row until this transaction ends:
+            // a pending one cannot be claimed, a running one cannot free its
+            // key (start_assigner_run), before this change is committed.
+            let joined: Option<(i64,)> = sqlx::query_as(
+                "SELECT id FROM jobs WHERE dedupe_key = $1 AND state IN ('pending', 'running') \
+                 FOR UPDATE",
+            )
+            .bind(job.dedupe_key.as_deref())
+            .fetch_optional(&mut *self.0)
+            .await
+            .map_err(backend)?;
+            if joined.is_some() {
+                return Ok(());
+            }
+            // Workers on every instance hear of a new job through NOTIFY at commit.
+            if let Enqueued::New(_) = crate::jobs::enqueue(self.0, job.clone(), now).await? {
+                return Ok(());
+            }
+            // Another transaction enqueued one meanwhile: join (and lock) that.
+        }
+        Err(StoreError::Backend(
+            "could not wake the team's assigner: its job kept changing".into(),
+        ))
     }
 }
 
@@ -223,6 +249,22 @@ impl AssignmentStore for PostgresStore {
             tx.commit().await.map_err(backend)?;
         }
         Ok(assigned)
+    }
+
+    async fn start_assigner_run(&self, lease: &JobLease) -> Result<bool> {
+        // Waits for any wake holding the job's row, so this run reads after it.
+        let changed = sqlx::query(
+            "UPDATE jobs SET dedupe_key = NULL \
+             WHERE id = $1 AND state = 'running' AND owner = $2 AND attempt = $3",
+        )
+        .bind(lease.id.0)
+        .bind(&lease.owner)
+        .bind(i64::from(lease.attempt))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(changed == 1)
     }
 
     async fn releasable_tickets(&self, agent: Option<AgentId>, limit: u32) -> Result<Vec<Ticket>> {

@@ -8,6 +8,7 @@ use crate::tx::{WriteTx, run_now};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::cell::Cell;
+use tierdesk_core::job::JobLease;
 use tierdesk_core::routing::{Candidate, TeamAssignment};
 use tierdesk_core::{AgentId, TeamId, Ticket, TicketId, Timestamp};
 use tierdesk_store::assignment::{
@@ -269,6 +270,23 @@ impl AssignmentStore for SqliteStore {
             self.tick_jobs();
         }
         Ok(assigned)
+    }
+
+    async fn start_assigner_run(&self, lease: &JobLease) -> Result<bool> {
+        // One writer: every wake that joined this job committed before this
+        // write, and every later one finds the key free.
+        let (id, owner, attempt) = (lease.id.0, lease.owner.clone(), i64::from(lease.attempt));
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE jobs SET dedupe_key = NULL \
+                     WHERE id = ?1 AND state = 'running' AND owner = ?2 AND attempt = ?3",
+                )
+                .and_then(|mut s| s.execute(params![id, owner, attempt]))
+                .map(|changed| changed == 1)
+                .map_err(sql_err)
+            })
+            .await
     }
 
     async fn releasable_tickets(&self, agent: Option<AgentId>, limit: u32) -> Result<Vec<Ticket>> {

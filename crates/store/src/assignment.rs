@@ -16,7 +16,7 @@ use crate::rules::RuleCache;
 use async_trait::async_trait;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use tierdesk_core::job::{JobKind, NewJob};
+use tierdesk_core::job::{JobKind, JobLease, NewJob};
 use tierdesk_core::routing::{Candidate, TeamAssignment, awaits_assignment};
 use tierdesk_core::{Actor, AgentId, Status, TeamId, Ticket, TicketId, Timestamp};
 
@@ -97,6 +97,10 @@ pub trait AssignTx: Send {
     async fn record_assignment_turn(&mut self, agent: AgentId, now: Timestamp) -> Result<()>;
     /// Enqueues the team's assigner job ([`team_job`]) in this transaction,
     /// and makes sure this instance's workers hear of it after the commit.
+    /// When a live job already holds the team's key, the wake joins it and
+    /// holds it (a row lock where the backend has them) until this
+    /// transaction ends, so the job cannot start reading before this change
+    /// is visible.
     async fn wake_team(&mut self, team: TeamId, now: Timestamp) -> Result<()>;
 }
 
@@ -211,6 +215,13 @@ pub trait AssignmentStore: Send + Sync + 'static {
     /// that unassign when their agents go offline, oldest first; only
     /// `agent`'s when given.
     async fn releasable_tickets(&self, agent: Option<AgentId>, limit: u32) -> Result<Vec<Ticket>>;
+    /// Called by an assigner job before it reads anything: frees its dedupe
+    /// key, so a wake committed from now on enqueues a new job instead of
+    /// joining this run (which may already have read past it). A wake that
+    /// joined the job before holds the job's row until it commits (see
+    /// [`AssignTx::wake_team`]), so this run reads after it. False when the
+    /// lease is no longer the caller's.
+    async fn start_assigner_run(&self, lease: &JobLease) -> Result<bool>;
 }
 
 /// The change that hands an offline agent's ticket back to its team's backlog.

@@ -241,10 +241,7 @@ pub async fn backlog_and_candidates_reflect_tickets_and_loads(store: Arc<dyn Sto
         .collect();
     assert_eq!(
         found,
-        [
-            (ann, Tier::ONE, 3, 1, true),
-            (bob, Tier::TWO, 2, 2, true)
-        ]
+        [(ann, Tier::ONE, 3, 1, true), (bob, Tier::TWO, 2, 2, true)]
     );
     let bob_candidate = &candidates[1];
     assert_eq!(bob_candidate.teams, [network, billing]);
@@ -338,7 +335,10 @@ pub async fn auto_assign_rechecks_version_and_capacity(store: Arc<dyn Store>) {
     let candidates = s.assignment_candidates(network).await.unwrap();
     let ann_turn = candidates[0].last_assigned_at.unwrap();
     let bob_turn = candidates[1].last_assigned_at.unwrap();
-    assert!(ann_turn >= NOW && bob_turn > ann_turn, "{ann_turn:?} {bob_turn:?}");
+    assert!(
+        ann_turn >= NOW && bob_turn > ann_turn,
+        "{ann_turn:?} {bob_turn:?}"
+    );
     assert_eq!(candidates[0].open_assigned, 1);
     // Unavailable agents get nothing, whatever their room.
     let away = AgentPatch {
