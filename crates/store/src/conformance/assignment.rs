@@ -23,6 +23,7 @@ macro_rules! assignment_conformance_suite {
             ticket_writes_wake_the_team_assigner,
             concurrent_auto_assigns_never_exceed_capacity,
             releasable_tickets_are_offline_agents_new_and_open_ones,
+            a_started_assigner_run_lets_later_wakes_queue_again,
         );
     };
 }
@@ -502,4 +503,32 @@ pub async fn releasable_tickets_are_offline_agents_new_and_open_ones(store: Arc<
         ids(&s.team_backlog(releasing, 100).await.unwrap()),
         [open.id.0]
     );
+}
+
+pub async fn a_started_assigner_run_lets_later_wakes_queue_again(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let network = team(s, "Network").await;
+    s.set_team_assignment(network, AUTO, NOW).await.unwrap();
+    let claim = crate::jobs::Claim {
+        owner: "assigner-1".into(),
+        kinds: vec![JobKind::parse(ASSIGN_TEAM_JOB).unwrap()],
+        lease: std::time::Duration::from_secs(30),
+        limit: 10,
+    };
+    let claimed = s.claim_jobs(&claim, NOW).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let lease = claimed[0].lease().unwrap();
+    // While the run holds the key, a wake joins it.
+    ticket_in(s, network, "Joins the run", Tier::ONE).await;
+    assert!(woken_teams(s).await.is_empty());
+    // Once the run has started, a wake queues a new job.
+    assert!(s.start_assigner_run(&lease).await.unwrap());
+    ticket_in(s, network, "After the run read", Tier::ONE).await;
+    assert_eq!(woken_teams(s).await, [network.0]);
+    ticket_in(s, network, "Joins the new one", Tier::ONE).await;
+    assert_eq!(woken_teams(s).await, [network.0]);
+    // Only the lease's holder may start the run.
+    let mut stale = lease.clone();
+    stale.owner = "someone-else".into();
+    assert!(!s.start_assigner_run(&stale).await.unwrap());
 }
