@@ -1,5 +1,6 @@
 //! `tierdesk`: one binary for the whole desk — server, demo, admin tasks and benchmarks.
 
+mod assignment_cli;
 mod backend;
 mod bench;
 mod config;
@@ -30,7 +31,7 @@ struct Cli {
 }
 
 #[derive(Args, Clone, Default)]
-struct Location {
+pub(crate) struct Location {
     /// Data directory for the embedded database [default: ./tierdesk-data]
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -63,6 +64,9 @@ enum Command {
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// A team's auto-assignment: show or set it.
+    #[command(subcommand)]
+    Assignment(assignment_cli::AssignmentCommand),
     /// Apply database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -150,7 +154,7 @@ fn init_tracing(config: &Config, default_filter: &str) {
 }
 
 impl Location {
-    fn apply(&self, config: &mut Config) {
+    pub(crate) fn apply(&self, config: &mut Config) {
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
@@ -272,6 +276,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", migrate_data::render(&report));
             Ok(())
         }
+        Command::Assignment(command) => assignment_cli::run(command, &mut config).await,
         Command::Bench(command) => bench::run(command, &config).await,
     }
 }

@@ -388,3 +388,70 @@ async fn auto_assignment_with_a_draining_backlog_on_postgres() {
     scenario(desk).await;
     drop(database);
 }
+
+/// `tierdesk assignment set|show` on a SQLite data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assignment_commands_set_and_show_a_team() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = tierdesk_store_sqlite::SqliteStore::open_dir(
+        &data,
+        tierdesk_store_sqlite::Durability::Full,
+    )
+    .await
+    .unwrap();
+    let team = store
+        .create_team(tierdesk_store::NewTeam {
+            name: "Network".into(),
+            description: String::new(),
+        })
+        .await
+        .unwrap()
+        .id
+        .0
+        .to_string();
+    store.close().await;
+    let data = data.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", data]);
+        crate::process::run(dir.path(), &all)
+    };
+    let (ok, out, err) = run(&["assignment", "show", "--team", &team]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("mode manual, unassign when offline: no"),
+        "{out}"
+    );
+    let (ok, out, err) = run(&[
+        "assignment",
+        "set",
+        "--team",
+        &team,
+        "--mode",
+        "least_loaded",
+        "--unassign-when-offline",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("mode least_loaded, unassign when offline: yes"),
+        "{out}"
+    );
+    let (ok, out, err) = run(&["assignment", "show", "--team", &team]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("mode least_loaded, unassign when offline: yes"),
+        "{out}"
+    );
+    assert!(out.contains("waiting (oldest first): 0"), "{out}");
+    // Mistakes are named, and change nothing.
+    let (ok, _, err) = run(&["assignment", "set", "--team", &team, "--mode", "lottery"]);
+    assert!(!ok);
+    assert!(err.contains("lottery"), "{err}");
+    let (ok, _, err) = run(&["assignment", "set", "--team", "999", "--mode", "manual"]);
+    assert!(!ok);
+    assert!(err.contains("team 999"), "{err}");
+    let (ok, _, err) = run(&["assignment", "show", "--team", "999"]);
+    assert!(!ok);
+    assert!(err.contains("not found"), "{err}");
+}
