@@ -13,8 +13,8 @@ use tierdesk_core::job::JobLease;
 use tierdesk_core::routing::{Candidate, TeamAssignment};
 use tierdesk_core::{AgentId, TeamId, Ticket, TicketId, Timestamp};
 use tierdesk_store::assignment::{
-    self, AssignTx, AssignmentStore, AutoAssigned, candidates_from_rows, mode_name,
-    settings_from_row, team_job,
+    self, AssignTx, AssignmentStore, AutoAssigned, CandidateColumns, candidates_from_rows,
+    mode_name, settings_from_row, team_job,
 };
 use tierdesk_store::{Enqueued, Result, StoreError, Tx};
 
@@ -26,8 +26,6 @@ const TURN_SQL: &str = "(SELECT last_assigned_at FROM assignment_turns WHERE age
 
 /// Attempts to join or add a team's wake-up while others race for it.
 const WAKE_RETRIES: usize = 5;
-
-type CandidateColumns = (i64, i64, bool, bool, i64, i64, Option<i64>);
 
 async fn settings_in(conn: &mut PgConnection, team: TeamId) -> Result<Option<TeamAssignment>> {
     let row: Option<(String, bool)> = sqlx::query_as(

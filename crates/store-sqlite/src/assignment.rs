@@ -12,8 +12,8 @@ use tierdesk_core::job::JobLease;
 use tierdesk_core::routing::{Candidate, TeamAssignment};
 use tierdesk_core::{AgentId, TeamId, Ticket, TicketId, Timestamp};
 use tierdesk_store::assignment::{
-    self, AssignTx, AssignmentStore, AutoAssigned, candidates_from_rows, mode_name,
-    settings_from_row, team_job,
+    self, AssignTx, AssignmentStore, AutoAssigned, CandidateColumns, candidates_from_rows,
+    mode_name, settings_from_row, team_job,
 };
 use tierdesk_store::{Result, StoreError};
 
@@ -36,8 +36,6 @@ pub(crate) fn noting_wakes<T>(write: impl FnOnce() -> Result<T>) -> Result<(T, b
 const LOAD_SQL: &str = "(SELECT count(*) FROM tickets t WHERE t.assignee_id = a.id \
      AND t.assignee_id IS NOT NULL AND t.status NOT IN ('solved', 'closed'))";
 const TURN_SQL: &str = "(SELECT last_assigned_at FROM assignment_turns WHERE agent_id = a.id)";
-
-type CandidateColumns = (i64, i64, bool, bool, i64, i64, Option<i64>);
 
 fn candidate_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<CandidateColumns> {
     Ok((

@@ -261,10 +261,13 @@ pub fn settings_from_row(mode: &str, unassign_when_offline: bool) -> Result<Team
     })
 }
 
-/// Joins candidate rows `(id, tier, active, available, capacity, load,
-/// last_assigned_at)` with `(agent, team)` memberships.
+/// A candidate row as both backends read it: id, tier, active, available,
+/// capacity, open load, last_assigned_at.
+pub type CandidateColumns = (i64, i64, bool, bool, i64, i64, Option<i64>);
+
+/// Joins candidate rows with `(agent, team)` memberships.
 pub fn candidates_from_rows(
-    rows: Vec<(i64, i64, bool, bool, i64, i64, Option<i64>)>,
+    rows: Vec<CandidateColumns>,
     memberships: &[(i64, i64)],
 ) -> Result<Vec<Candidate>> {
     rows.into_iter()
