@@ -7,8 +7,9 @@
 //! Terms are `field:value`; a comma lists alternatives (`status:open,pending`);
 //! juxtaposition is AND, `OR` (or `|`) is OR, `-`/`NOT` negates, parentheses
 //! group, and bare words or quoted phrases search subject and messages.
-//! Dates compare with `created:>2026-11-01` or relative `updated:<3d`
-//! ("more than three days ago"). Parsing is pure; relative times are resolved
+//! Dates compare with `created:>2026-11-01` (or `created>2026-11-01`), an age
+//! `updated:<3d` ("less than three days ago"), or a signed span from now,
+//! `created>-24h` ("after 24 hours ago"). Parsing is pure; relative times are resolved
 //! against a `now` passed in.
 //!
 //! SLA terms: `sla:breached`, `sla:warning`, `sla:paused` and `sla:due<2h`
@@ -186,6 +187,32 @@ fn tokenize(input: &str) -> Result<Vec<(usize, Token)>, QueryError> {
                         word.clear();
                         break;
                     }
+                    if matches!(chars[i], '<' | '>' | '=') && is_date_field(&word) {
+                        // `created>-24h`, `updated<=2026-11-01`: the operator
+                        // joins the field directly; the value keeps it.
+                        let mut value = String::new();
+                        while i < chars.len()
+                            && !chars[i].is_whitespace()
+                            && !matches!(chars[i], '(' | ')')
+                        {
+                            value.push(chars[i]);
+                            i += 1;
+                        }
+                        let value = value
+                            .strip_prefix('=')
+                            .map_or(value.clone(), str::to_string);
+                        if value.is_empty() || matches!(value.as_str(), "<" | ">" | "<=" | ">=") {
+                            return Err(QueryError {
+                                position: start,
+                                message: format!(
+                                    "{word}: needs a date or a time span after the operator"
+                                ),
+                            });
+                        }
+                        tokens.push((start, Token::Field(word.to_lowercase(), value)));
+                        word.clear();
+                        break;
+                    }
                     word.push(chars[i]);
                     i += 1;
                 }
@@ -200,6 +227,10 @@ fn tokenize(input: &str) -> Result<Vec<(usize, Token)>, QueryError> {
         }
     }
     Ok(tokens)
+}
+
+fn is_date_field(word: &str) -> bool {
+    word.eq_ignore_ascii_case("created") || word.eq_ignore_ascii_case("updated")
 }
 
 fn quoted(chars: &[char], open: usize) -> Result<(String, usize), QueryError> {
@@ -466,6 +497,17 @@ fn date_terms(field: &str, value: &str, now: Timestamp) -> Result<Query, String>
     .into_iter()
     .find_map(|(prefix, cmp)| value.strip_prefix(prefix).map(|r| (cmp, r)))
     .unwrap_or((None, value));
+    if let Some(span) = rest.strip_prefix('-') {
+        // A signed span is a point in time: `created>-24h` is "after 24
+        // hours ago", so the comparison keeps its direction.
+        let at = Timestamp(
+            now.millis()
+                - span_millis(span).ok_or_else(|| {
+                    format!("{value:?} is not a time span like -24h, -30m, -7d or -2w")
+                })?,
+        );
+        return Ok(make(op.unwrap_or(Comparison::AtOrAfter), at));
+    }
     if let Some((unit, ms)) = AGE_UNITS.iter().find(|(u, _)| rest.ends_with(*u)) {
         let amount: i64 = rest
             .trim_end_matches(*unit)
@@ -495,6 +537,17 @@ fn date_terms(field: &str, value: &str, now: Timestamp) -> Result<Query, String>
             make(Comparison::Before, Timestamp(day.millis() + DAY_MS)),
         ]),
     })
+}
+
+/// `24h`, `30m`, `7d`, `2w` in milliseconds.
+fn span_millis(span: &str) -> Option<i64> {
+    let (unit, ms) = AGE_UNITS.iter().find(|(u, _)| span.ends_with(*u))?;
+    let amount: i64 = span
+        .strip_suffix(*unit)?
+        .parse()
+        .ok()
+        .filter(|n: &i64| (0..=100_000).contains(n))?;
+    Some(amount * ms)
 }
 
 /// `YYYY-MM-DD` as midnight UTC, computed without a calendar library.

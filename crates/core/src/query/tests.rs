@@ -135,6 +135,59 @@ fn dates_and_ages() {
 }
 
 #[test]
+fn operators_join_date_fields_directly_with_signed_spans() {
+    let hour = 3_600_000;
+    assert_eq!(
+        q("created>-24h"),
+        term(Term::Created(
+            Comparison::After,
+            Timestamp(NOW.0 - 24 * hour)
+        ))
+    );
+    assert_eq!(
+        q("updated<=-7d"),
+        term(Term::Updated(
+            Comparison::AtOrBefore,
+            Timestamp(NOW.0 - 7 * DAY_MS)
+        ))
+    );
+    assert_eq!(
+        q("created:-30m"),
+        term(Term::Created(
+            Comparison::AtOrAfter,
+            Timestamp(NOW.0 - 30 * 60_000)
+        ))
+    );
+    // The colon-free form reads like the colon form.
+    assert_eq!(q("created>=2026-11-01"), q("created:>=2026-11-01"));
+    assert_eq!(q("Updated<3d"), q("updated:<3d"));
+    assert_eq!(q("created=2026-11-01"), q("created:2026-11-01"));
+    assert_eq!(
+        q("status:open created>-24h"),
+        Query::And(vec![
+            term(Term::Status(Status::Open)),
+            term(Term::Created(
+                Comparison::After,
+                Timestamp(NOW.0 - 24 * hour)
+            ))
+        ])
+    );
+    // Other words with operators stay text.
+    assert_eq!(q("a>b"), term(Term::Text("a>b".into())));
+    for (bad, expected) in [
+        ("created>", "needs a date or a time span"),
+        ("created>-", "not a time span"),
+        ("created>-24x", "not a time span"),
+        ("created>-999999d", "not a time span"),
+        ("updated<=", "needs a date or a time span"),
+    ] {
+        let error = Query::parse(bad, NOW).unwrap_err();
+        assert!(error.message.contains(expected), "{bad:?}: {error}");
+        assert!(error.position <= bad.len(), "{bad:?}: {error}");
+    }
+}
+
+#[test]
 fn errors_say_what_and_where() {
     let cases = [
         ("status:done", "unknown status"),
