@@ -4,6 +4,7 @@
 //! [`app`] builds the whole router (for in-process tests); [`serve`] runs it
 //! on a listener until the shutdown future resolves.
 
+pub mod assigner;
 pub mod auth;
 mod credential_cache;
 pub mod error;

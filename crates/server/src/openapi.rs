@@ -2,7 +2,8 @@
 
 use crate::error::{FieldProblem, Problem};
 use crate::routes::{
-    bulk, config, events, jobs, macros, meta, people, rules, saved_views, search, session, sla,
+    assignment, bulk, config, events, jobs, macros, meta, people, rules, saved_views, search,
+    session, sla,
     tag_admin, tickets,
 };
 use crate::views;
@@ -36,6 +37,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         people::get_me, people::update_me,
         config::list_teams, config::create_team, config::get_team, config::update_team,
         config::delete_team,
+        assignment::get, assignment::set, assignment::backlog,
         config::list_tags, config::create_tag, config::get_tag, config::update_tag,
         config::delete_tag,
         tag_admin::review, tag_admin::rename, tag_admin::merge,
@@ -133,6 +135,8 @@ mod tests {
             "/api/v1/tickets/{id}/escalate",
             "/api/v1/tickets/{id}/runbooks/{runbook_id}/steps",
             "/api/v1/notifications",
+            "/api/v1/teams/{id}/assignment",
+            "/api/v1/teams/{id}/backlog",
         ] {
             assert!(json["paths"].get(path).is_some(), "{path} missing");
         }

@@ -4,6 +4,7 @@
 //! locks where two writers could meet.
 
 mod escalation;
+mod assignment;
 mod events;
 mod jobs;
 mod macros;

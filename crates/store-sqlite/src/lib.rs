@@ -3,6 +3,7 @@
 //! connection, a pool of sqlx readers.
 
 mod escalation;
+mod assignment;
 mod jobs;
 mod macros;
 mod rows;

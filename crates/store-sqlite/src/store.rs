@@ -1,4 +1,5 @@
 use crate::SqliteStore;
+use crate::assignment::noting_wakes;
 use crate::rows::*;
 use crate::rules;
 use crate::tx::{WriteTx, run_now};
@@ -91,18 +92,24 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Change> {
         let rules = self.rules.clone();
-        self.writer
+        let (change, woke) = self
+            .writer
             .write(move |conn| {
-                run_now(ops::create_ticket(
-                    &mut WriteTx(conn),
-                    &rules,
-                    draft,
-                    actor,
-                    now,
-                ))
+                noting_wakes(|| {
+                    run_now(ops::create_ticket(
+                        &mut WriteTx(conn),
+                        &rules,
+                        draft,
+                        actor,
+                        now,
+                    ))
+                })
             })
-            .await
-            .inspect(|change| self.tick_jobs_if_armed(change))
+            .await?;
+        if woke || change.sla_timers_armed {
+            self.tick_jobs();
+        }
+        Ok(change)
     }
 
     async fn change_ticket(
@@ -114,20 +121,26 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Change> {
         let rules = self.rules.clone();
-        self.writer
+        let (change, woke) = self
+            .writer
             .write(move |conn| {
-                run_now(ops::change_ticket(
-                    &mut WriteTx(conn),
-                    &rules,
-                    id,
-                    expected_version,
-                    change,
-                    actor,
-                    now,
-                ))
+                noting_wakes(|| {
+                    run_now(ops::change_ticket(
+                        &mut WriteTx(conn),
+                        &rules,
+                        id,
+                        expected_version,
+                        change,
+                        actor,
+                        now,
+                    ))
+                })
             })
-            .await
-            .inspect(|change| self.tick_jobs_if_armed(change))
+            .await?;
+        if woke || change.sla_timers_armed {
+            self.tick_jobs();
+        }
+        Ok(change)
     }
 
     async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {

@@ -13,7 +13,9 @@ use tierdesk_core::{
     TagName, Ticket, TicketId, Tier, Timestamp,
 };
 
+mod assignment;
 mod jobs;
+pub use assignment::*;
 pub use jobs::*;
 
 /// A store for one test, plus whatever keeps it alive (a temp dir, a schema).

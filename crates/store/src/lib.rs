@@ -3,6 +3,7 @@
 //!
 //! Handlers only ever see [`Store`]; no sqlx type crosses this boundary.
 
+pub mod assignment;
 pub mod checks;
 pub mod conformance;
 mod error;
@@ -16,6 +17,7 @@ pub mod search;
 pub mod sla;
 mod store;
 
+pub use assignment::{AssignTx, AssignmentStore, AutoAssigned};
 pub use error::{Result, StoreError};
 pub use escalation::{
     DeEscalationRequest, EscalationRequest, EscalationStore, EscalationTx, Notification,

@@ -4,6 +4,7 @@
 //! run the rules on the result and persist the events together with the
 //! projection — all in the caller's one transaction.
 
+use crate::assignment::{AssignTx, wake_assigners};
 use crate::error::{Result, StoreError};
 use crate::jobs::JobTx;
 use crate::model::{Change, NewContact, Requester, StoredEvent, TicketChange, TicketDraft};
@@ -23,7 +24,7 @@ use tierdesk_core::{
 /// enqueued in it too ([`JobTx`]), so deferred work commits with the change
 /// that caused it.
 #[async_trait]
-pub trait Tx: JobTx + crate::escalation::EscalationTx + SlaTx + Send {
+pub trait Tx: JobTx + AssignTx + crate::escalation::EscalationTx + SlaTx + Send {
     /// Reads a ticket's projection, locking it where the backend can.
     async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>>;
     async fn agent_ref(&mut self, id: AgentId) -> Result<Option<AgentRef>>;
@@ -180,6 +181,7 @@ async fn insert_new(
     let side_effects = ruled.side_effects;
     ticket = ruled.ticket;
     events.extend(ruled.events);
+    wake_assigners(tx, None, &ticket, now).await?;
     tx.insert_ticket(&ticket).await?;
     let sla_timers_armed = crate::sla::track(tx, &rules.sla, &ticket, &events, now, None).await?;
     let events = tx.append_events(&events).await?;
@@ -349,6 +351,7 @@ async fn persist_change(
     now: Timestamp,
     firing_timer: Option<&str>,
 ) -> Result<Change> {
+    wake_assigners(tx, Some(before), &next, now).await?;
     if !tx.update_ticket(&next, before.version).await? {
         let current = tx
             .ticket_for_update(before.id)

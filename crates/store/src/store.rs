@@ -1,3 +1,4 @@
+use crate::assignment::AssignmentStore;
 use crate::error::Result;
 use crate::jobs::JobStore;
 use crate::model::*;
@@ -16,7 +17,13 @@ use tierdesk_core::{
 /// behind [`JobStore`].
 #[async_trait]
 pub trait Store:
-    JobStore + crate::escalation::EscalationStore + crate::sla::SlaStore + Send + Sync + 'static
+    JobStore
+    + AssignmentStore
+    + crate::escalation::EscalationStore
+    + crate::sla::SlaStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`, for logs and diagnostics.
     fn backend(&self) -> &'static str;

@@ -1,5 +1,6 @@
 //! `tierdesk`: one binary for the whole desk — server, demo, admin tasks and benchmarks.
 
+mod assignment_cli;
 mod backend;
 mod bench;
 mod cli_inbox;
@@ -33,7 +34,7 @@ struct Cli {
 }
 
 #[derive(Args, Clone, Default)]
-struct Location {
+pub(crate) struct Location {
     /// Data directory for the embedded database [default: ./tierdesk-data]
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
@@ -66,6 +67,9 @@ enum Command {
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// A team's auto-assignment: show or set it.
+    #[command(subcommand)]
+    Assignment(assignment_cli::AssignmentCommand),
     /// Apply database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -200,7 +204,7 @@ fn init_tracing(config: &Config, default_filter: &str) {
 }
 
 impl Location {
-    fn apply(&self, config: &mut Config) {
+    pub(crate) fn apply(&self, config: &mut Config) {
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
@@ -352,6 +356,8 @@ async fn main() -> anyhow::Result<()> {
             let store = backend::open(&config).await?;
             sla_cli::run(&*store, target, tierdesk_server::now()).await
         }
+        }
+        Command::Assignment(command) => assignment_cli::run(command, &mut config).await,
         Command::Bench(command) => bench::run(command, &config).await,
         Command::Escalation(escalation_cli::EscalationCommand::Templates(command)) => {
             command.location().apply(&mut config);

@@ -1,5 +1,6 @@
 //! The route table and the response helpers handlers share.
 
+pub(crate) mod assignment;
 pub(crate) mod bulk;
 pub(crate) mod config;
 pub(crate) mod escalation;
@@ -86,6 +87,11 @@ pub fn router() -> Router<AppState> {
                 .patch(config::update_team)
                 .delete(config::delete_team),
         )
+        .route(
+            "/teams/{id}/assignment",
+            get(assignment::get).put(assignment::set),
+        )
+        .route("/teams/{id}/backlog", get(assignment::backlog))
         .route("/tags", get(config::list_tags).post(config::create_tag))
         .route("/tags/review", get(tag_admin::review))
         .route("/tags/{id}/rename", post(tag_admin::rename))

@@ -519,9 +519,13 @@ pub async fn update_agent(
     let agent = if patch == AgentPatch::default() {
         load_agent(&state, id).await?
     } else {
+        let wakes_assigner = patch.touches_assignment();
         let agent = state.store().update_agent(id, patch).await?;
         // Role, tier or activity may have changed: cached credentials must not outlive that.
         state.credentials().clear();
+        if wakes_assigner {
+            crate::assigner::agent_changed(state.store(), id).await;
+        }
         agent
     };
     if let Some(hash) = password_hash {
@@ -564,6 +568,7 @@ pub async fn update_me(
             };
             let agent = state.store().update_agent(me.id, patch).await?;
             state.credentials().clear();
+            crate::assigner::agent_changed(state.store(), me.id).await;
             agent
         }
         None => me.clone(),

@@ -2,6 +2,7 @@
 //! server (HTTP on 127.0.0.1, port 0) over its own SQLite file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod assignment;
 mod auth;
 mod bad_input;
 mod bulk;
