@@ -235,14 +235,6 @@ impl SqliteStore {
     pub(crate) fn tick_jobs(&self) {
         self.jobs.send_modify(|n| *n = n.wrapping_add(1));
     }
-
-    /// A ticket change that armed SLA timers wakes the workers, so a timer
-    /// due sooner than their current sleep is not late.
-    pub(crate) fn tick_jobs_if_armed(&self, change: &tierdesk_store::Change) {
-        if change.sla_timers_armed {
-            self.tick_jobs();
-        }
-    }
 }
 
 #[async_trait]

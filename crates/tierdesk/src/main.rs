@@ -356,7 +356,6 @@ async fn main() -> anyhow::Result<()> {
             let store = backend::open(&config).await?;
             sla_cli::run(&*store, target, tierdesk_server::now()).await
         }
-        }
         Command::Assignment(command) => assignment_cli::run(command, &mut config).await,
         Command::Bench(command) => bench::run(command, &config).await,
         Command::Escalation(escalation_cli::EscalationCommand::Templates(command)) => {
