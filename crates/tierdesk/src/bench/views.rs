@@ -179,7 +179,7 @@ async fn write_ticket(
         return Ok(());
     };
     let agent = desk.agents[i * 7 % desk.agents.len()];
-    let assignee = (i % 9 != 0).then_some(agent);
+    let assignee = (!i.is_multiple_of(9)).then_some(agent);
     let tier = [Tier::ONE, Tier::ONE, Tier::ONE, Tier::TWO, Tier::THREE][i % 5];
     let change = moved(status, tier, assignee);
     let at = Timestamp(opened.0 + 3_600_000 + (i % 48) as i64 * 3_600_000);
@@ -238,7 +238,7 @@ async fn fill(store: Arc<dyn Store>, tickets: usize) -> anyhow::Result<Desk> {
                 }
                 write_ticket(&*store, &desk, i, tickets, end).await?;
                 let step = (tickets / 20).max(1);
-                if i % step == 0 && i > 0 {
+                if i.is_multiple_of(step) && i > 0 {
                     eprintln!(
                         "  {:>3}% written ({i} tickets, {:.0}/s)",
                         i * 100 / tickets,
