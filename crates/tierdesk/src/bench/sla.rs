@@ -177,7 +177,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     // Arm: ticket i opens so that its breach falls due at first_due + i·window/N.
     // Opening "in the past" is fine: time is an argument of every write.
     let count = i64::try_from(options.timers)?;
-    let lead_ms = 5_000 + count / 4; // room for arming at ~4,000 tickets/s and more
+    let lead_ms = 5_000 + 2 * count; // room for arming at 500 tickets/s and more
     let first_due = now().0 + lead_ms;
     let armed = Instant::now();
     let mut arming = tokio::task::JoinSet::new();
