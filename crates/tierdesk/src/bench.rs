@@ -16,6 +16,7 @@ use tierdesk_store_sqlite::{Durability, SqliteStore};
 mod jobs;
 mod postgres;
 mod rules;
+mod sla;
 mod views;
 
 #[derive(Subcommand)]
@@ -89,10 +90,37 @@ pub enum BenchCommand {
         #[arg(long, default_value = "full")]
         durability: String,
     },
+    /// Many active SLA timers armed through ticket writes, due within a
+    /// window: firing lag and memory, next to no-op jobs due the same way.
+    Sla {
+        #[arg(long, default_value_t = 100_000)]
+        timers: usize,
+        /// The timers fall due evenly over this many seconds.
+        #[arg(long, default_value_t = 60)]
+        window: u64,
+        /// Jobs the runtime runs at once.
+        #[arg(long, default_value_t = 8)]
+        slots: usize,
+    },
 }
 
 pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Sla {
+            timers,
+            window,
+            slots,
+        } => {
+            if timers == 0 || slots == 0 {
+                bail!("--timers and --slots must be at least 1");
+            }
+            sla::run(sla::Options {
+                timers,
+                window_seconds: window,
+                slots,
+            })
+            .await
+        }
         BenchCommand::Rules {
             rules,
             events,
