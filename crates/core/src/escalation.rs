@@ -22,7 +22,7 @@
 //! changes. [`summarize`] condenses the timeline for the same event.
 
 use crate::event::{Event, EventKind};
-use crate::ids::{AgentId, AttachmentId, TeamId, TemplateId};
+use crate::ids::{AgentId, TeamId, TemplateId};
 use crate::routing::TagOwner;
 use crate::runbook::RunbookProgress;
 use crate::ticket::{Status, Tier, string_enum};
@@ -48,6 +48,8 @@ pub const MAX_FIELDS: usize = 50;
 pub const MAX_OPTIONS: usize = 50;
 pub const MAX_ATTACHMENTS: usize = 20;
 pub const TEXT_MAX_CHARS: usize = 20_000;
+/// Longest attachment reference (a file name or URL).
+pub const ATTACHMENT_REF_MAX_CHARS: usize = 2_000;
 /// How much of the last customer message the summary quotes.
 pub const EXCERPT_CHARS: usize = 280;
 
@@ -117,8 +119,10 @@ pub enum AnswerValue {
         checked: Vec<String>,
         unchecked: Vec<String>,
     },
+    /// References to the files: names or URLs. There is no attachment
+    /// store yet, so they are recorded as given (one line each).
     Attachment {
-        attachments: Vec<AttachmentId>,
+        attachments: Vec<String>,
     },
 }
 
@@ -412,28 +416,28 @@ fn answer(field: &TemplateField, value: Option<&Value>) -> Result<Option<AnswerV
             Ok(Some(AnswerValue::Checklist { checked, unchecked }))
         }
         FieldType::Attachment => {
-            let ids = value
-                .as_array()
-                .and_then(|items| {
-                    items
-                        .iter()
-                        .map(|v| v.as_i64().filter(|n| *n > 0).map(AttachmentId))
-                        .collect::<Option<Vec<_>>>()
-                })
-                .ok_or("must be a list of attachment ids")?;
-            if ids.len() > MAX_ATTACHMENTS {
+            let refs = strings(value, "file names or URLs")?;
+            if refs.len() > MAX_ATTACHMENTS {
                 return Err(format!("at most {MAX_ATTACHMENTS} attachments"));
             }
-            let mut unique = ids.clone();
-            unique.sort();
-            unique.dedup();
-            if unique.len() != ids.len() {
+            for reference in &refs {
+                if reference.is_empty()
+                    || reference.chars().count() > ATTACHMENT_REF_MAX_CHARS
+                    || reference.chars().any(char::is_control)
+                {
+                    return Err(format!(
+                        "each attachment is a file name or URL of 1–{ATTACHMENT_REF_MAX_CHARS} characters on one line"
+                    ));
+                }
+            }
+            let unique: BTreeSet<&String> = refs.iter().collect();
+            if unique.len() != refs.len() {
                 return Err("lists an attachment twice".into());
             }
-            if ids.is_empty() {
+            if refs.is_empty() {
                 return Ok(None);
             }
-            Ok(Some(AnswerValue::Attachment { attachments: ids }))
+            Ok(Some(AnswerValue::Attachment { attachments: refs }))
         }
     }
 }

@@ -110,6 +110,31 @@ impl ApiError {
         error
     }
 
+    /// A calendar, SLA policy, escalation template or runbook that does not
+    /// validate: 422 listing each problem at its JSON path.
+    pub fn invalid_config(errors: &[tierdesk_core::validate::ConfigError]) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!(
+                "not valid: {}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        error.errors = errors
+            .iter()
+            .map(|e| FieldProblem {
+                field: e.path.clone(),
+                message: e.message.clone(),
+            })
+            .collect();
+        error
+    }
+
     /// A rule that does not validate: 422 listing each problem at its JSON path.
     pub fn invalid_rule(errors: &[tierdesk_core::rules::RuleError]) -> Self {
         let mut error = Self::new(
@@ -129,6 +154,31 @@ impl ApiError {
             .map(|e| FieldProblem {
                 field: e.path.clone(),
                 message: e.message.clone(),
+            })
+            .collect();
+        error
+    }
+
+    /// An escalation whose template is not complete: every missing or wrong
+    /// field, each under `answers.<key>`.
+    pub fn escalation_incomplete(problems: &[tierdesk_core::escalation::FieldProblem]) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "escalation_incomplete",
+            format!(
+                "the escalation template is not complete: {}",
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        error.errors = problems
+            .iter()
+            .map(|p| FieldProblem {
+                field: format!("answers.{}", p.field),
+                message: format!("{} ({})", p.message, p.label),
             })
             .collect();
         error
@@ -236,6 +286,10 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { field, message } => ApiError::invalid(field, message),
             StoreError::Rejected(decision) => decision.into(),
             StoreError::InvalidRule(errors) => ApiError::invalid_rule(&errors),
+            StoreError::InvalidConfig(errors) => ApiError::invalid_config(&errors),
+            StoreError::EscalationIncomplete(problems) => {
+                ApiError::escalation_incomplete(&problems)
+            }
             StoreError::Closed => {
                 tracing::error!("store unavailable: shutting down");
                 ApiError::new(

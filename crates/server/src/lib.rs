@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 mod routes;
+pub mod sla;
 pub mod views;
 pub mod worker;
 

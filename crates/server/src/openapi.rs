@@ -2,7 +2,8 @@
 
 use crate::error::{FieldProblem, Problem};
 use crate::routes::{
-    assignment, bulk, config, events, jobs, macros, meta, people, rules, saved_views, session,
+    assignment, bulk, config, events, jobs, macros, meta, people, rules, saved_views, search,
+    session, sla,
     tag_admin, tickets,
 };
 use crate::views;
@@ -22,7 +23,11 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         session::accept_invite, session::invite, session::revoke_portal_access,
         session::create_token, session::list_tokens, session::revoke_token,
         tickets::create, tickets::get, tickets::list, tickets::reply, tickets::note, tickets::update,
+        sla::list_calendars, sla::create_calendar, sla::get_calendar, sla::replace_calendar,
+        sla::delete_calendar, sla::list_policies, sla::create_policy, sla::get_policy,
+        sla::replace_policy, sla::delete_policy, sla::reorder_policies,
         bulk::bulk,
+        search::search,
         events::stream,
         people::list_contacts, people::create_contact, people::get_contact,
         people::update_contact, people::delete_contact,
@@ -46,7 +51,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     ),
     components(schemas(
         Problem, FieldProblem, views::PortalTicketView, views::TicketView, views::StreamEventView,
-        tierdesk_core::EventKind, tierdesk_core::Actor,
+        tierdesk_core::EventKind, tierdesk_core::Actor, crate::sla::TicketSlaView,
+        crate::sla::TargetSlaView,
     )),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = [])),
@@ -63,6 +69,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "rules", description = "Automation rules, evaluated in order inside every ticket write"),
         (name = "meta"),
         (name = "jobs", description = "The background job queue (admins)"),
+        (name = "sla", description = "SLA policies and business-hours calendars"),
     )
 )]
 struct ApiDoc;
@@ -93,6 +100,8 @@ impl Modify for SecuritySchemes {
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    doc.merge(crate::routes::escalation::EscalationDoc::openapi());
+    doc.merge(crate::routes::notifications::NotificationsDoc::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     doc
 }
@@ -121,6 +130,11 @@ mod tests {
             "/api/v1/rules/{id}",
             "/api/v1/rules/test",
             "/api/v1/jobs",
+            "/api/v1/escalation-templates",
+            "/api/v1/runbooks/{id}",
+            "/api/v1/tickets/{id}/escalate",
+            "/api/v1/tickets/{id}/runbooks/{runbook_id}/steps",
+            "/api/v1/notifications",
             "/api/v1/teams/{id}/assignment",
             "/api/v1/teams/{id}/backlog",
         ] {

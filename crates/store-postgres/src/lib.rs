@@ -3,6 +3,7 @@
 //! applied under an advisory lock, every write in its own transaction, row
 //! locks where two writers could meet.
 
+mod escalation;
 mod assignment;
 mod events;
 mod jobs;
@@ -10,6 +11,7 @@ mod macros;
 mod rows;
 mod rules;
 mod search;
+mod sla;
 mod store;
 mod tx;
 mod views;

@@ -2,12 +2,14 @@
 //! binary, one writer thread doing group commit on its own rusqlite
 //! connection, a pool of sqlx readers.
 
+mod escalation;
 mod assignment;
 mod jobs;
 mod macros;
 mod rows;
 mod rules;
 mod search;
+mod sla;
 mod store;
 mod tx;
 mod views;

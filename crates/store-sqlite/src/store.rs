@@ -106,7 +106,7 @@ impl Store for SqliteStore {
                 })
             })
             .await?;
-        if woke {
+        if woke || change.sla_timers_armed {
             self.tick_jobs();
         }
         Ok(change)
@@ -137,7 +137,7 @@ impl Store for SqliteStore {
                 })
             })
             .await?;
-        if woke {
+        if woke || change.sla_timers_armed {
             self.tick_jobs();
         }
         Ok(change)
@@ -228,6 +228,10 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         rows.into_iter().map(Ticket::try_from).collect()
+    }
+
+    async fn search_tickets(&self, search: &SearchQuery) -> Result<Vec<SearchHit>> {
+        crate::search::search_tickets(&self.reads, search).await
     }
 
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {

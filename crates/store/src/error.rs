@@ -27,6 +27,12 @@ pub enum StoreError {
     /// A rule that does not validate: every problem, each with its place.
     #[error("the rule is not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     InvalidRule(Vec<RuleError>),
+    /// A template or runbook that does not validate: every problem, each with its path.
+    #[error("not valid: {}", .0.iter().map(|e| format!("{}: {}", e.path, e.message)).collect::<Vec<_>>().join("; "))]
+    InvalidConfig(Vec<tierdesk_core::validate::ConfigError>),
+    /// An escalation whose template is not complete: every missing or wrong field.
+    #[error("the escalation template is not complete: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    EscalationIncomplete(Vec<tierdesk_core::escalation::FieldProblem>),
     #[error("the store is shutting down")]
     Closed,
     #[error("storage error: {0}")]

@@ -7,18 +7,26 @@ pub mod assignment;
 pub mod checks;
 pub mod conformance;
 mod error;
+pub mod escalation;
 pub mod jobs;
 pub mod model;
 pub mod ops;
+pub mod ranked;
 pub mod rules;
 pub mod search;
+pub mod sla;
 mod store;
 
 pub use assignment::{AssignTx, AssignmentStore, AutoAssigned};
 pub use error::{Result, StoreError};
+pub use escalation::{
+    DeEscalationRequest, EscalationRequest, EscalationStore, EscalationTx, Notification,
+    NotificationCursor, NotificationPage,
+};
 pub use jobs::{Claim, Enqueued, JobFilter, JobKindSummary, JobStore, JobTx};
 pub use model::*;
 pub use ops::Tx;
 pub use rules::{DryRun, RuleCache, RuleCandidate, RuleRecord};
 pub use search::TicketSort;
+pub use sla::{CalendarRecord, SlaStore, SlaTx};
 pub use store::Store;

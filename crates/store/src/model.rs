@@ -53,6 +53,17 @@ pub enum TicketChange {
     /// (a macro: say, a reply, then tags and status). Each is its own
     /// version step; customer messages and nesting are refused.
     Several(Vec<TicketChange>),
+    /// Up a tier with the target tier's template filled in.
+    Escalate(Box<crate::escalation::EscalationRequest>),
+    /// Down a tier with guidance for the lower tier.
+    DeEscalate(crate::escalation::DeEscalationRequest),
+    /// A runbook step's outcome, checked against the runbook.
+    RecordRunbookStep {
+        runbook: tierdesk_core::ids::RunbookId,
+        step: String,
+        outcome: tierdesk_core::runbook::StepOutcome,
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +88,9 @@ pub struct Change {
     /// enqueued as a durable job (`rule.notify`, `rule.webhook`) in the same
     /// transaction; listed here for the caller's information.
     pub side_effects: Vec<tierdesk_core::rules::SideEffect>,
+    /// SLA timer jobs were enqueued by this change (SQLite wakes its
+    /// workers after the commit; PostgreSQL notifies on commit).
+    pub sla_timers_armed: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,6 +119,36 @@ pub struct TicketQuery {
     /// The last ticket of the previous page.
     pub after: Option<TicketId>,
     pub limit: u32,
+}
+
+/// A ranked search: the tickets `query` selects, best text match first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    pub query: tierdesk_core::query::Query,
+    /// The agent asking, for `assignee:me` and `tier:mine`.
+    pub me: Option<AgentId>,
+    pub limit: u32,
+    /// Results to skip: ranked pages are numbered, up to `ranked::MAX_OFFSET`.
+    pub offset: u32,
+}
+
+/// One ranked result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub ticket: Ticket,
+    /// The best-matching message; `None` when the ticket matched only by
+    /// a field in an `OR`.
+    pub matched: Option<SearchMatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchMatch {
+    pub event_id: EventId,
+    /// The event kind: `created` (the subject), `customer_message`,
+    /// `agent_reply` or `internal_note`.
+    pub kind: String,
+    /// HTML-escaped text around the match with `<mark>` around matching words.
+    pub snippet: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

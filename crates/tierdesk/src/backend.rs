@@ -103,6 +103,8 @@ fn start_worker(config: &Config, store: &SharedStore) -> Worker {
             retention: config.job_retention(),
         },
     );
+    // SLA timers and recomputation run on every instance.
+    registry = tierdesk_server::sla::register(registry, store.clone());
     registry = tierdesk_server::assigner::register(
         registry,
         store.clone(),

@@ -3,7 +3,9 @@
 //! across the tiers, and a few hundred tickets drawn from the seeds' own
 //! examples — with replies, notes, escalations and every status.
 
+mod escalation;
 mod rules;
+mod sla;
 
 use crate::backend::DemoLogin;
 use crate::now;
@@ -260,7 +262,7 @@ const TEMPLATES: &[Template] = &[
     t(
         "Computer very slow after update",
         "My PC takes ten minutes to start since the last Windows update.",
-        &["technical"],
+        &["technical", "slow-computer"],
         "technical",
         1,
         Priority::P4,
@@ -466,6 +468,8 @@ pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin
             .await?;
     }
     let rule_count = rules::seed(store, start).await?;
+    let (template_count, runbook_count) = escalation::seed(store).await?;
+    sla::seed(store, start).await?;
     // One argon2 hash for every demo agent: hashing is deliberately slow.
     let hash =
         tierdesk_server::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -618,7 +622,8 @@ pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin
         eprint!("\rDemo data: {done}/{tickets} tickets");
     }
     eprintln!(
-        "\rDemo data: {tickets} tickets, {} agents, {} contacts, {rule_count} rules in {:.1}s",
+        "\rDemo data: {tickets} tickets, {} agents, {} contacts, {rule_count} rules, \
+         {template_count} escalation templates, {runbook_count} runbooks in {:.1}s",
         dir.agents.len(),
         dir.contacts.len(),
         started.elapsed().as_secs_f64()

@@ -3,9 +3,12 @@
 mod assignment_cli;
 mod backend;
 mod bench;
+mod cli_inbox;
 mod config;
 mod demo;
+mod escalation_cli;
 mod migrate_data;
+mod sla_cli;
 mod test_jobs;
 
 use anyhow::Context;
@@ -33,10 +36,10 @@ struct Cli {
 #[derive(Args, Clone, Default)]
 pub(crate) struct Location {
     /// Data directory for the embedded database [default: ./tierdesk-data]
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Database URL: sqlite://PATH or postgres://… [default: SQLite in the data directory]
-    #[arg(long)]
+    #[arg(long, global = true)]
     database: Option<String>,
 }
 
@@ -83,11 +86,58 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Saved views: list, show their tickets, create, delete.
+    Views {
+        #[command(subcommand)]
+        command: cli_inbox::ViewsCommand,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Ranked full-text search in the views language, with the matching text.
+    Search {
+        /// Words, "phrases" and filters: `"login fails" status:open tier:2`.
+        #[arg(allow_hyphen_values = true)]
+        query: String,
+        /// The agent (email) searching, for `assignee:me` and `tier:mine`.
+        #[arg(long = "as")]
+        agent: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Automation rules: list, export and import as JSON, delete, dry run.
+    Rules {
+        #[command(subcommand)]
+        command: cli_inbox::RulesCommand,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Macros (canned responses): list, import from JSON, delete.
+    Macros {
+        #[command(subcommand)]
+        command: cli_inbox::MacrosCommand,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Print a commented configuration file with every default.
     DefaultConfig,
+    /// SLA calendars and policies: list them, or set them from a JSON file.
+    Sla {
+        #[command(subcommand)]
+        target: sla_cli::SlaTarget,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Escalation configuration.
+    #[command(subcommand)]
+    Escalation(escalation_cli::EscalationCommand),
+    /// Troubleshooting runbooks attached to tags.
+    #[command(subcommand)]
+    Runbooks(escalation_cli::ConfigCommand),
 }
 
 #[derive(Subcommand)]
@@ -276,8 +326,48 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", migrate_data::render(&report));
             Ok(())
         }
+        Command::Views { command, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::views(&*store, command).await
+        }
+        Command::Search {
+            query,
+            agent,
+            limit,
+            location,
+        } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::search(&*store, &query, &agent, limit).await
+        }
+        Command::Rules { command, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::rules(&*store, command).await
+        }
+        Command::Macros { command, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::macros(&*store, command).await
+        }
+        Command::Sla { target, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            sla_cli::run(&*store, target, tierdesk_server::now()).await
+        }
         Command::Assignment(command) => assignment_cli::run(command, &mut config).await,
         Command::Bench(command) => bench::run(command, &config).await,
+        Command::Escalation(escalation_cli::EscalationCommand::Templates(command)) => {
+            command.location().apply(&mut config);
+            let store = backend::open(&config).await?;
+            escalation_cli::templates(&*store, command).await
+        }
+        Command::Runbooks(command) => {
+            command.location().apply(&mut config);
+            let store = backend::open(&config).await?;
+            escalation_cli::runbooks(&*store, command).await
+        }
     }
 }
 

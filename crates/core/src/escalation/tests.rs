@@ -53,7 +53,7 @@ fn a_submission_reports_every_problem_at_once() {
         "steps_tried": "   ",
         "impact": "the whole planet",
         "checks": ["restarted"],
-        "logs": [4, "five"],
+        "logs": ["vpn.log", 5],
         "colour": "blue"
     }))));
     let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
@@ -64,7 +64,7 @@ fn a_submission_reports_every_problem_at_once() {
     assert_eq!(problems[0].1, "is required");
     assert!(problems[1].1.contains("one user, a team, everyone"));
     assert_eq!(problems[2].1, "every item must be checked");
-    assert_eq!(problems[3].1, "must be a list of attachment ids");
+    assert_eq!(problems[3].1, "must be a list of file names or URLs");
     assert_eq!(problems[4].1, "is not a field of this template");
     // Nothing at all: the required ones are missing, nulls count as absent.
     let problems =
@@ -76,7 +76,7 @@ fn a_submission_reports_every_problem_at_once() {
         "steps_tried": 42,
         "impact": ["a team"],
         "checks": ["restarted", "prayed"],
-        "logs": [1, 1]
+        "logs": ["a.png", "a.png"]
     }))));
     assert_eq!(
         problems,
@@ -101,7 +101,7 @@ fn a_complete_submission_becomes_the_filled_template() {
             "impact": " a team ",
             "checks": ["cleared cache", "restarted"],
             "environment": "",
-            "logs": [31, 30]
+            "logs": ["client.log", "https://files.example/shot.png"]
         })))
         .unwrap();
     assert_eq!(filled.template, Some(TemplateId(3)));
@@ -131,7 +131,7 @@ fn a_complete_submission_becomes_the_filled_template() {
     assert_eq!(
         filled.answer("logs"),
         Some(&AnswerValue::Attachment {
-            attachments: vec![AttachmentId(31), AttachmentId(30)]
+            attachments: vec!["client.log".into(), "https://files.example/shot.png".into()]
         })
     );
     let json = serde_json::to_value(&filled).unwrap();

@@ -7,6 +7,7 @@
 //! never loses an event: the stream resumes from the last id it sent (or
 //! the client's `Last-Event-ID`).
 
+use super::notifications::NotificationView;
 use crate::AppState;
 use crate::auth::{Caller, Identity, authenticate};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -20,8 +21,8 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tierdesk_core::{EventId, TicketId};
-use tierdesk_store::{Store, StoredEvent};
+use tierdesk_core::{AgentId, EventId, TicketId};
+use tierdesk_store::{Notification, Store, StoredEvent};
 use tokio::sync::watch;
 
 /// Events read per query while catching up.
@@ -45,7 +46,7 @@ const PARAMS: &[&str] = &["after", "ticket"];
     ),
     responses(
         (status = 200, content_type = "text/event-stream", body = StreamEventView,
-         description = "A Server-Sent Events stream, agents only. Each event has `id:` (the event id, increasing), `event:` (the event type, e.g. `created`, `status_changed`) and `data:` (the timeline entry as `GET /tickets/{id}` shows it, plus `ticket_id`). Comment lines keep the connection alive every 15 s. Events committed on any instance sharing the database are delivered, in id order, each once."),
+         description = "A Server-Sent Events stream, agents only. Each event has `id:` (the event id, increasing), `event:` (the event type, e.g. `created`, `status_changed`) and `data:` (the timeline entry as `GET /tickets/{id}` shows it, plus `ticket_id`). Comment lines keep the connection alive every 15 s. Events committed on any instance sharing the database are delivered, in id order, each once. The streaming agent's own new notifications arrive as `event: notification` messages (no `id:`; `data:` as in `GET /notifications`)."),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
     )
 )]
@@ -55,7 +56,7 @@ pub async fn stream(
     headers: HeaderMap,
     query: QueryParams,
 ) -> ApiResult<Response> {
-    caller.agent()?;
+    let agent = caller.agent()?.id;
     query.allow_only(PARAMS)?;
     let ticket = query.parse::<i64>("ticket")?.map(TicketId);
     // Subscribe before choosing "now", so nothing committed in between is
@@ -71,6 +72,8 @@ pub async fn stream(
             None => state.store().last_event_id().await?,
         },
     };
+    // Notifications are live only: older ones are listed by `/notifications`.
+    let notification_position = state.store().last_notification_id().await?;
     let mut credential = HeaderMap::new();
     for name in [header::AUTHORIZATION, header::COOKIE] {
         for value in headers.get_all(&name) {
@@ -87,6 +90,9 @@ pub async fn stream(
         position: start,
         ticket,
         pending: VecDeque::new(),
+        agent,
+        notification_position,
+        pending_notifications: VecDeque::new(),
     };
     let events = futures::stream::unfold(follower, |mut follower| async move {
         let event = follower.next().await?;
@@ -132,6 +138,12 @@ struct Follower {
     position: EventId,
     ticket: Option<TicketId>,
     pending: VecDeque<StoredEvent>,
+    /// The agent streaming: their notifications are sent too, as
+    /// `event: notification` messages without an id (the id sequence is
+    /// the event log's, for resuming).
+    agent: AgentId,
+    notification_position: i64,
+    pending_notifications: VecDeque<Notification>,
 }
 
 impl Follower {
@@ -141,6 +153,18 @@ impl Follower {
         loop {
             if *self.shutdown.borrow() || !self.still_allowed().await {
                 return None;
+            }
+            if let Some(notification) = self.pending_notifications.pop_front() {
+                match Event::default()
+                    .event("notification")
+                    .json_data(NotificationView::from(notification))
+                {
+                    Ok(event) => return Some(event),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not render a notification");
+                        continue;
+                    }
+                }
             }
             if let Some(stored) = self.pending.pop_front() {
                 match Event::default()
@@ -165,6 +189,22 @@ impl Follower {
                     return None;
                 }
             };
+            match self
+                .store
+                .notifications_after(self.agent, self.notification_position, PAGE)
+                .await
+            {
+                Ok(notifications) => {
+                    if let Some(last) = notifications.last() {
+                        self.notification_position = last.id;
+                    }
+                    self.pending_notifications.extend(notifications);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "event stream could not read notifications; closing it");
+                    return None;
+                }
+            }
             if let Some(last) = page.last() {
                 self.position = last.id;
                 let ticket = self.ticket;
@@ -172,6 +212,9 @@ impl Follower {
                     page.into_iter()
                         .filter(|e| ticket.is_none_or(|t| e.event.ticket == t)),
                 );
+                continue;
+            }
+            if !self.pending_notifications.is_empty() {
                 continue;
             }
             tokio::select! {

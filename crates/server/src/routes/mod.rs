@@ -3,14 +3,18 @@
 pub(crate) mod assignment;
 pub(crate) mod bulk;
 pub(crate) mod config;
+pub(crate) mod escalation;
 pub(crate) mod events;
 pub(crate) mod jobs;
 pub(crate) mod macros;
 pub(crate) mod meta;
+pub(crate) mod notifications;
 pub(crate) mod people;
 pub(crate) mod rules;
 pub(crate) mod saved_views;
+pub(crate) mod search;
 pub(crate) mod session;
+pub(crate) mod sla;
 pub(crate) mod tag_admin;
 pub(crate) mod tickets;
 
@@ -38,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/events", get(events::stream))
         .route("/tickets", get(tickets::list).post(tickets::create))
         .route("/tickets/bulk", post(bulk::bulk))
+        .route("/search", get(search::search))
         .route("/tickets/{id}", get(tickets::get).patch(tickets::update))
         .route("/tickets/{id}/replies", post(tickets::reply))
         .route("/tickets/{id}/notes", post(tickets::note))
@@ -124,8 +129,31 @@ pub fn router() -> Router<AppState> {
                 .patch(rules::update)
                 .delete(rules::delete),
         )
+        .route(
+            "/sla/calendars",
+            get(sla::list_calendars).post(sla::create_calendar),
+        )
+        .route(
+            "/sla/calendars/{id}",
+            get(sla::get_calendar)
+                .put(sla::replace_calendar)
+                .delete(sla::delete_calendar),
+        )
+        .route(
+            "/sla/policies",
+            get(sla::list_policies).post(sla::create_policy),
+        )
+        .route("/sla/policies/reorder", post(sla::reorder_policies))
+        .route(
+            "/sla/policies/{id}",
+            get(sla::get_policy)
+                .put(sla::replace_policy)
+                .delete(sla::delete_policy),
+        )
         .route("/jobs", get(jobs::summary))
-        .route("/openapi.json", get(meta::openapi_json));
+        .route("/openapi.json", get(meta::openapi_json))
+        .merge(escalation::routes())
+        .merge(notifications::routes());
     Router::new()
         .route("/", get(meta::index))
         .route("/healthz", get(meta::healthz))

@@ -311,10 +311,16 @@ pub async fn update_organisation(
         plan: request.plan.map(|p| valid_plan(&p)).transpose()?,
         domains: request.domains.map(valid_domains).transpose()?,
     };
+    let plan_changed = patch.plan.is_some();
     let organisation = state
         .store()
         .update_organisation(OrganisationId(id), patch)
         .await?;
+    if plan_changed {
+        // Policies match on the plan: the open tickets' deadlines follow.
+        let job = tierdesk_store::sla::recompute_job(Some(organisation.id), state.now())?;
+        state.store().enqueue_job(job, state.now()).await?;
+    }
     Ok(Json(OrganisationView::from(&organisation)))
 }
 

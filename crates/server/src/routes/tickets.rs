@@ -116,7 +116,11 @@ fn ticket_location(id: TicketId) -> String {
 
 /// The ticket if the caller may see it. Someone else's ticket is "not
 /// found" for a customer, so ids reveal nothing.
-async fn visible_ticket(state: &AppState, caller: &Caller, id: TicketId) -> ApiResult<Ticket> {
+pub(crate) async fn visible_ticket(
+    state: &AppState,
+    caller: &Caller,
+    id: TicketId,
+) -> ApiResult<Ticket> {
     let ticket = state.store().ticket(id).await?;
     ticket
         .filter(|t| caller.customer().is_none_or(|c| c.id == t.requester))
@@ -139,8 +143,11 @@ pub async fn get(
     let ticket = visible_ticket(&state, &caller, TicketId(id)).await?;
     let events = state.store().ticket_events(ticket.id).await?;
     let for_customer = caller.customer().is_some();
+    let mut view = [AnyTicketView::new(&ticket, for_customer)];
+    crate::sla::decorate(&state, &mut view).await?;
+    let [view] = view;
     let detail = TicketDetail {
-        ticket: AnyTicketView::new(&ticket, for_customer),
+        ticket: view,
         events: super::rules::timeline(&state, &events, for_customer).await?,
     };
     Ok(with_etag(ticket.version, Json(detail)))
@@ -223,11 +230,13 @@ pub async fn list(
         .await?;
     let next_cursor = next_page(&mut tickets, limit, |t| t.id.0);
     let for_customer = caller.customer().is_some();
+    let mut views: Vec<AnyTicketView> = tickets
+        .iter()
+        .map(|t| AnyTicketView::new(t, for_customer))
+        .collect();
+    crate::sla::decorate(&state, &mut views).await?;
     Ok(Json(TicketPage {
-        tickets: tickets
-            .iter()
-            .map(|t| AnyTicketView::new(t, for_customer))
-            .collect(),
+        tickets: views,
         next_cursor,
     }))
 }
@@ -265,11 +274,13 @@ async fn search(state: &AppState, caller: &Caller, params: &QueryParams) -> ApiR
         })
         .await?;
     let next_cursor = next_page(&mut tickets, limit, |t| t.id.0);
+    let mut views: Vec<AnyTicketView> = tickets
+        .iter()
+        .map(|t| AnyTicketView::new(t, false))
+        .collect();
+    crate::sla::decorate(state, &mut views).await?;
     Ok(TicketPage {
-        tickets: tickets
-            .iter()
-            .map(|t| AnyTicketView::new(t, false))
-            .collect(),
+        tickets: views,
         next_cursor,
     })
 }
@@ -413,7 +424,7 @@ pub async fn note(
 }
 
 /// Applies a message or note and answers 201 with the ticket it landed on.
-async fn record(
+pub(crate) async fn record(
     state: &AppState,
     caller: &Caller,
     id: TicketId,
@@ -438,7 +449,10 @@ async fn record(
 
 /// `If-Match` wins; a body `version` is the fallback for clients that cannot
 /// set headers. Both given and different is a contradiction, not a guess.
-fn base_version(headers: &HeaderMap, body_version: Option<i64>) -> ApiResult<Option<i64>> {
+pub(crate) fn base_version(
+    headers: &HeaderMap,
+    body_version: Option<i64>,
+) -> ApiResult<Option<i64>> {
     match (if_match_version(headers)?, body_version) {
         (Some(header), Some(body)) if header != body => Err(ApiError::invalid(
             "version",

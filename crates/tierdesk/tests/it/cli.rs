@@ -121,3 +121,70 @@ fn bad_configuration_and_arguments_are_refused_clearly() {
     assert!(!ok, "duplicate agent email must fail");
     assert!(err.contains("already exists"), "{err}");
 }
+
+#[test]
+fn escalation_templates_and_runbooks_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let template = dir.path().join("template.json");
+    std::fs::write(
+        &template,
+        r#"{ "name": "To tier 2", "tier": 2, "fields": [
+            { "key": "steps_tried", "label": "Steps tried", "type": "text", "required": true } ] }"#,
+    )
+    .unwrap();
+    let template = template.to_str().unwrap();
+    for _ in 0..2 {
+        // Setting again replaces the tier's template rather than adding one.
+        let (ok, out, err) = run(
+            dir.path(),
+            &[
+                "escalation",
+                "templates",
+                "set",
+                template,
+                "--data-dir",
+                data,
+            ],
+        );
+        assert!(ok, "{err}");
+        assert!(out.contains("for tier 2"), "{out}");
+    }
+    let (ok, out, err) = run(
+        dir.path(),
+        &["escalation", "templates", "list", "--data-dir", data],
+    );
+    assert!(ok, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{out}");
+    let runbooks = dir.path().join("runbooks.json");
+    std::fs::write(
+        &runbooks,
+        r#"[{ "name": "VPN", "tags": ["vpn"], "steps": [
+               { "id": "restart", "title": "Restart the client" } ] },
+            { "name": "Broken", "tags": ["x"], "steps": [
+               { "id": "a", "title": "A", "next": "nowhere" } ] }]"#,
+    )
+    .unwrap();
+    let (ok, out, err) = run(
+        dir.path(),
+        &[
+            "runbooks",
+            "set",
+            runbooks.to_str().unwrap(),
+            "--data-dir",
+            data,
+        ],
+    );
+    assert!(!ok, "the broken runbook is refused");
+    assert!(
+        out.contains("saved runbook 1 \"VPN\" for tags vpn"),
+        "{out}"
+    );
+    assert!(err.contains("steps[0].next"), "{err}");
+    let (ok, out, err) = run(dir.path(), &["runbooks", "list", "--data-dir", data]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"Restart the client\""), "{out}");
+    assert!(!out.contains("Broken"), "{out}");
+}
