@@ -13,6 +13,7 @@ use tierdesk_core::{Actor, AgentId, Channel, Priority, Role, TagName, Tier};
 use tierdesk_store::{NewAgent, Requester, Store, TicketDraft};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
+mod assign;
 mod jobs;
 mod postgres;
 mod rules;
@@ -102,6 +103,24 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 8)]
         slots: usize,
     },
+    /// How fast the assigner fills free capacity: agents at their limits,
+    /// a backlog bigger than the team, assignments per second.
+    Assign {
+        #[arg(long, default_value_t = 200)]
+        agents: usize,
+        /// Open tickets each agent may hold.
+        #[arg(long, default_value_t = 5)]
+        capacity: i64,
+        /// Waiting tickets (more than agents × capacity leaves a backlog).
+        #[arg(long, default_value_t = 2_000)]
+        tickets: usize,
+        /// `round_robin` or `least_loaded`.
+        #[arg(long, default_value = "round_robin")]
+        mode: String,
+        /// `full` or `normal`.
+        #[arg(long, default_value = "full")]
+        durability: String,
+    },
 }
 
 pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> {
@@ -120,6 +139,22 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
                 slots,
             })
             .await
+        }
+        BenchCommand::Assign {
+            agents,
+            capacity,
+            tickets,
+            mode,
+            durability,
+        } => {
+            let mode = serde_json::from_value(serde_json::Value::String(mode.clone()))
+                .map_err(|_| anyhow::anyhow!("--mode {mode:?}: use round_robin or least_loaded"))?;
+            let durability = match durability.as_str() {
+                "full" => Durability::Full,
+                "normal" => Durability::Normal,
+                other => bail!("--durability {other:?}: use full or normal"),
+            };
+            assign::run(agents, capacity, tickets, mode, durability).await
         }
         BenchCommand::Rules {
             rules,
