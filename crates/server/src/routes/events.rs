@@ -167,7 +167,12 @@ impl Follower {
                     }
                 }
             }
-            if let Some(notification) = self.pending_notifications.pop_front() {
+            // A notification waits until its event has been read (and so
+            // sent), whatever order the two reads saw the commit in.
+            if let Some(notification) = self
+                .pending_notifications
+                .pop_front_if(|n| n.event <= self.position)
+            {
                 // Sent once every event read so far is sent, with that
                 // event's id: resuming from it loses nothing.
                 match Event::default()
@@ -217,7 +222,11 @@ impl Follower {
                 );
                 continue;
             }
-            if !self.pending_notifications.is_empty() {
+            if self
+                .pending_notifications
+                .front()
+                .is_some_and(|n| n.event <= self.position)
+            {
                 continue;
             }
             tokio::select! {
