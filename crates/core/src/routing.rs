@@ -73,6 +73,7 @@ pub enum AssignmentMode {
 }
 
 /// How a team's tickets get their assignee.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TeamAssignmentMode {

@@ -61,20 +61,25 @@ string_enum!(
     TimerKind { Warning = "warning", Breach = "breach" }
 );
 
-const MINUTE_MS: i64 = 60_000;
+const SECOND_MS: i64 = 1_000;
+const MINUTE_MS: i64 = 60 * SECOND_MS;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
 /// Longest target accepted: a year of business time.
 const MAX_TARGET_MS: i64 = 366 * 24 * HOUR_MS;
 
-/// An amount of business time, written `30m`, `4h` or `1h30m` in JSON.
-/// There are no days: a "business day" means different things on different
-/// calendars, so targets are said in hours.
+/// An amount of business time, written `30m`, `4h`, `1h30m` or `45s` in
+/// JSON (seconds serve tight chat targets and tests). There are no days: a
+/// "business day" means different things on different calendars, so
+/// targets are said in hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BusinessDuration(i64);
 
 impl BusinessDuration {
     pub fn from_minutes(minutes: i64) -> Self {
         Self(minutes.saturating_mul(MINUTE_MS))
+    }
+    pub fn from_seconds(seconds: i64) -> Self {
+        Self(seconds.saturating_mul(SECOND_MS))
     }
     pub fn millis(self) -> i64 {
         self.0
@@ -84,25 +89,31 @@ impl BusinessDuration {
 impl FromStr for BusinessDuration {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("{text:?} is not a duration like 30m, 4h or 1h30m");
-        let (hours, rest) = match text.split_once('h') {
-            Some((h, rest)) => (h.parse::<i64>().map_err(|_| bad())?, rest),
-            None => (0, text),
-        };
-        let minutes = match rest.strip_suffix('m') {
-            Some(m) => m.parse::<i64>().map_err(|_| bad())?,
-            None if rest.is_empty() && text.contains('h') => 0,
-            None => return Err(bad()),
-        };
-        if hours < 0 || minutes < 0 {
+        let bad = || format!("{text:?} is not a duration like 30m, 4h, 1h30m or 45s");
+        // Units in descending order, each at most once: h, then m, then s.
+        let mut rest = text;
+        let mut ms: i64 = 0;
+        let mut any = false;
+        for (unit, unit_ms) in [('h', HOUR_MS), ('m', MINUTE_MS), ('s', SECOND_MS)] {
+            let Some((count, after)) = rest.split_once(unit) else {
+                continue;
+            };
+            if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            let count: i64 = count.parse().map_err(|_| bad())?;
+            ms = count
+                .checked_mul(unit_ms)
+                .and_then(|part| ms.checked_add(part))
+                .ok_or_else(bad)?;
+            rest = after;
+            any = true;
+        }
+        if !any || !rest.is_empty() {
             return Err(bad());
         }
-        let ms = hours
-            .checked_mul(HOUR_MS)
-            .and_then(|h| h.checked_add(minutes.checked_mul(MINUTE_MS)?))
-            .ok_or_else(bad)?;
         if ms <= 0 || ms > MAX_TARGET_MS {
-            return Err(format!("{text:?} must be between 1m and 8784h"));
+            return Err(format!("{text:?} must be between 1s and 8784h"));
         }
         Ok(Self(ms))
     }
@@ -110,12 +121,18 @@ impl FromStr for BusinessDuration {
 
 impl fmt::Display for BusinessDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let minutes = self.0 / MINUTE_MS;
-        match (minutes / 60, minutes % 60) {
-            (0, m) => write!(f, "{m}m"),
-            (h, 0) => write!(f, "{h}h"),
-            (h, m) => write!(f, "{h}h{m}m"),
+        let seconds = self.0 / SECOND_MS;
+        let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+        if h > 0 {
+            write!(f, "{h}h")?;
         }
+        if m > 0 {
+            write!(f, "{m}m")?;
+        }
+        if s > 0 || (h == 0 && m == 0) {
+            write!(f, "{s}s")?;
+        }
+        Ok(())
     }
 }
 

@@ -110,13 +110,14 @@ impl ApiError {
         error
     }
 
-    /// A rule that does not validate: 422 listing each problem at its JSON path.
-    pub fn invalid_rule(errors: &[tierdesk_core::rules::RuleError]) -> Self {
+    /// A calendar, SLA policy, escalation template or runbook that does not
+    /// validate: 422 listing each problem at its JSON path.
+    pub fn invalid_config(errors: &[tierdesk_core::validate::ConfigError]) -> Self {
         let mut error = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
             format!(
-                "the rule is not valid: {}",
+                "not valid: {}",
                 errors
                     .iter()
                     .map(ToString::to_string)
@@ -134,16 +135,16 @@ impl ApiError {
         error
     }
 
-    /// A template or runbook with problems: every one, with its JSON path.
-    pub fn invalid_config(errors: &[tierdesk_core::validate::ConfigError]) -> Self {
+    /// A rule that does not validate: 422 listing each problem at its JSON path.
+    pub fn invalid_rule(errors: &[tierdesk_core::rules::RuleError]) -> Self {
         let mut error = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
             format!(
-                "not valid: {}",
+                "the rule is not valid: {}",
                 errors
                     .iter()
-                    .map(|e| format!("{}: {}", e.path, e.message))
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ")
             ),

@@ -4,12 +4,14 @@
 //! [`app`] builds the whole router (for in-process tests); [`serve`] runs it
 //! on a listener until the shutdown future resolves.
 
+pub mod assigner;
 pub mod auth;
 mod credential_cache;
 pub mod error;
 pub mod extract;
 pub mod openapi;
 mod routes;
+pub mod sla;
 pub mod views;
 pub mod worker;
 

@@ -2,8 +2,9 @@
 
 use crate::error::{FieldProblem, Problem};
 use crate::routes::{
-    bulk, config, events, jobs, macros, meta, people, rules, saved_views, session, tag_admin,
-    tickets,
+    assignment, bulk, config, events, jobs, macros, meta, people, rules, saved_views, search,
+    session, sla,
+    tag_admin, tickets,
 };
 use crate::views;
 use utoipa::Modify;
@@ -22,7 +23,11 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         session::accept_invite, session::invite, session::revoke_portal_access,
         session::create_token, session::list_tokens, session::revoke_token,
         tickets::create, tickets::get, tickets::list, tickets::reply, tickets::note, tickets::update,
+        sla::list_calendars, sla::create_calendar, sla::get_calendar, sla::replace_calendar,
+        sla::delete_calendar, sla::list_policies, sla::create_policy, sla::get_policy,
+        sla::replace_policy, sla::delete_policy, sla::reorder_policies,
         bulk::bulk,
+        search::search,
         events::stream,
         people::list_contacts, people::create_contact, people::get_contact,
         people::update_contact, people::delete_contact,
@@ -32,6 +37,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         people::get_me, people::update_me,
         config::list_teams, config::create_team, config::get_team, config::update_team,
         config::delete_team,
+        assignment::get, assignment::set, assignment::backlog,
         config::list_tags, config::create_tag, config::get_tag, config::update_tag,
         config::delete_tag,
         tag_admin::review, tag_admin::rename, tag_admin::merge,
@@ -45,7 +51,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     ),
     components(schemas(
         Problem, FieldProblem, views::PortalTicketView, views::TicketView, views::StreamEventView,
-        tierdesk_core::EventKind, tierdesk_core::Actor,
+        tierdesk_core::EventKind, tierdesk_core::Actor, crate::sla::TicketSlaView,
+        crate::sla::TargetSlaView,
     )),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("session" = [])),
@@ -62,6 +69,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "rules", description = "Automation rules, evaluated in order inside every ticket write"),
         (name = "meta"),
         (name = "jobs", description = "The background job queue (admins)"),
+        (name = "sla", description = "SLA policies and business-hours calendars"),
     )
 )]
 struct ApiDoc;
@@ -127,6 +135,8 @@ mod tests {
             "/api/v1/tickets/{id}/escalate",
             "/api/v1/tickets/{id}/runbooks/{runbook_id}/steps",
             "/api/v1/notifications",
+            "/api/v1/teams/{id}/assignment",
+            "/api/v1/teams/{id}/backlog",
         ] {
             assert!(json["paths"].get(path).is_some(), "{path} missing");
         }

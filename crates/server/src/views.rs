@@ -49,6 +49,9 @@ pub struct TicketView {
     pub solved_at: Option<String>,
     #[schema(format = DateTime)]
     pub closed_at: Option<String>,
+    /// The SLA per target, when a policy ever covered the ticket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla: Option<crate::sla::TicketSlaView>,
 }
 
 /// A ticket as its requester sees it: no internal routing.
@@ -113,6 +116,7 @@ impl From<&Ticket> for TicketView {
             first_response_at: rfc3339_opt(t.first_response_at),
             solved_at: rfc3339_opt(t.solved_at),
             closed_at: rfc3339_opt(t.closed_at),
+            sla: None,
         }
     }
 }

@@ -4,12 +4,14 @@
 //! locks where two writers could meet.
 
 mod escalation;
+mod assignment;
 mod events;
 mod jobs;
 mod macros;
 mod rows;
 mod rules;
 mod search;
+mod sla;
 mod store;
 mod tx;
 mod views;

@@ -5,8 +5,9 @@ use crate::rows::TicketRow;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use tierdesk_core::query::Query;
 use tierdesk_core::{AgentId, Ticket};
+use tierdesk_store::ranked;
 use tierdesk_store::search::{self, search_words};
-use tierdesk_store::{Result, StoreError, TicketQuery};
+use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery};
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -21,16 +22,7 @@ fn text_matches(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
         q.push("1 = 0");
         return;
     }
-    // Words are letters and digits only, so quoting them is enough.
-    let tsquery = if let [word] = words.as_slice() {
-        format!("'{word}':*")
-    } else {
-        words
-            .iter()
-            .map(|w| format!("'{w}'"))
-            .collect::<Vec<_>>()
-            .join(" <-> ")
-    };
+    let tsquery = ts_term(&words);
     q.push(
         "id IN (SELECT ticket_id FROM ticket_events \
          WHERE kind IN ('created', 'customer_message', 'agent_reply', 'internal_note') \
@@ -39,6 +31,75 @@ fn text_matches(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
     )
     .push_bind(tsquery)
     .push("))");
+}
+
+/// One word matches as a prefix, several as a phrase. Words are letters
+/// and digits only, so quoting them is enough.
+fn ts_term(words: &[String]) -> String {
+    if let [word] = words {
+        format!("'{word}':*")
+    } else {
+        words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" <-> ")
+    }
+}
+
+/// The text the index covers; must stay exactly the index's expression.
+const INDEXED_TEXT: &str = "coalesce(data::jsonb ->> 'body', data::jsonb ->> 'subject', '')";
+
+/// Per ticket, its best-scoring message by `ts_rank` over the indexed text.
+fn ranked_hits(q: &mut QueryBuilder<'_, Postgres>, terms: &[Vec<String>]) {
+    let tsquery = terms
+        .iter()
+        .map(|words| format!("({})", ts_term(words)))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    q.push(format_args!(
+        "(SELECT DISTINCT ON (ticket_id) ticket_id AS hit_ticket_id, \
+         ts_rank(to_tsvector('english', {INDEXED_TEXT}), m.query)::float8 AS hit_score, \
+         id AS hit_event_id, kind AS hit_kind, {INDEXED_TEXT} AS hit_text \
+         FROM ticket_events, (SELECT to_tsquery('english', "
+    ))
+    .push_bind(tsquery)
+    .push(format_args!(
+        ") AS query) m \
+         WHERE kind IN ('created', 'customer_message', 'agent_reply', 'internal_note') \
+         AND to_tsvector('english', {INDEXED_TEXT}) @@ m.query \
+         ORDER BY ticket_id, hit_score DESC, id)"
+    ));
+}
+
+#[derive(sqlx::FromRow)]
+struct HitRow {
+    #[sqlx(flatten)]
+    ticket: TicketRow,
+    hit_event_id: Option<i64>,
+    hit_kind: Option<String>,
+    hit_text: Option<String>,
+}
+
+pub(crate) async fn search_tickets(pool: &PgPool, search: &SearchQuery) -> Result<Vec<SearchHit>> {
+    let terms = ranked::ranking_terms(&search.query);
+    if terms.is_empty() {
+        return Err(StoreError::invalid("q", ranked::NEEDS_WORDS));
+    }
+    let rows = ranked::select_ranked(search, &terms, ranked_hits, text_matches)
+        .build_query_as::<HitRow>()
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+    rows.into_iter()
+        .map(|row| {
+            let matched = match (row.hit_event_id, row.hit_kind, row.hit_text) {
+                (Some(id), Some(kind), Some(text)) => Some((id, kind, text)),
+                _ => None,
+            };
+            Ok(ranked::hit(Ticket::try_from(row.ticket)?, matched, &terms))
+        })
+        .collect()
 }
 
 pub(crate) async fn query_tickets(pool: &PgPool, query: &TicketQuery) -> Result<Vec<Ticket>> {

@@ -306,6 +306,10 @@ impl Store for PostgresStore {
         rows.into_iter().map(Ticket::try_from).collect()
     }
 
+    async fn search_tickets(&self, search: &SearchQuery) -> Result<Vec<SearchHit>> {
+        crate::search::search_tickets(&self.pool, search).await
+    }
+
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {
         crate::search::query_tickets(&self.pool, query).await
     }

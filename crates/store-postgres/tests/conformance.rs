@@ -101,6 +101,7 @@ async fn fresh() -> TestStore {
 
 tierdesk_store::conformance_suite!(fresh);
 tierdesk_store::escalation_conformance_suite!(fresh);
+tierdesk_store::assignment_conformance_suite!(fresh);
 
 // --- PostgreSQL-specific guarantees -------------------------------------------
 

@@ -86,6 +86,19 @@ pub(crate) fn enqueue(conn: &Connection, job: NewJob, now: Timestamp) -> Result<
     Ok(Enqueued::New(JobId(id)))
 }
 
+/// Cancels the pending or running job with this dedupe key, inside the
+/// writer's open transaction.
+pub(crate) fn cancel(conn: &Connection, key: &str, now: Timestamp) -> Result<u64> {
+    let done = conn
+        .prepare_cached(
+            "UPDATE jobs SET state = 'cancelled', lease_until = NULL, finished_at = ?
+             WHERE dedupe_key = ? AND state IN ('pending', 'running')",
+        )
+        .and_then(|mut s| s.execute(params![now.0, key]))
+        .map_err(sql_err)?;
+    Ok(done as u64)
+}
+
 #[async_trait]
 impl JobTx for WriteTx<'_> {
     async fn enqueue_job(&mut self, job: NewJob, now: Timestamp) -> Result<Enqueued> {
@@ -219,7 +232,7 @@ fn execute(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> Resul
 
 impl SqliteStore {
     /// Wakes local workers after a write that made jobs claimable.
-    fn tick_jobs(&self) {
+    pub(crate) fn tick_jobs(&self) {
         self.jobs.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
@@ -317,16 +330,7 @@ impl JobStore for SqliteStore {
 
     async fn cancel_jobs(&self, dedupe_key: &str, now: Timestamp) -> Result<u64> {
         let key = dedupe_key.to_string();
-        self.writer
-            .write(move |conn| {
-                execute(
-                    conn,
-                    "UPDATE jobs SET state = 'cancelled', lease_until = NULL, finished_at = ?
-                     WHERE dedupe_key = ? AND state IN ('pending', 'running')",
-                    params![now.0, key],
-                )
-            })
-            .await
+        self.writer.write(move |conn| cancel(conn, &key, now)).await
     }
 
     async fn job(&self, id: JobId) -> Result<Option<Job>> {

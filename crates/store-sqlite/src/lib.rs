@@ -3,11 +3,13 @@
 //! connection, a pool of sqlx readers.
 
 mod escalation;
+mod assignment;
 mod jobs;
 mod macros;
 mod rows;
 mod rules;
 mod search;
+mod sla;
 mod store;
 mod tx;
 mod views;

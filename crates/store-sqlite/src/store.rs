@@ -1,4 +1,5 @@
 use crate::SqliteStore;
+use crate::assignment::noting_wakes;
 use crate::rows::*;
 use crate::rules;
 use crate::tx::{WriteTx, run_now};
@@ -91,17 +92,24 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Change> {
         let rules = self.rules.clone();
-        self.writer
+        let (change, woke) = self
+            .writer
             .write(move |conn| {
-                run_now(ops::create_ticket(
-                    &mut WriteTx(conn),
-                    &rules,
-                    draft,
-                    actor,
-                    now,
-                ))
+                noting_wakes(|| {
+                    run_now(ops::create_ticket(
+                        &mut WriteTx(conn),
+                        &rules,
+                        draft,
+                        actor,
+                        now,
+                    ))
+                })
             })
-            .await
+            .await?;
+        if woke || change.sla_timers_armed {
+            self.tick_jobs();
+        }
+        Ok(change)
     }
 
     async fn change_ticket(
@@ -113,19 +121,26 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Change> {
         let rules = self.rules.clone();
-        self.writer
+        let (change, woke) = self
+            .writer
             .write(move |conn| {
-                run_now(ops::change_ticket(
-                    &mut WriteTx(conn),
-                    &rules,
-                    id,
-                    expected_version,
-                    change,
-                    actor,
-                    now,
-                ))
+                noting_wakes(|| {
+                    run_now(ops::change_ticket(
+                        &mut WriteTx(conn),
+                        &rules,
+                        id,
+                        expected_version,
+                        change,
+                        actor,
+                        now,
+                    ))
+                })
             })
-            .await
+            .await?;
+        if woke || change.sla_timers_armed {
+            self.tick_jobs();
+        }
+        Ok(change)
     }
 
     async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
@@ -213,6 +228,10 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         rows.into_iter().map(Ticket::try_from).collect()
+    }
+
+    async fn search_tickets(&self, search: &SearchQuery) -> Result<Vec<SearchHit>> {
+        crate::search::search_tickets(&self.reads, search).await
     }
 
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {

@@ -17,3 +17,4 @@ async fn fresh() -> TestStore {
 
 tierdesk_store::conformance_suite!(fresh);
 tierdesk_store::escalation_conformance_suite!(fresh);
+tierdesk_store::assignment_conformance_suite!(fresh);

@@ -13,7 +13,9 @@ use tierdesk_core::{
     TagName, Ticket, TicketId, Tier, Timestamp,
 };
 
+mod assignment;
 mod jobs;
+pub use assignment::*;
 pub use jobs::*;
 
 /// A store for one test, plus whatever keeps it alive (a temp dir, a schema).
@@ -49,6 +51,7 @@ macro_rules! conformance_suite {
             rules_dry_run_writes_nothing,
             views_select_what_the_query_language_means,
             views_page_in_every_order,
+            search_ranks_and_highlights,
             saved_views_crud,
             tag_usage_report,
             macros_crud,
@@ -62,6 +65,11 @@ macro_rules! conformance_suite {
             job_summary_listing_and_purge,
             leader_election_is_exclusive_until_the_lease_expires,
             job_signal_ticks_after_an_enqueue,
+            sla_config_crud_order_and_validation,
+            sla_deadlines_count_business_hours,
+            sla_pauses_resumes_reopens_and_recomputes,
+            sla_timer_fires_once_through_the_change_path,
+            sla_view_terms_select_what_the_language_means,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {$(
@@ -79,8 +87,10 @@ pub use escalation::*;
 mod rules;
 pub use rules::*;
 mod macros;
+mod sla;
 mod views;
 pub use macros::*;
+pub use sla::*;
 pub use views::*;
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);

@@ -3,6 +3,7 @@
 //!
 //! Handlers only ever see [`Store`]; no sqlx type crosses this boundary.
 
+pub mod assignment;
 pub mod checks;
 pub mod conformance;
 mod error;
@@ -10,10 +11,13 @@ pub mod escalation;
 pub mod jobs;
 pub mod model;
 pub mod ops;
+pub mod ranked;
 pub mod rules;
 pub mod search;
+pub mod sla;
 mod store;
 
+pub use assignment::{AssignTx, AssignmentStore, AutoAssigned};
 pub use error::{Result, StoreError};
 pub use escalation::{
     DeEscalationRequest, EscalationRequest, EscalationStore, EscalationTx, Notification,
@@ -24,4 +28,5 @@ pub use model::*;
 pub use ops::Tx;
 pub use rules::{DryRun, RuleCache, RuleCandidate, RuleRecord};
 pub use search::TicketSort;
+pub use sla::{CalendarRecord, SlaStore, SlaTx};
 pub use store::Store;

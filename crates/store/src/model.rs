@@ -88,6 +88,9 @@ pub struct Change {
     /// enqueued as a durable job (`rule.notify`, `rule.webhook`) in the same
     /// transaction; listed here for the caller's information.
     pub side_effects: Vec<tierdesk_core::rules::SideEffect>,
+    /// SLA timer jobs were enqueued by this change (SQLite wakes its
+    /// workers after the commit; PostgreSQL notifies on commit).
+    pub sla_timers_armed: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,6 +119,36 @@ pub struct TicketQuery {
     /// The last ticket of the previous page.
     pub after: Option<TicketId>,
     pub limit: u32,
+}
+
+/// A ranked search: the tickets `query` selects, best text match first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    pub query: tierdesk_core::query::Query,
+    /// The agent asking, for `assignee:me` and `tier:mine`.
+    pub me: Option<AgentId>,
+    pub limit: u32,
+    /// Results to skip: ranked pages are numbered, up to `ranked::MAX_OFFSET`.
+    pub offset: u32,
+}
+
+/// One ranked result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub ticket: Ticket,
+    /// The best-matching message; `None` when the ticket matched only by
+    /// a field in an `OR`.
+    pub matched: Option<SearchMatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchMatch {
+    pub event_id: EventId,
+    /// The event kind: `created` (the subject), `customer_message`,
+    /// `agent_reply` or `internal_note`.
+    pub kind: String,
+    /// HTML-escaped text around the match with `<mark>` around matching words.
+    pub snippet: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

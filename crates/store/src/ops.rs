@@ -4,25 +4,27 @@
 //! run the rules on the result and persist the events together with the
 //! projection — all in the caller's one transaction.
 
+use crate::assignment::{AssignTx, wake_assigners};
 use crate::error::{Result, StoreError};
 use crate::jobs::JobTx;
 use crate::model::{Change, NewContact, Requester, StoredEvent, TicketChange, TicketDraft};
 use crate::rules::RuleCache;
+use crate::sla::SlaTx;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use tierdesk_core::routing::{TagOwner, route_by_tags};
 use tierdesk_core::rules::{Rule, RuleFacts, SideEffect};
 use tierdesk_core::validate::{self, FieldError};
 use tierdesk_core::{
-    Actor, AgentId, AgentRef, Command, Contact, Context, Event, NewTicket, OrganisationId, Status,
-    TeamId, Ticket, TicketId, Timestamp, Update, decide, open_ticket,
+    Actor, AgentId, AgentRef, Command, Contact, Context, Event, EventKind, NewTicket,
+    OrganisationId, Status, TeamId, Ticket, TicketId, Timestamp, Update, decide, open_ticket,
 };
 
 /// The primitive operations of one open write transaction. Jobs can be
 /// enqueued in it too ([`JobTx`]), so deferred work commits with the change
 /// that caused it.
 #[async_trait]
-pub trait Tx: JobTx + crate::escalation::EscalationTx + Send {
+pub trait Tx: JobTx + AssignTx + crate::escalation::EscalationTx + SlaTx + Send {
     /// Reads a ticket's projection, locking it where the backend can.
     async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>>;
     async fn agent_ref(&mut self, id: AgentId) -> Result<Option<AgentRef>>;
@@ -179,7 +181,9 @@ async fn insert_new(
     let side_effects = ruled.side_effects;
     ticket = ruled.ticket;
     events.extend(ruled.events);
+    wake_assigners(tx, None, &ticket, now).await?;
     tx.insert_ticket(&ticket).await?;
+    let sla_timers_armed = crate::sla::track(tx, &rules.sla, &ticket, &events, now, None).await?;
     let events = tx.append_events(&events).await?;
     crate::escalation::notify(tx, &ticket, &events, now).await?;
     Ok(Change {
@@ -187,6 +191,7 @@ async fn insert_new(
         events,
         follow_up_of,
         side_effects,
+        sla_timers_armed,
     })
 }
 
@@ -311,6 +316,7 @@ pub async fn change_ticket(
             events: Vec::new(),
             follow_up_of: None,
             side_effects: Vec::new(),
+            sla_timers_armed: false,
         });
     }
     let mut facts = RuleFacts::default();
@@ -318,27 +324,95 @@ pub async fn change_ticket(
         facts.agents.insert(current, first_assignee);
     }
     let ruled = run_rules(tx, rules, &next, &events, facts, now).await?;
-    let next = ruled.ticket;
-
     events.extend(ruled.events);
-    if !tx.update_ticket(&next, ticket.version).await? {
+    persist_change(
+        tx,
+        rules,
+        &ticket,
+        ruled.ticket,
+        events,
+        ruled.side_effects,
+        now,
+        None,
+    )
+    .await
+}
+
+/// Writes a decided and ruled change: the projection at the version the
+/// change was based on, the SLA state and its timers, and the events.
+#[allow(clippy::too_many_arguments)]
+async fn persist_change(
+    tx: &mut dyn Tx,
+    rules: &RuleCache,
+    before: &Ticket,
+    next: Ticket,
+    events: Vec<Event>,
+    side_effects: Vec<SideEffect>,
+    now: Timestamp,
+    firing_timer: Option<&str>,
+) -> Result<Change> {
+    wake_assigners(tx, Some(before), &next, now).await?;
+    if !tx.update_ticket(&next, before.version).await? {
         let current = tx
-            .ticket_for_update(id)
+            .ticket_for_update(before.id)
             .await?
-            .map_or(ticket.version, |t| t.version);
+            .map_or(before.version, |t| t.version);
         return Err(StoreError::Conflict {
-            expected: ticket.version,
+            expected: before.version,
             current,
         });
     }
+    let sla_timers_armed =
+        crate::sla::track(tx, &rules.sla, &next, &events, now, firing_timer).await?;
     let events = tx.append_events(&events).await?;
     crate::escalation::notify(tx, &next, &events, now).await?;
     Ok(Change {
         ticket: next,
         events,
         follow_up_of: None,
-        side_effects: ruled.side_effects,
+        side_effects,
+        sla_timers_armed,
     })
+}
+
+/// Appends events the system records on its own (an SLA timer's warning or
+/// breach) as one new version, with the rules run on them in the same
+/// transaction. `ticket` must have been read with
+/// [`Tx::ticket_for_update`] in this transaction.
+pub async fn record_system_events(
+    tx: &mut dyn Tx,
+    rules: &RuleCache,
+    ticket: Ticket,
+    kinds: Vec<EventKind>,
+    now: Timestamp,
+    firing_timer: Option<&str>,
+) -> Result<Change> {
+    let mut next = ticket.clone();
+    let mut events = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        let event = Event {
+            ticket: ticket.id,
+            version: ticket.version + 1,
+            at: now,
+            actor: Actor::System,
+            kind,
+        };
+        next.apply(&event);
+        events.push(event);
+    }
+    let ruled = run_rules(tx, rules, &next, &events, RuleFacts::default(), now).await?;
+    events.extend(ruled.events);
+    persist_change(
+        tx,
+        rules,
+        &ticket,
+        ruled.ticket,
+        events,
+        ruled.side_effects,
+        now,
+        firing_timer,
+    )
+    .await
 }
 
 /// The core command for one change, with its references resolved and owned

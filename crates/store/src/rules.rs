@@ -147,6 +147,9 @@ pub struct CachedRules {
 #[derive(Debug, Default)]
 pub struct RuleCache {
     current: Mutex<Option<Arc<CachedRules>>>,
+    /// The compiled SLA configuration rides along: the same ticket writes
+    /// consult both, so one per-store cache object reaches them all.
+    pub sla: crate::sla::SlaCache,
 }
 
 impl RuleCache {

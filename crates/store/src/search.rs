@@ -9,7 +9,7 @@
 
 use crate::model::TicketQuery;
 use sqlx::{Database, Encode, QueryBuilder, Type};
-use tierdesk_core::query::{Comparison, Party, Query, Term, Who};
+use tierdesk_core::query::{Comparison, Party, Query, SlaTerm, Term, Who};
 
 /// Pushes a backend's full-text condition for `text` (a word or a phrase)
 /// on the ticket whose id is the column `id`.
@@ -110,7 +110,7 @@ where
     q
 }
 
-fn push_condition<'a, DB>(
+pub(crate) fn push_condition<'a, DB>(
     q: &mut QueryBuilder<'a, DB>,
     query: &'a Query,
     me: Option<tierdesk_core::AgentId>,
@@ -251,10 +251,30 @@ fn push_term<'a, DB>(
                 .push_bind(at.0);
         }
         Term::Text(words) => text(q, words),
-        // No ticket stores SLA facts yet, so none matches; once the `sla_*`
-        // columns exist, translate as documented on `tierdesk_core::query::SlaTerm`.
-        Term::Sla(_) => {
-            q.push("1 = 0");
+        // The facts live in `ticket_sla`, one row per ticket with an SLA,
+        // each filter on its own partial index; see `SlaTerm` for the meaning.
+        Term::Sla(SlaTerm::Breached { now }) => {
+            q.push("id IN (SELECT ticket_id FROM ticket_sla WHERE breached_at IS NOT NULL) OR id IN (SELECT ticket_id FROM ticket_sla WHERE due_at <= ")
+                .push_bind(now.0)
+                .push(")");
+        }
+        Term::Sla(SlaTerm::Warning { now }) => {
+            q.push("id IN (SELECT ticket_id FROM ticket_sla WHERE warn_at <= ")
+                .push_bind(now.0)
+                .push(" AND breached_at IS NULL AND (due_at IS NULL OR due_at > ")
+                .push_bind(now.0)
+                .push("))");
+        }
+        Term::Sla(SlaTerm::Paused) => {
+            q.push("id IN (SELECT ticket_id FROM ticket_sla WHERE paused)");
+        }
+        Term::Sla(SlaTerm::Due(cmp, bound)) => {
+            q.push(format_args!(
+                "id IN (SELECT ticket_id FROM ticket_sla WHERE due_at IS NOT NULL AND due_at {} ",
+                operator(*cmp)
+            ))
+            .push_bind(bound.0)
+            .push(")");
         }
     }
 }

@@ -1,3 +1,4 @@
+use crate::assignment::AssignmentStore;
 use crate::error::Result;
 use crate::jobs::JobStore;
 use crate::model::*;
@@ -15,7 +16,15 @@ use tierdesk_core::{
 /// before the call returns. Deferred work lives in the same database,
 /// behind [`JobStore`].
 #[async_trait]
-pub trait Store: JobStore + crate::escalation::EscalationStore + Send + Sync + 'static {
+pub trait Store:
+    JobStore
+    + AssignmentStore
+    + crate::escalation::EscalationStore
+    + crate::sla::SlaStore
+    + Send
+    + Sync
+    + 'static
+{
     /// `sqlite` or `postgres`, for logs and diagnostics.
     fn backend(&self) -> &'static str;
 
@@ -50,6 +59,11 @@ pub trait Store: JobStore + crate::escalation::EscalationStore + Send + Sync + '
     /// order. Text terms use the backend's full-text index over subjects
     /// and messages (word and prefix matching with stemming).
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>>;
+    /// One page of a ranked search: the tickets `search.query` selects,
+    /// best full-text match first, each with its best-matching message and
+    /// a highlighted snippet. The query needs at least one text term that
+    /// is not negated (see [`crate::ranked::ranking_terms`]).
+    async fn search_tickets(&self, search: &SearchQuery) -> Result<Vec<SearchHit>>;
     /// How many tickets match; views show it as their live count.
     async fn count_tickets(
         &self,

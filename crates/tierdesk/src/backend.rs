@@ -103,6 +103,13 @@ fn start_worker(config: &Config, store: &SharedStore) -> Worker {
             retention: config.job_retention(),
         },
     );
+    // SLA timers and recomputation run on every instance.
+    registry = tierdesk_server::sla::register(registry, store.clone());
+    registry = tierdesk_server::assigner::register(
+        registry,
+        store.clone(),
+        tierdesk_server::assigner::SWEEP_EVERY,
+    );
     if test_jobs::enabled() {
         tracing::warn!("test job kinds are enabled ({})", test_jobs::ENABLE_ENV);
         registry = registry.handle(test_jobs::kind(), test_jobs::Record);

@@ -16,6 +16,7 @@ use tierdesk_store_sqlite::{Durability, SqliteStore};
 mod jobs;
 mod postgres;
 mod rules;
+mod views;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -51,6 +52,19 @@ pub enum BenchCommand {
         /// Tickets to write through the store per variant (0 skips it).
         #[arg(long, default_value_t = 2_000)]
         writes: usize,
+    },
+    /// The default and ten typical views on a large desk: first page and live
+    /// count, p50/p99, on SQLite and (with --database) PostgreSQL.
+    Views {
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: usize,
+        /// Timed runs per view.
+        #[arg(long, default_value_t = 30)]
+        repeat: usize,
+        /// Also time the same desk copied into a fresh database on this
+        /// PostgreSQL server (postgres://…), dropped afterwards.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Enqueue, claim and complete background jobs on an empty job table,
     /// then again with many finished jobs in it.
@@ -88,6 +102,16 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
                 bail!("--events must be at least 1");
             }
             rules::run(rules, events, writes).await
+        }
+        BenchCommand::Views {
+            tickets,
+            repeat,
+            database,
+        } => {
+            if tickets == 0 || repeat == 0 {
+                bail!("--tickets and --repeat must be at least 1");
+            }
+            views::run(tickets, repeat, database).await
         }
         BenchCommand::Ingest {
             tickets,

@@ -5,6 +5,7 @@
 
 mod escalation;
 mod rules;
+mod sla;
 
 use crate::backend::DemoLogin;
 use crate::now;
@@ -468,6 +469,7 @@ pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin
     }
     let rule_count = rules::seed(store, start).await?;
     let (template_count, runbook_count) = escalation::seed(store).await?;
+    sla::seed(store, start).await?;
     // One argon2 hash for every demo agent: hashing is deliberately slow.
     let hash =
         tierdesk_server::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;

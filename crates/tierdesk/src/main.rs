@@ -1,11 +1,14 @@
 //! `tierdesk`: one binary for the whole desk — server, demo, admin tasks and benchmarks.
 
+mod assignment_cli;
 mod backend;
 mod bench;
+mod cli_inbox;
 mod config;
 mod demo;
 mod escalation_cli;
 mod migrate_data;
+mod sla_cli;
 mod test_jobs;
 
 use anyhow::Context;
@@ -31,12 +34,12 @@ struct Cli {
 }
 
 #[derive(Args, Clone, Default)]
-struct Location {
+pub(crate) struct Location {
     /// Data directory for the embedded database [default: ./tierdesk-data]
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Database URL: sqlite://PATH or postgres://… [default: SQLite in the data directory]
-    #[arg(long)]
+    #[arg(long, global = true)]
     database: Option<String>,
 }
 
@@ -64,6 +67,9 @@ enum Command {
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// A team's auto-assignment: show or set it.
+    #[command(subcommand)]
+    Assignment(assignment_cli::AssignmentCommand),
     /// Apply database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -80,8 +86,49 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Saved views: list, show their tickets, create, delete.
+    Views {
+        #[command(subcommand)]
+        command: cli_inbox::ViewsCommand,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Ranked full-text search in the views language, with the matching text.
+    Search {
+        /// Words, "phrases" and filters: `"login fails" status:open tier:2`.
+        #[arg(allow_hyphen_values = true)]
+        query: String,
+        /// The agent (email) searching, for `assignee:me` and `tier:mine`.
+        #[arg(long = "as")]
+        agent: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Automation rules: list, export and import as JSON, delete, dry run.
+    Rules {
+        #[command(subcommand)]
+        command: cli_inbox::RulesCommand,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Macros (canned responses): list, import from JSON, delete.
+    Macros {
+        #[command(subcommand)]
+        command: cli_inbox::MacrosCommand,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Print a commented configuration file with every default.
     DefaultConfig,
+    /// SLA calendars and policies: list them, or set them from a JSON file.
+    Sla {
+        #[command(subcommand)]
+        target: sla_cli::SlaTarget,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -157,7 +204,7 @@ fn init_tracing(config: &Config, default_filter: &str) {
 }
 
 impl Location {
-    fn apply(&self, config: &mut Config) {
+    pub(crate) fn apply(&self, config: &mut Config) {
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
@@ -279,6 +326,37 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", migrate_data::render(&report));
             Ok(())
         }
+        Command::Views { command, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::views(&*store, command).await
+        }
+        Command::Search {
+            query,
+            agent,
+            limit,
+            location,
+        } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::search(&*store, &query, &agent, limit).await
+        }
+        Command::Rules { command, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::rules(&*store, command).await
+        }
+        Command::Macros { command, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            cli_inbox::macros(&*store, command).await
+        }
+        Command::Sla { target, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            sla_cli::run(&*store, target, tierdesk_server::now()).await
+        }
+        Command::Assignment(command) => assignment_cli::run(command, &mut config).await,
         Command::Bench(command) => bench::run(command, &config).await,
         Command::Escalation(escalation_cli::EscalationCommand::Templates(command)) => {
             command.location().apply(&mut config);

@@ -733,9 +733,24 @@ fn durations_read_and_write_in_hours_and_minutes() {
         assert_eq!(d.to_string(), shown);
     }
     for bad in [
-        "", "h", "m", "0m", "2d", "-1h", "1.5h", "4", "9000h", "1h-5m",
+        "", "h", "m", "0m", "2d", "-1h", "1.5h", "4", "9000h", "1h-5m", "0s", "5s1m", "1m1m",
     ] {
         assert!(bad.parse::<BusinessDuration>().is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn durations_take_seconds_for_tight_targets() {
+    for (text, seconds, shown) in [
+        ("2s", 2, "2s"),
+        ("90s", 90, "1m30s"),
+        ("1m5s", 65, "1m5s"),
+        ("1h0m1s", 3601, "1h1s"),
+    ] {
+        let d: BusinessDuration = text.parse().unwrap();
+        assert_eq!(d, BusinessDuration::from_seconds(seconds), "{text}");
+        assert_eq!(d.to_string(), shown);
+        assert_eq!(shown.parse::<BusinessDuration>(), Ok(d));
     }
 }
 

@@ -1,5 +1,6 @@
 //! The route table and the response helpers handlers share.
 
+pub(crate) mod assignment;
 pub(crate) mod bulk;
 pub(crate) mod config;
 pub(crate) mod escalation;
@@ -11,7 +12,9 @@ pub(crate) mod notifications;
 pub(crate) mod people;
 pub(crate) mod rules;
 pub(crate) mod saved_views;
+pub(crate) mod search;
 pub(crate) mod session;
+pub(crate) mod sla;
 pub(crate) mod tag_admin;
 pub(crate) mod tickets;
 
@@ -39,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/events", get(events::stream))
         .route("/tickets", get(tickets::list).post(tickets::create))
         .route("/tickets/bulk", post(bulk::bulk))
+        .route("/search", get(search::search))
         .route("/tickets/{id}", get(tickets::get).patch(tickets::update))
         .route("/tickets/{id}/replies", post(tickets::reply))
         .route("/tickets/{id}/notes", post(tickets::note))
@@ -83,6 +87,11 @@ pub fn router() -> Router<AppState> {
                 .patch(config::update_team)
                 .delete(config::delete_team),
         )
+        .route(
+            "/teams/{id}/assignment",
+            get(assignment::get).put(assignment::set),
+        )
+        .route("/teams/{id}/backlog", get(assignment::backlog))
         .route("/tags", get(config::list_tags).post(config::create_tag))
         .route("/tags/review", get(tag_admin::review))
         .route("/tags/{id}/rename", post(tag_admin::rename))
@@ -119,6 +128,27 @@ pub fn router() -> Router<AppState> {
                 .put(rules::replace)
                 .patch(rules::update)
                 .delete(rules::delete),
+        )
+        .route(
+            "/sla/calendars",
+            get(sla::list_calendars).post(sla::create_calendar),
+        )
+        .route(
+            "/sla/calendars/{id}",
+            get(sla::get_calendar)
+                .put(sla::replace_calendar)
+                .delete(sla::delete_calendar),
+        )
+        .route(
+            "/sla/policies",
+            get(sla::list_policies).post(sla::create_policy),
+        )
+        .route("/sla/policies/reorder", post(sla::reorder_policies))
+        .route(
+            "/sla/policies/{id}",
+            get(sla::get_policy)
+                .put(sla::replace_policy)
+                .delete(sla::delete_policy),
         )
         .route("/jobs", get(jobs::summary))
         .route("/openapi.json", get(meta::openapi_json))

@@ -311,10 +311,16 @@ pub async fn update_organisation(
         plan: request.plan.map(|p| valid_plan(&p)).transpose()?,
         domains: request.domains.map(valid_domains).transpose()?,
     };
+    let plan_changed = patch.plan.is_some();
     let organisation = state
         .store()
         .update_organisation(OrganisationId(id), patch)
         .await?;
+    if plan_changed {
+        // Policies match on the plan: the open tickets' deadlines follow.
+        let job = tierdesk_store::sla::recompute_job(Some(organisation.id), state.now())?;
+        state.store().enqueue_job(job, state.now()).await?;
+    }
     Ok(Json(OrganisationView::from(&organisation)))
 }
 
@@ -513,9 +519,13 @@ pub async fn update_agent(
     let agent = if patch == AgentPatch::default() {
         load_agent(&state, id).await?
     } else {
+        let wakes_assigner = patch.touches_assignment();
         let agent = state.store().update_agent(id, patch).await?;
         // Role, tier or activity may have changed: cached credentials must not outlive that.
         state.credentials().clear();
+        if wakes_assigner {
+            crate::assigner::agent_changed(state.store(), id).await;
+        }
         agent
     };
     if let Some(hash) = password_hash {
@@ -558,6 +568,7 @@ pub async fn update_me(
             };
             let agent = state.store().update_agent(me.id, patch).await?;
             state.credentials().clear();
+            crate::assigner::agent_changed(state.store(), me.id).await;
             agent
         }
         None => me.clone(),

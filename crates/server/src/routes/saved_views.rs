@@ -62,7 +62,7 @@ async fn with_count(state: &AppState, me: AgentId, view: SavedView) -> ApiResult
 }
 
 /// The view if the caller may see it; someone else's personal view is "not found".
-async fn visible_view(state: &AppState, me: AgentId, id: i64) -> ApiResult<SavedView> {
+pub(crate) async fn visible_view(state: &AppState, me: AgentId, id: i64) -> ApiResult<SavedView> {
     match state.store().view(id).await? {
         Some(view) if view.owner.is_none() || view.owner == Some(me) => Ok(view),
         _ => Err(ApiError::not_found("view not found")),
@@ -242,11 +242,13 @@ pub async fn tickets(
         })
         .await?;
     let next_cursor = next_page(&mut tickets, limit, |t| t.id.0);
+    let mut views: Vec<AnyTicketView> = tickets
+        .iter()
+        .map(|t| AnyTicketView::new(t, false))
+        .collect();
+    crate::sla::decorate(&state, &mut views).await?;
     Ok(Json(TicketPage {
-        tickets: tickets
-            .iter()
-            .map(|t| AnyTicketView::new(t, false))
-            .collect(),
+        tickets: views,
         next_cursor,
     }))
 }

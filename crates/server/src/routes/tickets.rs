@@ -143,8 +143,11 @@ pub async fn get(
     let ticket = visible_ticket(&state, &caller, TicketId(id)).await?;
     let events = state.store().ticket_events(ticket.id).await?;
     let for_customer = caller.customer().is_some();
+    let mut view = [AnyTicketView::new(&ticket, for_customer)];
+    crate::sla::decorate(&state, &mut view).await?;
+    let [view] = view;
     let detail = TicketDetail {
-        ticket: AnyTicketView::new(&ticket, for_customer),
+        ticket: view,
         events: super::rules::timeline(&state, &events, for_customer).await?,
     };
     Ok(with_etag(ticket.version, Json(detail)))
@@ -227,11 +230,13 @@ pub async fn list(
         .await?;
     let next_cursor = next_page(&mut tickets, limit, |t| t.id.0);
     let for_customer = caller.customer().is_some();
+    let mut views: Vec<AnyTicketView> = tickets
+        .iter()
+        .map(|t| AnyTicketView::new(t, for_customer))
+        .collect();
+    crate::sla::decorate(&state, &mut views).await?;
     Ok(Json(TicketPage {
-        tickets: tickets
-            .iter()
-            .map(|t| AnyTicketView::new(t, for_customer))
-            .collect(),
+        tickets: views,
         next_cursor,
     }))
 }
@@ -269,11 +274,13 @@ async fn search(state: &AppState, caller: &Caller, params: &QueryParams) -> ApiR
         })
         .await?;
     let next_cursor = next_page(&mut tickets, limit, |t| t.id.0);
+    let mut views: Vec<AnyTicketView> = tickets
+        .iter()
+        .map(|t| AnyTicketView::new(t, false))
+        .collect();
+    crate::sla::decorate(state, &mut views).await?;
     Ok(TicketPage {
-        tickets: tickets
-            .iter()
-            .map(|t| AnyTicketView::new(t, false))
-            .collect(),
+        tickets: views,
         next_cursor,
     })
 }

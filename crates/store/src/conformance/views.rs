@@ -523,3 +523,130 @@ pub async fn tag_usage_report(store: Arc<dyn Store>) {
         "{later:?}"
     );
 }
+
+async fn search_ids(
+    store: &dyn Store,
+    text: &str,
+    me: AgentId,
+    offset: u32,
+    limit: u32,
+) -> Vec<SearchHit> {
+    let query = Query::parse(text, NOW).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+    store
+        .search_tickets(&SearchQuery {
+            query,
+            me: Some(me),
+            limit,
+            offset,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+pub async fn search_ranks_and_highlights(store: Arc<dyn Store>) {
+    let desk = desk(&*store).await;
+    // A ticket about little but printers outranks those that mention one.
+    let mut d = draft("fan@elsewhere.test", "Printer printer printer");
+    d.body = "The printer, the printer: <b>jammed</b> & printers everywhere".into();
+    let loud = store.create_ticket(d, ADMIN, NOW).await.unwrap().ticket;
+
+    // The same tickets as the view language selects, best first, each with a snippet.
+    for text in [
+        "printer",
+        "vpn OR invoice",
+        "\"monthly report\"",
+        "firewall",
+        "printer status:new,open",
+    ] {
+        let query = Query::parse(text, NOW).unwrap();
+        let hits = search_ids(&*store, text, desk.me, 0, 100).await;
+        let mut found: Vec<TicketId> = hits.iter().map(|h| h.ticket.id).collect();
+        found.sort();
+        let mut expected: Vec<TicketId> = desk.expected(&query).iter().map(|t| t.id).collect();
+        if text.starts_with("printer") {
+            // New, and all about printers.
+            expected.push(loud.id);
+        }
+        expected.sort();
+        assert_eq!(found, expected, "{text:?}");
+        assert!(!hits.is_empty(), "{text:?} finds something");
+        for hit in &hits {
+            let matched = hit
+                .matched
+                .as_ref()
+                .unwrap_or_else(|| panic!("{text:?}: no match"));
+            assert!(
+                matched.snippet.contains("<mark>"),
+                "{text:?}: {}",
+                matched.snippet
+            );
+        }
+    }
+    let printers = search_ids(&*store, "printer", desk.me, 0, 100).await;
+    assert_eq!(
+        printers[0].ticket.id, loud.id,
+        "the loudest ticket ranks first"
+    );
+    // Message text is escaped; only the marks are markup.
+    let jammed = search_ids(&*store, "jammed", desk.me, 0, 10).await;
+    let hit = jammed.iter().find(|h| h.ticket.id == loud.id).unwrap();
+    let snippet = &hit.matched.as_ref().unwrap().snippet;
+    assert!(
+        snippet.contains("&lt;b&gt;<mark>jammed</mark>&lt;/b&gt; &amp; printers"),
+        "{snippet}"
+    );
+    // An internal note is found and says so (search is for agents only).
+    let firewall = search_ids(&*store, "firewall", desk.me, 0, 10).await;
+    let matched = firewall[0].matched.as_ref().unwrap();
+    assert_eq!(matched.kind, "internal_note");
+    assert!(
+        matched.snippet.contains("<mark>firewall</mark>"),
+        "{}",
+        matched.snippet
+    );
+    // Pages of a ranked search join up to the whole result, in order.
+    let mut paged = Vec::new();
+    for offset in (0..printers.len() as u32 + 2).step_by(2) {
+        paged.extend(search_ids(&*store, "printer", desk.me, offset, 2).await);
+    }
+    assert_eq!(
+        paged.iter().map(|h| h.ticket.id).collect::<Vec<_>>(),
+        printers.iter().map(|h| h.ticket.id).collect::<Vec<_>>()
+    );
+    // Tickets matching only by a field in an OR come after every text hit.
+    let either = search_ids(&*store, "firewall OR tag:bug-report", desk.me, 0, 100).await;
+    assert!(either.len() > 1);
+    assert!(either[0].matched.is_some());
+    assert!(either[1..].iter().all(|h| h.matched.is_none()));
+    // Nothing to rank by is refused; injection attempts are words.
+    for words in ["status:open", "-printer", "!!!"] {
+        let query = Query::parse(words, NOW).unwrap();
+        let refused = store
+            .search_tickets(&SearchQuery {
+                query,
+                me: Some(desk.me),
+                limit: 10,
+                offset: 0,
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid { .. })),
+            "{words:?}: {refused:?}"
+        );
+    }
+    for attack in [
+        "\"'; DROP TABLE tickets; --\"",
+        "\"\\\" OR 1=1 --\"",
+        "\"x' OR '1'='1\"",
+    ] {
+        search_ids(&*store, attack, desk.me, 0, 10).await;
+    }
+    assert_eq!(
+        store
+            .list_tickets(&TicketFilter::default(), None, 1000)
+            .await
+            .unwrap()
+            .len(),
+        19
+    );
+}

@@ -102,14 +102,14 @@ pub(super) async fn ingest(
 
 /// A database created for one run on the given server, dropped by
 /// [`FreshDatabase::drop_now`].
-struct FreshDatabase {
+pub(super) struct FreshDatabase {
     admin_url: String,
     name: String,
-    url: String,
+    pub(super) url: String,
 }
 
 impl FreshDatabase {
-    async fn create(server: &str, purpose: &str) -> anyhow::Result<Self> {
+    pub(super) async fn create(server: &str, purpose: &str) -> anyhow::Result<Self> {
         let name = format!(
             "tierdesk_bench_{purpose}_{}_{}",
             std::process::id(),
@@ -130,7 +130,7 @@ impl FreshDatabase {
         })
     }
 
-    async fn drop_now(self) -> anyhow::Result<()> {
+    pub(super) async fn drop_now(self) -> anyhow::Result<()> {
         let mut conn = PgConnection::connect(&self.admin_url).await?;
         sqlx::query(&format!(
             "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",

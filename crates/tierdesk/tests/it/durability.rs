@@ -18,7 +18,7 @@ pub fn tierdesk(dir: &std::path::Path) -> Command {
 }
 
 /// Starts `tierdesk serve` on port 0 and returns the child and its base URL.
-fn start_server(dir: &std::path::Path) -> (Child, String) {
+pub fn start_server(dir: &std::path::Path) -> (Child, String) {
     let mut child = tierdesk(dir)
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))

@@ -2,10 +2,12 @@
 //! server (HTTP on 127.0.0.1, port 0) over its own SQLite file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod assignment;
 mod auth;
 mod bad_input;
 mod bulk;
 mod cli;
+mod cli_inbox;
 mod concurrency;
 mod durability;
 mod escalation;
@@ -18,6 +20,7 @@ mod migrate_data;
 mod pg;
 mod process;
 mod rules;
+mod sla;
 mod sse;
 mod tags;
 mod views;

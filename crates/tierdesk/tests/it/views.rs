@@ -88,9 +88,49 @@ async fn views_and_search_over_http() {
     let (status, _) = ann.get("/api/v1/tickets?q=vpn&status=open").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // Ranked search: best match first, with a highlighted snippet, filters
+    // and a saved view combined with the words.
+    let (status, page) = ann.get("/api/v1/search?q=firmware").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["results"][0]["ticket"]["id"], printer_id, "{page}");
+    assert_eq!(page["results"][0]["matched"]["kind"], "internal_note");
+    assert_eq!(
+        page["results"][0]["matched"]["snippet"],
+        "<mark>Firmware</mark> 4.2 is the culprit"
+    );
+    let (_, page) = ann
+        .get(&format!(
+            "/api/v1/search?q={}",
+            urlencode("vpn OR invoice OR printer")
+        ))
+        .await;
+    assert_eq!(page["results"].as_array().unwrap().len(), 3, "{page}");
+    let (_, page) = ann
+        .get(&format!(
+            "/api/v1/search?q={}&limit=1",
+            urlencode("(vpn OR invoice) priority:P1")
+        ))
+        .await;
+    assert_eq!(page["results"][0]["ticket"]["id"], invoice_id, "{page}");
+    assert!(page.get("next_offset").is_none(), "one result: {page}");
+    for (q, code) in [
+        ("status:open", "validation_failed"),
+        ("vpn (", "validation_failed"),
+    ] {
+        let (status, problem) = ann.get(&format!("/api/v1/search?q={}", urlencode(q))).await;
+        assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY, code);
+        assert_eq!(problem["errors"][0]["field"], "q", "{problem}");
+    }
+    let (status, _) = ann.get("/api/v1/search?q=vpn&offset=5000").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = ann.get("/api/v1/search?q=vpn&view=999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // Customers cannot search: text terms would reach internal notes.
     let (customer, _) = desk.customer("lee@client.test", "Lee").await;
     let (status, _) = customer.get("/api/v1/tickets?q=firmware").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = customer.get("/api/v1/search?q=firmware").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = customer.get("/api/v1/views").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -134,6 +174,22 @@ async fn views_and_search_over_http() {
     let (status, page) = ann.get(&format!("/api/v1/views/{mine_id}/tickets")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ids(&page), vec![invoice_id]);
+    let (status, page) = ann
+        .get(&format!("/api/v1/search?q=charged&view={mine_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["results"][0]["ticket"]["id"], invoice_id);
+    let (_, page) = ann
+        .get(&format!("/api/v1/search?q=vpn&view={mine_id}"))
+        .await;
+    assert!(
+        page["results"].as_array().unwrap().is_empty(),
+        "the view narrows: {page}"
+    );
+    let (status, _) = bob
+        .get(&format!("/api/v1/search?q=charged&view={mine_id}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not Bob's view");
     let (status, _) = bob.get(&format!("/api/v1/views/{mine_id}")).await;
     assert_eq!(
         status,

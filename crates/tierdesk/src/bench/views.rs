@@ -1,0 +1,397 @@
+//! `tierdesk bench views`: the inbox's views on a large desk. A desk of N
+//! tickets is written through the store (the same code path as the API, a
+//! year of history: most tickets solved or closed, the rest spread over the
+//! queues), then every default view and ten typical filtered views are timed
+//! as the sidebar and the list use them: the first page in the view's order,
+//! and the live count. With `--database postgres://…` the same desk is
+//! copied into a fresh PostgreSQL database and timed there too.
+
+use super::postgres::FreshDatabase;
+use super::{ms, percentile};
+use crate::now;
+use anyhow::Context;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tierdesk_core::query::Query;
+use tierdesk_core::{
+    Actor, AgentId, Channel, Priority, Role, Status, TagName, TeamId, Tier, Timestamp,
+};
+use tierdesk_store::{
+    NewAgent, NewOrganisation, NewTag, NewTeam, Requester, Store, TicketChange, TicketDraft,
+    TicketQuery, TicketSort, UpdateSpec,
+};
+use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
+use tierdesk_store_sqlite::{Durability, SqliteStore};
+
+const DAY_MS: i64 = 86_400_000;
+/// Filtered views agents keep besides the defaults.
+const TYPICAL: &[(&str, &str)] = &[
+    ("Open in tier 2", "status:open tier:2"),
+    ("Urgent open", "status:new,open priority:P1,P2"),
+    (
+        "Unsolved bug reports",
+        "tag:bug-report -status:solved,closed",
+    ),
+    ("Network queue", "team:4 status:open,pending"),
+    ("My open and pending", "assignee:me status:open,pending"),
+    ("Tier 1 unassigned", "assignee:none status:new,open tier:1"),
+    ("Created in the last day", "created>-24h"),
+    ("Pending over a week", "status:pending updated:>7d"),
+    ("Client 2, not closed", "org:2 -status:closed"),
+    ("Open VPN tickets (text)", "vpn status:open"),
+];
+
+const SUBJECTS: &[(&str, &str)] = &[
+    ("VPN drops every hour", "vpn"),
+    ("Invoice charged twice", "l1-billing"),
+    ("Error 500 when saving a report", "bug-report"),
+    ("Password reset for the accounting share", "password-reset"),
+    ("Outlook keeps asking for the password", "o365"),
+    ("Printer on floor 2 jams", "printer"),
+    ("New starter needs a laptop", "onboarding"),
+    ("Website down for everyone", "l3-outage"),
+    ("Account locked after holiday", "account-unlock"),
+    ("Excel does not open attachments", "o365"),
+];
+
+struct Desk {
+    me: AgentId,
+    agents: Vec<AgentId>,
+    teams: Vec<TeamId>,
+}
+
+async fn furnish(store: &dyn Store, at: Timestamp) -> anyhow::Result<Desk> {
+    let mut teams = Vec::new();
+    for name in ["Billing", "Onboarding", "Technical", "Network"] {
+        teams.push(
+            store
+                .create_team(NewTeam {
+                    name: name.into(),
+                    description: String::new(),
+                })
+                .await?
+                .id,
+        );
+    }
+    for (i, plan) in ["premium", "business", "essentials"].iter().enumerate() {
+        store
+            .create_organisation(
+                NewOrganisation {
+                    name: format!("Client {i}"),
+                    plan: (*plan).into(),
+                    domains: vec![format!("client{i}.example")],
+                },
+                at,
+            )
+            .await?;
+    }
+    for (name, tier) in [("bug-report", 2), ("l3-outage", 3), ("l1-billing", 1)] {
+        store
+            .create_tag(NewTag {
+                name: TagName::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?,
+                description: String::new(),
+                owner_tier: Some(Tier::new(tier).map_err(|e| anyhow::anyhow!("{e}"))?),
+                owner_team: None,
+            })
+            .await?;
+    }
+    let mut agents = Vec::new();
+    for i in 0..40_usize {
+        let tier = [Tier::ONE, Tier::ONE, Tier::TWO, Tier::THREE][i % 4];
+        agents.push(
+            store
+                .create_agent(
+                    NewAgent {
+                        email: format!("agent{i}@northstar.example"),
+                        name: format!("Agent {i}"),
+                        role: Role::Agent,
+                        tier,
+                        teams: vec![teams[i % teams.len()]],
+                        capacity: 50,
+                        available: true,
+                        password_hash: None,
+                    },
+                    at,
+                )
+                .await?
+                .id,
+        );
+    }
+    Ok(Desk {
+        me: agents[2],
+        agents,
+        teams,
+    })
+}
+
+/// Writes ticket `i`: opened some time in the past year, then (for most)
+/// assigned and moved along; the newest stay new or open.
+async fn write_ticket(
+    store: &dyn Store,
+    desk: &Desk,
+    i: usize,
+    total: usize,
+    end: Timestamp,
+) -> anyhow::Result<()> {
+    let (subject, tag) = SUBJECTS[i % SUBJECTS.len()];
+    // Spread over a year, oldest first, so ids follow time as in a real desk.
+    let age = (total - i) as i64 * (365 * DAY_MS) / total.max(1) as i64;
+    let opened = Timestamp(end.0 - age);
+    let draft = TicketDraft {
+        subject: format!("{subject} ({i})"),
+        body: format!(
+            "Hello support,\n\n{subject} since this morning, for me and two colleagues. We restarted \
+             and checked the cable already. Reference {i} in our log.\n\nThanks,\nPat"
+        ),
+        requester: Requester::Email {
+            email: format!("customer{}@client{}.example", i % 5_000, i % 4),
+            name: None,
+        },
+        channel: [Channel::Email, Channel::Chat, Channel::Web, Channel::Api][i % 4],
+        priority: [
+            Priority::P4,
+            Priority::P3,
+            Priority::P3,
+            Priority::P2,
+            Priority::P1,
+        ][i % 5],
+        tier: Tier::ONE,
+        team: Some(desk.teams[i % desk.teams.len()]),
+        tags: vec![TagName::parse(tag).map_err(|e| anyhow::anyhow!("{e}"))?],
+    };
+    let ticket = store
+        .create_ticket(draft, Actor::System, opened)
+        .await?
+        .ticket;
+    let recent = age < 14 * DAY_MS;
+    let status = match (recent, i % 20) {
+        (true, 0..=5) => None,
+        (true, 6..=11) => Some(Status::Open),
+        (true, 12..=14) => Some(Status::Pending),
+        (true, _) => Some(Status::Solved),
+        (false, 0) => Some(Status::Open),
+        (false, 1) => Some(Status::Pending),
+        (false, 2..=5) => Some(Status::Solved),
+        (false, _) => Some(Status::Closed),
+    };
+    let Some(status) = status else {
+        return Ok(());
+    };
+    let agent = desk.agents[i * 7 % desk.agents.len()];
+    let assignee = (i % 9 != 0).then_some(agent);
+    let tier = [Tier::ONE, Tier::ONE, Tier::ONE, Tier::TWO, Tier::THREE][i % 5];
+    let change = moved(status, tier, assignee);
+    let at = Timestamp(opened.0 + 3_600_000 + (i % 48) as i64 * 3_600_000);
+    match store
+        .change_ticket(ticket.id, None, change, Actor::System, at)
+        .await
+    {
+        Ok(_) => Ok(()),
+        // An assignee below the ticket's new tier is refused: keep it unassigned.
+        Err(_) => {
+            store
+                .change_ticket(
+                    ticket.id,
+                    None,
+                    moved(status, tier, None),
+                    Actor::System,
+                    at,
+                )
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+/// The change that moves a new ticket to `status`; closing goes by solved.
+fn moved(status: Status, tier: Tier, assignee: Option<AgentId>) -> TicketChange {
+    let update = |status| {
+        TicketChange::Update(UpdateSpec {
+            status: Some(status),
+            tier: Some(tier),
+            assignee: assignee.map(Some),
+            ..UpdateSpec::default()
+        })
+    };
+    if status == Status::Closed {
+        TicketChange::Several(vec![update(Status::Solved), update(Status::Closed)])
+    } else {
+        update(status)
+    }
+}
+
+async fn fill(store: Arc<dyn Store>, tickets: usize) -> anyhow::Result<Desk> {
+    let end = now();
+    let desk = Arc::new(furnish(&*store, Timestamp(end.0 - 400 * DAY_MS)).await?);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut writers = tokio::task::JoinSet::new();
+    // Many writers at once share each group commit.
+    for _ in 0..64 {
+        let (store, desk, next) = (store.clone(), desk.clone(), next.clone());
+        writers.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= tickets {
+                    return anyhow::Ok(());
+                }
+                write_ticket(&*store, &desk, i, tickets, end).await?;
+                let step = (tickets / 20).max(1);
+                if i % step == 0 && i > 0 {
+                    eprintln!(
+                        "  {:>3}% written ({i} tickets, {:.0}/s)",
+                        i * 100 / tickets,
+                        i as f64 / started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.context("writer panicked")??;
+    }
+    eprintln!(
+        "  wrote {tickets} tickets in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Arc::try_unwrap(desk).map_err(|_| anyhow::anyhow!("desk still shared"))
+}
+
+struct Timing {
+    name: String,
+    count: u64,
+    page: (Duration, Duration),
+    counting: (Duration, Duration),
+}
+
+async fn time_view(
+    store: &dyn Store,
+    me: AgentId,
+    name: &str,
+    text: &str,
+    sort: TicketSort,
+    repeat: usize,
+) -> anyhow::Result<Timing> {
+    let query = Query::parse(text, now()).map_err(|e| anyhow::anyhow!("{text}: {e}"))?;
+    let mut pages = Vec::with_capacity(repeat);
+    let mut counts = Vec::with_capacity(repeat);
+    let mut count = 0;
+    for _ in 0..repeat {
+        let started = Instant::now();
+        store
+            .query_tickets(&TicketQuery {
+                query: query.clone(),
+                me: Some(me),
+                sort,
+                after: None,
+                limit: 50,
+            })
+            .await?;
+        pages.push(started.elapsed());
+        let started = Instant::now();
+        count = store.count_tickets(&query, Some(me)).await?;
+        counts.push(started.elapsed());
+    }
+    pages.sort();
+    counts.sort();
+    Ok(Timing {
+        name: name.to_string(),
+        count,
+        page: (percentile(&pages, 0.5), percentile(&pages, 0.99)),
+        counting: (percentile(&counts, 0.5), percentile(&counts, 0.99)),
+    })
+}
+
+async fn time_all(store: &dyn Store, me: AgentId, repeat: usize) -> anyhow::Result<Vec<Timing>> {
+    let mut views: Vec<(String, String, TicketSort)> = store
+        .list_views(me)
+        .await?
+        .into_iter()
+        .map(|v| (v.name, v.query, v.sort))
+        .collect();
+    views.extend(
+        TYPICAL
+            .iter()
+            .map(|(n, q)| (n.to_string(), q.to_string(), TicketSort::Newest)),
+    );
+    let mut out = Vec::new();
+    for (name, query, sort) in views {
+        // One untimed run warms the cache, as a sidebar that is in use is.
+        time_view(store, me, &name, &query, sort, 1).await?;
+        out.push(time_view(store, me, &name, &query, sort, repeat).await?);
+    }
+    Ok(out)
+}
+
+fn print(backend: &str, tickets: usize, timings: &[Timing]) {
+    println!(
+        "\nViews on {backend}, {tickets} tickets (first page of 50 in the view's order; live count):"
+    );
+    println!(
+        "{:<34} {:>9} {:>10} {:>10} {:>10} {:>10}",
+        "view", "tickets", "page p50", "page p99", "count p50", "count p99"
+    );
+    for t in timings {
+        println!(
+            "{:<34} {:>9} {:>8.2}ms {:>8.2}ms {:>8.2}ms {:>8.2}ms",
+            t.name,
+            t.count,
+            ms(t.page.0),
+            ms(t.page.1),
+            ms(t.counting.0),
+            ms(t.counting.1)
+        );
+    }
+    let worst_page = timings.iter().map(|t| t.page.1).max().unwrap_or_default();
+    let worst_count = timings
+        .iter()
+        .map(|t| t.counting.1)
+        .max()
+        .unwrap_or_default();
+    println!(
+        "worst p99: page {:.2} ms, count {:.2} ms",
+        ms(worst_page),
+        ms(worst_count)
+    );
+}
+
+pub async fn run(tickets: usize, repeat: usize, database: Option<String>) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("temp dir")?;
+    let sqlite = Arc::new(SqliteStore::open_dir(dir.path(), Durability::Normal).await?);
+    eprintln!("writing {tickets} tickets through the store (SQLite)…");
+    let desk = fill(sqlite.clone(), tickets).await?;
+    let timings = time_all(&*sqlite, desk.me, repeat).await?;
+    print("SQLite", tickets, &timings);
+    if let Ok(store) = Arc::try_unwrap(sqlite) {
+        store.close().await;
+    }
+    if let Some(server) = database {
+        let fresh = FreshDatabase::create(&server, "views").await?;
+        eprintln!("copying the desk into PostgreSQL…");
+        let from = format!("sqlite://{}", dir.path().join("tierdesk.db").display());
+        let copied = crate::migrate_data::run(&from, &fresh.url).await;
+        let result = match copied {
+            Ok(_) => {
+                let pg = PostgresStore::connect(&fresh.url, PostgresOptions::default()).await?;
+                sqlx_analyze(&fresh.url).await?;
+                let timings = time_all(&pg, desk.me, repeat).await;
+                pg.close().await;
+                timings
+            }
+            Err(e) => Err(e),
+        };
+        fresh.drop_now().await?;
+        print("PostgreSQL", tickets, &result?);
+    }
+    Ok(())
+}
+
+/// Fresh statistics after the bulk copy, as autovacuum would gather soon after.
+async fn sqlx_analyze(url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query("ANALYZE").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
