@@ -3,8 +3,7 @@
 use crate::error::{FieldProblem, Problem};
 use crate::routes::{
     assignment, bulk, config, events, jobs, macros, meta, people, rules, saved_views, search,
-    session, sla,
-    tag_admin, tickets,
+    session, sla, tag_admin, tickets,
 };
 use crate::views;
 use utoipa::Modify;

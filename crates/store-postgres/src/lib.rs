@@ -3,8 +3,8 @@
 //! applied under an advisory lock, every write in its own transaction, row
 //! locks where two writers could meet.
 
-mod escalation;
 mod assignment;
+mod escalation;
 mod events;
 mod jobs;
 mod macros;

@@ -2,8 +2,8 @@
 //! binary, one writer thread doing group commit on its own rusqlite
 //! connection, a pool of sqlx readers.
 
-mod escalation;
 mod assignment;
+mod escalation;
 mod jobs;
 mod macros;
 mod rows;

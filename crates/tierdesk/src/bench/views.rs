@@ -179,7 +179,7 @@ async fn write_ticket(
         return Ok(());
     };
     let agent = desk.agents[i * 7 % desk.agents.len()];
-    let assignee = (i % 9 != 0).then_some(agent);
+    let assignee = (!i.is_multiple_of(9)).then_some(agent);
     let tier = [Tier::ONE, Tier::ONE, Tier::ONE, Tier::TWO, Tier::THREE][i % 5];
     let change = moved(status, tier, assignee);
     let at = Timestamp(opened.0 + 3_600_000 + (i % 48) as i64 * 3_600_000);
