@@ -46,7 +46,7 @@ const PARAMS: &[&str] = &["after", "ticket"];
     ),
     responses(
         (status = 200, content_type = "text/event-stream", body = StreamEventView,
-         description = "A Server-Sent Events stream, agents only. Each event has `id:` (the event id, increasing), `event:` (the event type, e.g. `created`, `status_changed`) and `data:` (the timeline entry as `GET /tickets/{id}` shows it, plus `ticket_id`). Comment lines keep the connection alive every 15 s. Events committed on any instance sharing the database are delivered, in id order, each once. The streaming agent's own new notifications arrive as `event: notification` messages (no `id:`; `data:` as in `GET /notifications`)."),
+         description = "A Server-Sent Events stream, agents only. Each event has `id:` (the event id, increasing), `event:` (the event type, e.g. `created`, `status_changed`) and `data:` (the timeline entry as `GET /tickets/{id}` shows it, plus `ticket_id`). Comment lines keep the connection alive every 15 s. Events committed on any instance sharing the database are delivered, in id order, each once. The streaming agent's own new notifications arrive as `event: notification` messages (`id:` the last event id sent; `data:` as in `GET /notifications`)."),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem),
     )
 )]
@@ -138,9 +138,9 @@ struct Follower {
     position: EventId,
     ticket: Option<TicketId>,
     pending: VecDeque<StoredEvent>,
-    /// The agent streaming: their notifications are sent too, as
-    /// `event: notification` messages without an id (the id sequence is
-    /// the event log's, for resuming).
+    /// The agent streaming: their new notifications are sent too, as
+    /// `event: notification` messages carrying the id of the last event
+    /// sent (ids stay the event log's, for resuming).
     agent: AgentId,
     notification_position: i64,
     pending_notifications: VecDeque<Notification>,
@@ -154,18 +154,6 @@ impl Follower {
             if *self.shutdown.borrow() || !self.still_allowed().await {
                 return None;
             }
-            if let Some(notification) = self.pending_notifications.pop_front() {
-                match Event::default()
-                    .event("notification")
-                    .json_data(NotificationView::from(notification))
-                {
-                    Ok(event) => return Some(event),
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not render a notification");
-                        continue;
-                    }
-                }
-            }
             if let Some(stored) = self.pending.pop_front() {
                 match Event::default()
                     .id(stored.id.to_string())
@@ -175,6 +163,26 @@ impl Follower {
                     Ok(event) => return Some(event),
                     Err(e) => {
                         tracing::error!(error = %e, event = %stored.id, "could not render an event");
+                        continue;
+                    }
+                }
+            }
+            // A notification waits until its event has been read (and so
+            // sent), whatever order the two reads saw the commit in.
+            if let Some(notification) = self
+                .pending_notifications
+                .pop_front_if(|n| n.event <= self.position)
+            {
+                // Sent once every event read so far is sent, with that
+                // event's id: resuming from it loses nothing.
+                match Event::default()
+                    .id(self.position.to_string())
+                    .event("notification")
+                    .json_data(NotificationView::from(notification))
+                {
+                    Ok(event) => return Some(event),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not render a notification");
                         continue;
                     }
                 }
@@ -214,7 +222,11 @@ impl Follower {
                 );
                 continue;
             }
-            if !self.pending_notifications.is_empty() {
+            if self
+                .pending_notifications
+                .front()
+                .is_some_and(|n| n.event <= self.position)
+            {
                 continue;
             }
             tokio::select! {

@@ -429,3 +429,54 @@ async fn story(desk: &Desk) {
         "validation_failed",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_stream_live_on_sqlite() {
+    notifications_stream_live(&Desk::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_stream_live_on_postgres() {
+    let database = Database::create().await;
+    let store: Arc<dyn Store> = Arc::new(
+        PostgresStore::connect(&database.url, PostgresOptions::default())
+            .await
+            .unwrap(),
+    );
+    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    notifications_stream_live(&desk).await;
+}
+
+/// A mention reaches the mentioned agent's event stream as it happens,
+/// after the note's own event, and nobody else's.
+async fn notifications_stream_live(desk: &Desk) {
+    use crate::sse::SseStream;
+    use std::time::Duration;
+    let ann = desk.agent("ann@desk.test", Role::Agent, Tier::ONE).await;
+    let bo = desk.agent("bo@desk.test", Role::Agent, Tier::TWO).await;
+    let ticket = ann.open_ticket("pat@client.test", "Printer jams").await;
+    let id = ticket["id"].as_i64().unwrap();
+    let mut bos = SseStream::open_ok(&bo, "/api/v1/events", None).await;
+    let mut anns = SseStream::open_ok(&ann, "/api/v1/events", None).await;
+    let (status, note) = ann
+        .post(
+            &format!("/api/v1/tickets/{id}/notes"),
+            json!({ "body": "@bo@desk.test can you look at the fuser?" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+    let note_id = note["events"][0]["id"].as_i64().unwrap();
+    let got = bos.take(2, Duration::from_secs(10)).await;
+    assert_eq!(got[0].event, "internal_note");
+    assert_eq!(got[1].event, "notification", "{got:?}");
+    assert_eq!(got[1].id, note_id, "resuming from it loses nothing");
+    assert_eq!(got[1].data["kind"], "mentioned");
+    assert_eq!(got[1].data["ticket_id"], id);
+    assert_eq!(got[1].data["event_id"], note_id);
+    let theirs = anns.take(1, Duration::from_secs(10)).await;
+    assert_eq!(theirs[0].event, "internal_note");
+    assert!(
+        anns.next(Duration::from_millis(500)).await.is_none(),
+        "the author gets no notification"
+    );
+}
