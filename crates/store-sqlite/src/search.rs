@@ -86,10 +86,7 @@ pub(crate) async fn search_tickets(
         .map_err(backend)?;
     rows.into_iter()
         .map(|row| {
-            let matched = match (row.hit_event_id, row.hit_kind, row.hit_text) {
-                (Some(id), Some(kind), Some(text)) => Some((id, kind, text)),
-                _ => None,
-            };
+            let matched = ranked::matched(row.hit_event_id, row.hit_kind, row.hit_text);
             Ok(ranked::hit(Ticket::try_from(row.ticket)?, matched, &terms))
         })
         .collect()

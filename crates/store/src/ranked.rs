@@ -176,6 +176,16 @@ fn push_escaped(out: &mut String, text: &str) {
     }
 }
 
+/// The matched message of a result row: its `hit_*` columns, all present
+/// when a message matched (a LEFT JOIN leaves them all NULL otherwise).
+pub fn matched(
+    event: Option<i64>,
+    kind: Option<String>,
+    text: Option<String>,
+) -> Option<(i64, String, String)> {
+    Some((event?, kind?, text?))
+}
+
 /// One result from the row a backend read: the ticket and, when a message
 /// matched, that message's id, kind and text.
 pub fn hit(
