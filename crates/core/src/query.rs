@@ -714,5 +714,8 @@ impl fmt::Display for Comparison {
     }
 }
 
+mod statuses;
+pub use statuses::StatusSet;
+
 #[cfg(test)]
 mod tests;

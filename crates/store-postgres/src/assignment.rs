@@ -19,7 +19,7 @@ use tierdesk_store::assignment::{
 use tierdesk_store::{Enqueued, Result, StoreError, Tx};
 
 /// An agent's open load: assigned tickets not solved or closed (the
-/// condition of the `tickets_open_load` partial index).
+/// condition of the `tickets_unsolved_assignee` partial index).
 const LOAD_SQL: &str = "(SELECT count(*) FROM tickets t WHERE t.assignee_id = a.id \
      AND t.assignee_id IS NOT NULL AND t.status NOT IN ('solved', 'closed'))";
 const TURN_SQL: &str = "(SELECT last_assigned_at FROM assignment_turns WHERE agent_id = a.id)";

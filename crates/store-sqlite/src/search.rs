@@ -113,3 +113,34 @@ pub(crate) async fn count_tickets(
         .map_err(backend)?;
     Ok(u64::try_from(count).unwrap_or_default())
 }
+
+/// SQLite's plan for a view's page and for its count, one line per step:
+/// which index serves it. For benchmarks, and for tests that guard the
+/// backlog's partial indexes.
+pub(crate) async fn explain_view(
+    reads: &SqlitePool,
+    query: &TicketQuery,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let plan = |rows: Vec<(i64, i64, i64, String)>| rows.into_iter().map(|r| r.3).collect();
+    let page: Vec<(i64, i64, i64, String)> =
+        search::select_tickets_after("EXPLAIN QUERY PLAN ", query, text_matches)
+            .build_query_as()
+            .fetch_all(reads)
+            .await
+            .map_err(backend)?;
+    let count: Vec<(i64, i64, i64, String)> =
+        search::count_tickets_after("EXPLAIN QUERY PLAN ", &query.query, query.me, text_matches)
+            .build_query_as()
+            .fetch_all(reads)
+            .await
+            .map_err(backend)?;
+    Ok((plan(page), plan(count)))
+}
+
+impl crate::SqliteStore {
+    /// SQLite's plan for a view's page and for its count (see
+    /// [`explain_view`]).
+    pub async fn explain_view(&self, query: &TicketQuery) -> Result<(Vec<String>, Vec<String>)> {
+        explain_view(&self.reads, query).await
+    }
+}

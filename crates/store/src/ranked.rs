@@ -5,7 +5,7 @@
 //! PostgreSQL), so the backend passes it in as a [`HitsSource`].
 
 use crate::model::{SearchHit, SearchMatch, SearchQuery};
-use crate::search::{TextMatcher, push_condition, search_words};
+use crate::search::{TextMatcher, push_where, search_words};
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use tierdesk_core::query::{Query, Term};
 
@@ -61,7 +61,7 @@ where
     let mut q = QueryBuilder::new("SELECT * FROM tickets LEFT JOIN ");
     hits(&mut q, terms);
     q.push(" hits ON hits.hit_ticket_id = tickets.id WHERE ");
-    push_condition(&mut q, &search.query, search.me, text);
+    push_where(&mut q, &search.query, search.me, text);
     q.push(" ORDER BY (CASE WHEN hit_score IS NULL THEN 1 ELSE 0 END), hit_score DESC, id DESC")
         .push(" LIMIT ")
         .push_bind(i64::from(search.limit))

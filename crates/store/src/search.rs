@@ -3,13 +3,26 @@
 //! `QueryBuilder`. Only full-text matching differs per backend, so the
 //! backend passes it in as a [`TextMatcher`].
 //!
+//! Status terms are written as literals from the closed [`Status`] set, and
+//! a query that can only match unsolved tickets carries the exact term
+//! [`UNSOLVED_SQL`]: the partial indexes on the unsolved backlog are
+//! declared with that same condition, and a planner (SQLite's especially)
+//! uses a partial index only when the query repeats its condition. Within
+//! the backlog a tag is checked per ticket (a primary-key probe); outside
+//! it, the tag's own ticket list drives the query.
+//!
 //! Terms on nullable columns are written so they are never NULL
 //! (`team_id IS NOT NULL AND team_id = ?`): SQL's three-valued logic would
 //! otherwise make `-team:3` skip tickets that have no team.
 
 use crate::model::TicketQuery;
 use sqlx::{Database, Encode, QueryBuilder, Type};
-use tierdesk_core::query::{Comparison, Party, Query, SlaTerm, Term, Who};
+use tierdesk_core::Status;
+use tierdesk_core::query::{Comparison, Party, Query, SlaTerm, StatusSet, Term, Who};
+
+/// The condition of every partial index on the unsolved backlog, written
+/// exactly as in the migrations.
+pub const UNSOLVED_SQL: &str = "status NOT IN ('solved', 'closed')";
 
 /// Pushes a backend's full-text condition for `text` (a word or a phrase)
 /// on the ticket whose id is the column `id`.
@@ -65,8 +78,22 @@ where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT * FROM tickets WHERE ");
-    push_condition(&mut q, &query.query, query.me, text);
+    select_tickets_after("", query, text)
+}
+
+/// [`select_tickets`] after `prefix`, such as `EXPLAIN QUERY PLAN `.
+pub fn select_tickets_after<'a, DB>(
+    prefix: &str,
+    query: &'a TicketQuery,
+    text: TextMatcher<'a, DB>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new(format!("{prefix}SELECT * FROM tickets WHERE "));
+    push_where(&mut q, &query.query, query.me, text);
     let (key, descending) = query.sort.order();
     let (cmp, dir) = if descending {
         ("<", "DESC")
@@ -105,12 +132,29 @@ where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT count(*) FROM tickets WHERE ");
-    push_condition(&mut q, query, me, text);
+    count_tickets_after("", query, me, text)
+}
+
+/// [`count_tickets`] after `prefix`, such as `EXPLAIN QUERY PLAN `.
+pub fn count_tickets_after<'a, DB>(
+    prefix: &str,
+    query: &'a Query,
+    me: Option<tierdesk_core::AgentId>,
+    text: TextMatcher<'a, DB>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new(format!("{prefix}SELECT count(*) FROM tickets WHERE "));
+    push_where(&mut q, query, me, text);
     q
 }
 
-pub(crate) fn push_condition<'a, DB>(
+/// The whole `WHERE` condition of a view: the query, and the unsolved
+/// backlog's condition when the query implies it without stating it.
+pub(crate) fn push_where<'a, DB>(
     q: &mut QueryBuilder<'a, DB>,
     query: &'a Query,
     me: Option<tierdesk_core::AgentId>,
@@ -120,6 +164,64 @@ pub(crate) fn push_condition<'a, DB>(
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
+    let unsolved_only = query.possible_statuses().is_subset(StatusSet::UNSOLVED);
+    if unsolved_only && !states_unsolved(query) {
+        q.push(UNSOLVED_SQL).push(" AND ");
+    }
+    push_condition(q, query, me, text, unsolved_only);
+}
+
+/// Whether the query, or one part of its top-level AND, is exactly "not
+/// solved or closed" (it then writes [`UNSOLVED_SQL`] itself).
+fn states_unsolved(query: &Query) -> bool {
+    let is_unsolved = |q: &Query| q.status_only() == Some(StatusSet::UNSOLVED);
+    match query {
+        Query::And(all) => is_unsolved(query) || all.iter().any(is_unsolved),
+        _ => is_unsolved(query),
+    }
+}
+
+/// `status IN (…)` for a set of statuses, as literals: the values come from
+/// the closed [`Status`] set, never from the input.
+fn push_statuses<DB: Database>(q: &mut QueryBuilder<'_, DB>, set: StatusSet) {
+    let list = |set: StatusSet| {
+        set.iter()
+            .map(|s: Status| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if set == StatusSet::ALL {
+        q.push("1 = 1");
+    } else if set.is_empty() {
+        q.push("1 = 0");
+    } else if set == StatusSet::UNSOLVED {
+        q.push(UNSOLVED_SQL);
+    } else if set.len() * 2 <= StatusSet::ALL.len() {
+        q.push(format_args!("status IN ({})", list(set)));
+    } else {
+        q.push(format_args!("status NOT IN ({})", list(set.complement())));
+    }
+}
+
+/// `probe_tags`: the query is confined to the unsolved backlog, so a tag is
+/// checked per candidate ticket instead of listing all its tickets.
+pub(crate) fn push_condition<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    query: &'a Query,
+    me: Option<tierdesk_core::AgentId>,
+    text: TextMatcher<'a, DB>,
+    probe_tags: bool,
+) where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    if let Some(set) = query.status_only() {
+        q.push("(");
+        push_statuses(q, set);
+        q.push(")");
+        return;
+    }
     match query {
         Query::And(all) | Query::Or(all) if all.is_empty() => {
             // An empty AND matches everything, an empty OR nothing.
@@ -140,17 +242,17 @@ pub(crate) fn push_condition<'a, DB>(
                 if i > 0 {
                     q.push(joiner);
                 }
-                push_condition(q, part, me, text);
+                push_condition(q, part, me, text, probe_tags);
             }
             q.push(")");
         }
         Query::Not(inner) => {
             q.push("NOT ");
-            push_condition(q, inner, me, text);
+            push_condition(q, inner, me, text, probe_tags);
         }
         Query::Term(term) => {
             q.push("(");
-            push_term(q, term, me, text);
+            push_term(q, term, me, text, probe_tags);
             q.push(")");
         }
     }
@@ -161,15 +263,14 @@ fn push_term<'a, DB>(
     term: &'a Term,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
+    probe_tags: bool,
 ) where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
     match term {
-        Term::Status(s) => {
-            q.push("status = ").push_bind(s.as_str().to_string());
-        }
+        Term::Status(s) => push_statuses(q, StatusSet::of(*s)),
         Term::Priority(p) => {
             q.push("priority = ").push_bind(p.as_str().to_string());
         }
@@ -188,6 +289,11 @@ fn push_term<'a, DB>(
         },
         Term::Channel(c) => {
             q.push("channel = ").push_bind(c.as_str().to_string());
+        }
+        Term::Tag(tag) if probe_tags => {
+            q.push("EXISTS (SELECT 1 FROM ticket_tags WHERE ticket_tags.ticket_id = tickets.id AND ticket_tags.tag = ")
+                .push_bind(tag.clone())
+                .push(")");
         }
         Term::Tag(tag) => {
             q.push("id IN (SELECT ticket_id FROM ticket_tags WHERE tag = ")

@@ -199,6 +199,22 @@ const QUERIES: &[&str] = &[
     "via:email tier:1",
     "tier:mine assignee:none",
     "-tier:mine",
+    // The unsolved backlog: its exact condition, sets implying it, tags
+    // probed within it, and status sets written as IN or NOT IN.
+    "-status:solved,closed",
+    "-status:closed,solved tier:1",
+    "status:new,open,pending,on_hold",
+    "tag:bug-report -status:solved,closed",
+    "tier:2 (priority:P1,P2 OR tag:bug-report) -status:solved,closed",
+    "tier:mine assignee:none -status:solved,closed",
+    "assignee:me -status:solved,closed",
+    "status:open tag:printer",
+    "(status:open tag:printer) OR (status:solved tag:vpn)",
+    "-status:new",
+    "-status:new,open,pending",
+    "status:open status:pending",
+    "-(status:open tier:1)",
+    "NOT (status:solved OR status:closed) -tag:vpn",
     // Injection attempts and pattern characters are data, never SQL.
     "\"'; DROP TABLE tickets; --\"",
     "requester:\"x' OR '1'='1\"",
