@@ -546,5 +546,21 @@ pub fn previous_owners(events: &[Event]) -> Vec<AgentId> {
     owners
 }
 
+/// Whether `agent` may move a ticket now at `ticket_tier` up or down a
+/// tier: admins may; an agent only from their own tier or below, so the tier
+/// that holds a ticket decides where it goes next (tier 1 cannot push a
+/// tier 2 ticket on to tier 3, nor pull it back). `Err` says why not.
+pub fn may_move_tiers(agent: &crate::people::Agent, ticket_tier: Tier) -> Result<(), String> {
+    if agent.role == crate::people::Role::Admin || agent.tier >= ticket_tier {
+        Ok(())
+    } else {
+        Err(format!(
+            "the ticket is at tier {}; an agent of tier {} cannot move it between tiers",
+            ticket_tier.level(),
+            agent.tier.level()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -118,7 +118,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             owner: instance_owner(),
-            slots: 8,
+            slots: 64,
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),

@@ -99,8 +99,8 @@ pub enum BenchCommand {
         /// The timers fall due evenly over this many seconds.
         #[arg(long, default_value_t = 60)]
         window: u64,
-        /// Jobs the runtime runs at once.
-        #[arg(long, default_value_t = 8)]
+        /// Jobs the runtime runs at once (the `job_slots` default).
+        #[arg(long, default_value_t = 64)]
         slots: usize,
     },
     /// How fast the assigner fills free capacity: agents at their limits,

@@ -465,3 +465,40 @@ fn owning_team_picks_a_tag_owned_by_the_target_tier() {
     assert_eq!(owning_team(&tags, &owners, Tier::THREE), Some(TeamId(8)));
     assert_eq!(owning_team(&tags, &owners, Tier::TWO), None);
 }
+
+#[test]
+fn only_the_holding_tier_or_an_admin_moves_a_ticket_between_tiers() {
+    use crate::ids::AgentId;
+    use crate::people::{Agent, Role};
+    let agent = |role, tier| Agent {
+        id: AgentId(1),
+        email: "a@desk.test".into(),
+        name: "A".into(),
+        role,
+        tier,
+        teams: Vec::new(),
+        capacity: 5,
+        available: true,
+        active: true,
+        created_at: crate::time::Timestamp(0),
+    };
+    let t = |n| Tier::new(n).unwrap_or(Tier::ONE);
+    for (role, agent_tier, ticket_tier, allowed) in [
+        (Role::Agent, 1, 1, true),
+        (Role::Agent, 2, 1, true),
+        (Role::Agent, 2, 2, true),
+        (Role::Agent, 1, 2, false),
+        (Role::Agent, 2, 3, false),
+        (Role::Admin, 1, 3, true),
+    ] {
+        let verdict = may_move_tiers(&agent(role, t(agent_tier)), t(ticket_tier));
+        assert_eq!(
+            verdict.is_ok(),
+            allowed,
+            "{role:?} tier {agent_tier} on tier {ticket_tier}"
+        );
+        if let Err(why) = verdict {
+            assert!(why.contains(&format!("tier {ticket_tier}")), "{why}");
+        }
+    }
+}

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use tierdesk_core::escalation::{
-    PrefillSources, Template, TemplateSpec, TimelineSummary, summarize, template_for,
+    PrefillSources, Template, TemplateSpec, TimelineSummary, may_move_tiers, summarize,
+    template_for,
 };
 use tierdesk_core::ids::{RunbookId, TemplateId};
 use tierdesk_core::runbook::{
@@ -503,8 +504,9 @@ pub async fn escalate(
     headers: HeaderMap,
     ApiJson(request): ApiJson<EscalateRequest>,
 ) -> ApiResult<Response> {
-    caller.agent()?;
-    visible_ticket(&state, &caller, TicketId(id)).await?;
+    let agent = caller.agent()?;
+    let ticket = visible_ticket(&state, &caller, TicketId(id)).await?;
+    may_move_tiers(agent, ticket.tier).map_err(ApiError::forbidden)?;
     let expected = base_version(&headers, request.version)?;
     let change = TicketChange::Escalate(Box::new(EscalationRequest {
         tier: request.tier,
@@ -545,8 +547,9 @@ pub async fn de_escalate(
     headers: HeaderMap,
     ApiJson(request): ApiJson<DeEscalateRequest>,
 ) -> ApiResult<Response> {
-    caller.agent()?;
-    visible_ticket(&state, &caller, TicketId(id)).await?;
+    let agent = caller.agent()?;
+    let ticket = visible_ticket(&state, &caller, TicketId(id)).await?;
+    may_move_tiers(agent, ticket.tier).map_err(ApiError::forbidden)?;
     let expected = base_version(&headers, request.version)?;
     let change = TicketChange::DeEscalate(DeEscalationRequest {
         tier: request.tier,

@@ -338,6 +338,31 @@ async fn story(desk: &Desk) {
         .await;
     assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
 
+    // --- tier 1 cannot move a tier 2 ticket on to tier 3, nor pull it back
+    let (status, body) = ann
+        .post(
+            &escalate,
+            json!({ "tier": 3, "reason": "still broken", "answers": {} }),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tier 2"),
+        "{body}"
+    );
+    let (status, body) = ann
+        .post(
+            &format!("/api/v1/tickets/{id}/de-escalate"),
+            json!({ "tier": 1, "guidance": "mine again" }),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (_, still) = ann.get(&format!("/api/v1/tickets/{id}")).await;
+    assert_eq!(still["tier"], 2, "{still}");
+
     // --- de-escalation: back to tier 1 with guidance as an internal note
     let (status, back) = bo
         .post(
