@@ -5,10 +5,11 @@ use crate::rows::{CONTACT_COLUMNS, ContactRow, TicketRow, backend, db_err, tags_
 use async_trait::async_trait;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::BTreeMap;
+use tierdesk_core::query::StatusSet;
 use tierdesk_core::routing::TagOwner;
 use tierdesk_core::rules::Rule;
 use tierdesk_core::{
-    AgentId, AgentRef, Contact, ContactId, Event, EventId, OrganisationId, TeamId, Ticket,
+    AgentId, AgentRef, Contact, ContactId, Event, EventId, OrganisationId, Status, TeamId, Ticket,
     TicketId, Tier, Timestamp,
 };
 use tierdesk_store::{NewContact, Result, StoreError, StoredEvent, Tx};
@@ -186,20 +187,20 @@ impl Tx for PgTx<'_> {
         .await
         .map_err(db_err("ticket", "reference"))?;
         for tag in &t.tags {
-            insert_tag(self.0, t.id, tag).await?;
+            insert_tag(self.0, t.id, tag, unsolved(t.status)).await?;
         }
         Ok(())
     }
 
     async fn update_ticket(&mut self, t: &Ticket, expected_version: i64) -> Result<bool> {
-        let old: Option<(String,)> =
-            sqlx::query_as("SELECT tags FROM tickets WHERE id = $1 AND version = $2")
+        let old: Option<(String, String)> =
+            sqlx::query_as("SELECT tags, status FROM tickets WHERE id = $1 AND version = $2")
                 .bind(t.id.0)
                 .bind(expected_version)
                 .fetch_optional(&mut *self.0)
                 .await
                 .map_err(backend)?;
-        let Some((old_tags,)) = old else {
+        let Some((old_tags, old_status)) = old else {
             return Ok(false);
         };
         let done = sqlx::query(
@@ -241,8 +242,18 @@ impl Tx for PgTx<'_> {
                 .await
                 .map_err(backend)?;
         }
+        let now_unsolved = unsolved(t.status);
+        let was_unsolved = old_status.parse::<Status>().map_or(!now_unsolved, unsolved);
+        if was_unsolved != now_unsolved {
+            sqlx::query("UPDATE ticket_tags SET unsolved = $1 WHERE ticket_id = $2")
+                .bind(now_unsolved)
+                .bind(t.id.0)
+                .execute(&mut *self.0)
+                .await
+                .map_err(backend)?;
+        }
         for added in t.tags.difference(&old_tags) {
-            insert_tag(self.0, t.id, added).await?;
+            insert_tag(self.0, t.id, added, now_unsolved).await?;
         }
         Ok(true)
     }
@@ -353,10 +364,24 @@ impl Tx for PgTx<'_> {
     }
 }
 
-async fn insert_tag(conn: &mut PgConnection, ticket: TicketId, tag: &str) -> Result<()> {
-    sqlx::query("INSERT INTO ticket_tags (tag, ticket_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(tag)
-        .bind(ticket.0)
+/// Whether a ticket of this status is in the unsolved backlog; kept on its
+/// `ticket_tags` rows so a tag view of the backlog reads only the backlog.
+fn unsolved(status: Status) -> bool {
+    StatusSet::UNSOLVED.contains(status)
+}
+
+async fn insert_tag(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+    tag: &str,
+    unsolved: bool,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ticket_tags (tag, ticket_id, unsolved) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(tag)
+    .bind(ticket.0)
+    .bind(unsolved)
         .execute(conn)
         .await
         .map_err(backend)?;

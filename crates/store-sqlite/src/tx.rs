@@ -10,10 +10,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, BTreeSet};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use tierdesk_core::query::StatusSet;
 use tierdesk_core::routing::TagOwner;
 use tierdesk_core::rules::Rule;
 use tierdesk_core::{
-    AgentId, AgentRef, Contact, ContactId, Event, EventId, OrganisationId, TeamId, Ticket,
+    AgentId, AgentRef, Contact, ContactId, Event, EventId, OrganisationId, Status, TeamId, Ticket,
     TicketId, Tier, Timestamp,
 };
 use tierdesk_store::{NewContact, Result, StoreError, StoredEvent, Tx};
@@ -301,18 +302,24 @@ fn insert_ticket(conn: &Connection, t: &Ticket) -> Result<()> {
         ])
     })
     .map_err(db_err("ticket", "reference"))?;
-    insert_tags(conn, t.id, t.tags.iter())
+    insert_tags(conn, t.id, unsolved(t.status), t.tags.iter())
+}
+
+/// Whether a ticket of this status is in the unsolved backlog; kept on its
+/// `ticket_tags` rows so a tag view of the backlog reads only the backlog.
+fn unsolved(status: Status) -> bool {
+    StatusSet::UNSOLVED.contains(status)
 }
 
 fn update_ticket(conn: &Connection, t: &Ticket, expected_version: i64) -> Result<bool> {
-    let old: Option<String> = conn
-        .prepare_cached("SELECT tags FROM tickets WHERE id = ?1 AND version = ?2")
+    let old: Option<(String, String)> = conn
+        .prepare_cached("SELECT tags, status FROM tickets WHERE id = ?1 AND version = ?2")
         .and_then(|mut s| {
-            s.query_row([t.id.0, expected_version], |r| r.get(0))
+            s.query_row([t.id.0, expected_version], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })
         .map_err(sql_err)?;
-    let Some(old_tags) = old else {
+    let Some((old_tags, old_status)) = old else {
         return Ok(false);
     };
     conn.prepare_cached(
@@ -351,7 +358,14 @@ fn update_ticket(conn: &Connection, t: &Ticket, expected_version: i64) -> Result
     for removed in old_tags.difference(&t.tags) {
         remove.execute(params![removed, t.id.0]).map_err(sql_err)?;
     }
-    insert_tags(conn, t.id, t.tags.difference(&old_tags))?;
+    let now_unsolved = unsolved(t.status);
+    let was_unsolved = old_status.parse::<Status>().map_or(!now_unsolved, unsolved);
+    if was_unsolved != now_unsolved {
+        conn.prepare_cached("UPDATE ticket_tags SET unsolved = ?1 WHERE ticket_id = ?2")
+            .and_then(|mut s| s.execute(params![now_unsolved, t.id.0]))
+            .map_err(sql_err)?;
+    }
+    insert_tags(conn, t.id, now_unsolved, t.tags.difference(&old_tags))?;
     Ok(true)
 }
 
@@ -392,6 +406,7 @@ fn append_events(conn: &Connection, events: &[Event]) -> Result<Vec<StoredEvent>
 fn insert_tags<'a>(
     conn: &Connection,
     ticket: TicketId,
+    unsolved: bool,
     tags: impl Iterator<Item = &'a String>,
 ) -> Result<()> {
     let mut tags = tags.peekable();
@@ -399,10 +414,14 @@ fn insert_tags<'a>(
         return Ok(());
     }
     let mut insert = conn
-        .prepare_cached("INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?1, ?2)")
+        .prepare_cached(
+            "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id, unsolved) VALUES (?1, ?2, ?3)",
+        )
         .map_err(sql_err)?;
     for tag in tags {
-        insert.execute(params![tag, ticket.0]).map_err(sql_err)?;
+        insert
+            .execute(params![tag, ticket.0, unsolved])
+            .map_err(sql_err)?;
     }
     Ok(())
 }

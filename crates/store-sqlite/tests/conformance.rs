@@ -58,6 +58,14 @@ async fn default_views_read_the_backlog_indexes() {
         );
         if backlog {
             on_backlog += 1;
+            // A tag of the backlog lists only its backlog tickets.
+            for step in page.iter().chain(&count) {
+                assert!(
+                    !step.contains("SEARCH ticket_tags") || step.contains("ticket_tags_backlog"),
+                    "{}: reads all of a tag's tickets: {page:?} {count:?}",
+                    view.name
+                );
+            }
             assert!(
                 count
                     .iter()

@@ -51,6 +51,7 @@ macro_rules! conformance_suite {
             rules_dry_run_writes_nothing,
             views_select_what_the_query_language_means,
             views_page_in_every_order,
+            backlog_tag_views_follow_status,
             search_ranks_and_highlights,
             saved_views_crud,
             tag_usage_report,

@@ -8,8 +8,8 @@
 //! [`UNSOLVED_SQL`]: the partial indexes on the unsolved backlog are
 //! declared with that same condition, and a planner (SQLite's especially)
 //! uses a partial index only when the query repeats its condition. Within
-//! the backlog a tag is checked per ticket (a primary-key probe); outside
-//! it, the tag's own ticket list drives the query.
+//! the backlog a tag reads only its backlog tickets (`ticket_tags.unsolved`,
+//! kept with every ticket write), not every ticket that ever carried it.
 //!
 //! Terms on nullable columns are written so they are never NULL
 //! (`team_id IS NOT NULL AND team_id = ?`): SQL's three-valued logic would
@@ -203,14 +203,14 @@ fn push_statuses<DB: Database>(q: &mut QueryBuilder<'_, DB>, set: StatusSet) {
     }
 }
 
-/// `probe_tags`: the query is confined to the unsolved backlog, so a tag is
-/// checked per candidate ticket instead of listing all its tickets.
+/// `backlog`: the query is confined to the unsolved backlog, so a tag lists
+/// only its tickets in the backlog (`ticket_tags.unsolved`).
 pub(crate) fn push_condition<'a, DB>(
     q: &mut QueryBuilder<'a, DB>,
     query: &'a Query,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
-    probe_tags: bool,
+    backlog: bool,
 ) where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
@@ -242,17 +242,17 @@ pub(crate) fn push_condition<'a, DB>(
                 if i > 0 {
                     q.push(joiner);
                 }
-                push_condition(q, part, me, text, probe_tags);
+                push_condition(q, part, me, text, backlog);
             }
             q.push(")");
         }
         Query::Not(inner) => {
             q.push("NOT ");
-            push_condition(q, inner, me, text, probe_tags);
+            push_condition(q, inner, me, text, backlog);
         }
         Query::Term(term) => {
             q.push("(");
-            push_term(q, term, me, text, probe_tags);
+            push_term(q, term, me, text, backlog);
             q.push(")");
         }
     }
@@ -263,7 +263,7 @@ fn push_term<'a, DB>(
     term: &'a Term,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
-    probe_tags: bool,
+    backlog: bool,
 ) where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
@@ -290,8 +290,8 @@ fn push_term<'a, DB>(
         Term::Channel(c) => {
             q.push("channel = ").push_bind(c.as_str().to_string());
         }
-        Term::Tag(tag) if probe_tags => {
-            q.push("EXISTS (SELECT 1 FROM ticket_tags WHERE ticket_tags.ticket_id = tickets.id AND ticket_tags.tag = ")
+        Term::Tag(tag) if backlog => {
+            q.push("id IN (SELECT ticket_id FROM ticket_tags WHERE unsolved = TRUE AND tag = ")
                 .push_bind(tag.clone())
                 .push(")");
         }

@@ -9,7 +9,9 @@ use crate::{Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tierdesk_core::query::{MatchFacts, Query};
-use tierdesk_core::{AgentId, EventKind, Priority, Status, Ticket, TicketId, Tier, Timestamp};
+use tierdesk_core::{
+    Actor, AgentId, EventKind, Priority, Status, Ticket, TicketId, Tier, Timestamp,
+};
 
 struct Desk {
     tickets: Vec<Ticket>,
@@ -665,4 +667,76 @@ pub async fn search_ranks_and_highlights(store: Arc<dyn Store>) {
             .len(),
         19
     );
+}
+
+/// A tag view of the backlog follows each ticket's status: solving drops
+/// the ticket from it, reopening brings it back with every tag it gained
+/// meanwhile, and the same tag over all statuses keeps it throughout.
+pub async fn backlog_tag_views_follow_status(store: Arc<dyn Store>) {
+    let mut d = draft("lee@acme.test", "Crash on save");
+    d.tags = vec![tag("bug-report")];
+    let t = store.create_ticket(d, ADMIN, NOW).await.unwrap().ticket;
+    let count = |text: &'static str| {
+        let store = store.clone();
+        async move {
+            let q = Query::parse(text, NOW).unwrap();
+            let n = store.count_tickets(&q, None).await.unwrap();
+            let page = store
+                .query_tickets(&TicketQuery {
+                    query: q,
+                    me: None,
+                    sort: TicketSort::Priority,
+                    after: None,
+                    limit: 10,
+                })
+                .await
+                .unwrap();
+            assert_eq!(page.len() as u64, n, "{text}: page and count agree");
+            n
+        }
+    };
+    let backlog = "tag:bug-report -status:solved,closed";
+    assert_eq!(count(backlog).await, 1);
+    let solved = UpdateSpec {
+        status: Some(Status::Solved),
+        ..Default::default()
+    };
+    store
+        .change_ticket(t.id, None, update(solved), ADMIN, NOW)
+        .await
+        .unwrap();
+    assert_eq!(count(backlog).await, 0);
+    assert_eq!(count("tag:bug-report").await, 1);
+    assert_eq!(count("tag:bug-report status:solved").await, 1);
+    // A tag added while solved, then a customer's message reopens it.
+    let tagged = UpdateSpec {
+        add_tags: vec![tag("vip")],
+        ..Default::default()
+    };
+    store
+        .change_ticket(t.id, None, update(tagged), ADMIN, NOW)
+        .await
+        .unwrap();
+    assert_eq!(count("tag:vip -status:solved,closed").await, 0);
+    store
+        .change_ticket(
+            t.id,
+            None,
+            TicketChange::CustomerMessage {
+                author: t.requester,
+                body: "It crashed again".into(),
+            },
+            Actor::Customer { id: t.requester },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.ticket(t.id).await.unwrap().unwrap().status,
+        Status::Open
+    );
+    assert_eq!(count(backlog).await, 1);
+    assert_eq!(count("tag:vip -status:solved,closed").await, 1);
+    assert_eq!(count("tag:vip status:open priority:P1,P2,P3,P4").await, 1);
+    assert_eq!(count("-tag:vip -status:solved,closed").await, 0);
 }
