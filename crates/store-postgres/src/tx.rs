@@ -245,12 +245,19 @@ impl Tx for PgTx<'_> {
         let now_unsolved = unsolved(t.status);
         let was_unsolved = old_status.parse::<Status>().map_or(!now_unsolved, unsolved);
         if was_unsolved != now_unsolved {
-            sqlx::query("UPDATE ticket_tags SET unsolved = $1 WHERE ticket_id = $2")
+            // By primary key, tag by tag: there is no index on ticket_id alone.
+            let kept: Vec<&str> = old_tags.intersection(&t.tags).map(String::as_str).collect();
+            if !kept.is_empty() {
+                sqlx::query(
+                    "UPDATE ticket_tags SET unsolved = $1 WHERE ticket_id = $2 AND tag = ANY($3)",
+                )
                 .bind(now_unsolved)
                 .bind(t.id.0)
+                .bind(kept)
                 .execute(&mut *self.0)
                 .await
                 .map_err(backend)?;
+            }
         }
         for added in t.tags.difference(&old_tags) {
             insert_tag(self.0, t.id, added, now_unsolved).await?;

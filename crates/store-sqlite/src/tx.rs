@@ -361,9 +361,16 @@ fn update_ticket(conn: &Connection, t: &Ticket, expected_version: i64) -> Result
     let now_unsolved = unsolved(t.status);
     let was_unsolved = old_status.parse::<Status>().map_or(!now_unsolved, unsolved);
     if was_unsolved != now_unsolved {
-        conn.prepare_cached("UPDATE ticket_tags SET unsolved = ?1 WHERE ticket_id = ?2")
-            .and_then(|mut s| s.execute(params![now_unsolved, t.id.0]))
+        // By primary key, tag by tag: there is no index on ticket_id alone.
+        let mut flip = conn
+            .prepare_cached(
+                "UPDATE ticket_tags SET unsolved = ?1 WHERE tag = ?2 AND ticket_id = ?3",
+            )
             .map_err(sql_err)?;
+        for kept in old_tags.intersection(&t.tags) {
+            flip.execute(params![now_unsolved, kept, t.id.0])
+                .map_err(sql_err)?;
+        }
     }
     insert_tags(conn, t.id, now_unsolved, t.tags.difference(&old_tags))?;
     Ok(true)
