@@ -5,6 +5,7 @@
 mod assignment;
 mod escalation;
 mod jobs;
+mod mail;
 mod macros;
 mod rows;
 mod rules;
