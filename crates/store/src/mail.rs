@@ -42,7 +42,7 @@ pub enum SmtpTls {
 }
 
 /// Outgoing SMTP settings of a mailbox.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     #[serde(default = "default_smtp_host")]
@@ -66,6 +66,18 @@ impl std::fmt::Debug for SmtpSettings {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("tls", &self.tls)
             .finish()
+    }
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            host: default_smtp_host(),
+            port: default_smtp_port(),
+            username: None,
+            password: None,
+            tls: SmtpTls::None,
+        }
     }
 }
 
@@ -776,6 +788,9 @@ pub async fn ingest(
     if opened && mailbox.spec.acknowledge && !noise.is_automatic() {
         change = acknowledge(tx, rules, &mailbox, change, &contact.email, now).await?;
     }
+    if opened {
+        change = queue_opening_replies(tx, rules, change, quiet, now).await?;
+    }
     Ok(match by {
         Some(by) => IngestOutcome::Threaded {
             message,
@@ -942,29 +957,12 @@ async fn acknowledge(
         purpose: "acknowledgement".into(),
     };
     enqueue_outgoing(tx, &mail, now).await?;
-    let current = tx
-        .ticket_for_update(ticket.id)
-        .await?
-        .ok_or(StoreError::NotFound("ticket"))?;
-    let ack = ops::record_system_events(
-        tx,
-        rules,
-        current,
-        vec![EventKind::MailQueued {
-            message_id,
-            to: mail.to.clone(),
-            purpose: mail.purpose.clone(),
-        }],
-        now,
-        None,
-    )
-    .await?;
-    let mut merged = change;
-    merged.ticket = ack.ticket;
-    merged.events.extend(ack.events);
-    merged.side_effects.extend(ack.side_effects);
-    merged.sla_timers_armed |= ack.sla_timers_armed;
-    Ok(merged)
+    let kind = EventKind::MailQueued {
+        message_id,
+        to: mail.to.clone(),
+        purpose: mail.purpose.clone(),
+    };
+    merge_system_events(tx, rules, change, vec![kind], now).await
 }
 
 /// `tierdesk.<reference>.<version>.<n>.<secret>@<mailbox domain>`: unique
@@ -1006,39 +1004,23 @@ async fn enqueue_outgoing(tx: &mut dyn Tx, mail: &OutgoingMail, now: Timestamp) 
     Ok(())
 }
 
-/// The outbox hook of every ticket write: each public agent reply on a
-/// ticket that talks through a mailbox becomes a `mail.send` job and a
-/// `mail_queued` event in the same change. Replies added by rules are not
-/// sent when the change came from automatic mail (`quiet`), so
-/// auto-replies never answer auto-replies.
-pub(crate) async fn queue_replies(
-    tx: &mut dyn Tx,
-    ticket: &Ticket,
-    events: &mut Vec<Event>,
-    now: Timestamp,
-    quiet: bool,
-) -> Result<()> {
-    let replies: Vec<(usize, String, i64)> = events
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| match (&e.kind, e.actor) {
-            (EventKind::AgentReply { body }, Actor::Agent { .. }) => {
-                Some((i, body.clone(), e.version))
-            }
-            (EventKind::AgentReply { body }, Actor::Rule { .. }) if !quiet => {
-                Some((i, body.clone(), e.version))
-            }
-            _ => None,
-        })
-        .collect();
-    if replies.is_empty() {
-        return Ok(());
-    }
+/// Everything a reply on `ticket` needs: its mailbox link, the addresses
+/// and the threading chain so far.
+struct ReplyContext {
+    mailbox: Mailbox,
+    link: TicketMail,
+    requester: String,
+    cc: Vec<String>,
+    last_in: Option<String>,
+    references: Vec<String>,
+}
+
+async fn reply_context(tx: &mut dyn Tx, ticket: &Ticket) -> Result<Option<ReplyContext>> {
     let Some(link) = tx.ticket_mail(ticket.id).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(mailbox) = tx.mailbox_in_tx(link.mailbox).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let requester = tx
         .contact(ticket.requester)
@@ -1065,32 +1047,95 @@ pub(crate) async fn queue_replies(
             .chain(references[references.len() - 19..].iter().cloned())
             .collect();
     }
+    Ok(Some(ReplyContext {
+        mailbox,
+        link,
+        requester,
+        cc,
+        last_in,
+        references,
+    }))
+}
+
+/// Queues one reply and returns its `mail_queued` event kind.
+async fn queue_reply(
+    tx: &mut dyn Tx,
+    ticket: &Ticket,
+    context: &mut ReplyContext,
+    body: String,
+    version: i64,
+    n: usize,
+    now: Timestamp,
+) -> Result<EventKind> {
+    let message_id = outgoing_message_id(&context.mailbox, ticket, &context.link, version, n);
+    let mail = OutgoingMail {
+        ticket_id: ticket.id,
+        mailbox_id: context.mailbox.id,
+        message_id: message_id.clone(),
+        from: context.mailbox.spec.address.clone(),
+        from_name: context.mailbox.spec.from_name.clone(),
+        reply_to: core_mail::reply_address(
+            &context.mailbox.spec.address,
+            ticket.reference,
+            &context.link.secret,
+        ),
+        to: vec![context.requester.clone()],
+        cc: context.cc.clone(),
+        subject: core_mail::outgoing_subject(&ticket.subject, ticket.reference, true),
+        body,
+        in_reply_to: context.last_in.clone(),
+        references: context.references.clone(),
+        purpose: "reply".into(),
+    };
+    enqueue_outgoing(tx, &mail, now).await?;
+    context.references.push(message_id.clone());
+    let mut to = mail.to;
+    to.extend(mail.cc);
+    Ok(EventKind::MailQueued {
+        message_id,
+        to,
+        purpose: "reply".into(),
+    })
+}
+
+fn mailed_replies(events: &[Event], quiet: bool) -> Vec<(usize, String, i64)> {
+    events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match (&e.kind, e.actor) {
+            (EventKind::AgentReply { body }, Actor::Agent { .. }) => {
+                Some((i, body.clone(), e.version))
+            }
+            (EventKind::AgentReply { body }, Actor::Rule { .. }) if !quiet => {
+                Some((i, body.clone(), e.version))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The outbox hook of every ticket write: each public agent reply on a
+/// ticket that talks through a mailbox becomes a `mail.send` job and a
+/// `mail_queued` event in the same change. Replies added by rules are not
+/// sent when the change came from automatic mail (`quiet`), so
+/// auto-replies never answer auto-replies.
+pub(crate) async fn queue_replies(
+    tx: &mut dyn Tx,
+    ticket: &Ticket,
+    events: &mut Vec<Event>,
+    now: Timestamp,
+    quiet: bool,
+) -> Result<()> {
+    let replies = mailed_replies(events, quiet);
+    if replies.is_empty() {
+        return Ok(());
+    }
+    let Some(mut context) = reply_context(tx, ticket).await? else {
+        return Ok(());
+    };
     let mut queued = Vec::new();
     for (n, (index, body, version)) in replies.into_iter().enumerate() {
-        let message_id = outgoing_message_id(&mailbox, ticket, &link, version, n);
-        let mail = OutgoingMail {
-            ticket_id: ticket.id,
-            mailbox_id: mailbox.id,
-            message_id: message_id.clone(),
-            from: mailbox.spec.address.clone(),
-            from_name: mailbox.spec.from_name.clone(),
-            reply_to: core_mail::reply_address(
-                &mailbox.spec.address,
-                ticket.reference,
-                &link.secret,
-            ),
-            to: vec![requester.clone()],
-            cc: cc.clone(),
-            subject: core_mail::outgoing_subject(&ticket.subject, ticket.reference, true),
-            body,
-            in_reply_to: last_in.clone(),
-            references: references.clone(),
-            purpose: "reply".into(),
-        };
-        enqueue_outgoing(tx, &mail, now).await?;
-        references.push(message_id.clone());
-        let mut to = mail.to.clone();
-        to.extend(mail.cc.iter().cloned());
+        let kind = queue_reply(tx, ticket, &mut context, body, version, n, now).await?;
         queued.push((
             index,
             Event {
@@ -1098,11 +1143,7 @@ pub(crate) async fn queue_replies(
                 version,
                 at: now,
                 actor: Actor::System,
-                kind: EventKind::MailQueued {
-                    message_id,
-                    to,
-                    purpose: "reply".into(),
-                },
+                kind,
             },
         ));
     }
@@ -1111,6 +1152,54 @@ pub(crate) async fn queue_replies(
         events.insert(index + 1, event);
     }
     Ok(())
+}
+
+/// Replies that rules added while a ticket was being opened from mail, when
+/// the ticket had no mailbox link yet: queued now, as one system change.
+async fn queue_opening_replies(
+    tx: &mut dyn Tx,
+    rules: &RuleCache,
+    change: Change,
+    quiet: bool,
+    now: Timestamp,
+) -> Result<Change> {
+    let events: Vec<Event> = change.events.iter().map(|e| e.event.clone()).collect();
+    let replies = mailed_replies(&events, quiet);
+    let already = events
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::MailQueued { purpose, .. } if purpose == "reply"));
+    if replies.is_empty() || already {
+        return Ok(change);
+    }
+    let ticket = change.ticket.clone();
+    let Some(mut context) = reply_context(tx, &ticket).await? else {
+        return Ok(change);
+    };
+    let mut kinds = Vec::new();
+    for (n, (_, body, _)) in replies.into_iter().enumerate() {
+        kinds.push(queue_reply(tx, &ticket, &mut context, body, ticket.version + 1, n, now).await?);
+    }
+    merge_system_events(tx, rules, change, kinds, now).await
+}
+
+async fn merge_system_events(
+    tx: &mut dyn Tx,
+    rules: &RuleCache,
+    change: Change,
+    kinds: Vec<EventKind>,
+    now: Timestamp,
+) -> Result<Change> {
+    let current = tx
+        .ticket_for_update(change.ticket.id)
+        .await?
+        .ok_or(StoreError::NotFound("ticket"))?;
+    let more = ops::record_system_events(tx, rules, current, kinds, now, None).await?;
+    let mut merged = change;
+    merged.ticket = more.ticket;
+    merged.events.extend(more.events);
+    merged.side_effects.extend(more.side_effects);
+    merged.sla_timers_armed |= more.sla_timers_armed;
+    Ok(merged)
 }
 
 /// Records a delivery's end, inside `tx`.
