@@ -85,12 +85,16 @@ fn ensure_aiosmtpd() -> anyhow::Result<()> {
     }
     let pip = |extra: &[&str]| {
         let mut c = Command::new("python3");
-        c.args(["-m", "pip", "install", "-q"]).args(extra).arg("aiosmtpd");
+        c.args(["-m", "pip", "install", "-q"])
+            .args(extra)
+            .arg("aiosmtpd");
         succeeds(&mut c)
     };
     if !pip(&[]) && !pip(&["--break-system-packages"]) {
-        run(as_root("apt-get", &["install", "-y", "-q", "python3-aiosmtpd"])
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(
+            as_root("apt-get", &["install", "-y", "-q", "python3-aiosmtpd"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
     }
     if !aiosmtpd_installed() {
         bail!("aiosmtpd is still not importable by python3 after installing it");

@@ -48,9 +48,7 @@ fn strip_reference(s: &str) -> Option<&str> {
 
 /// `Re: rest`, `RE[3]: rest`, `Fwd : rest` → `rest`.
 fn strip_prefix(s: &str) -> Option<&str> {
-    let word_end = s
-        .find(|c: char| !c.is_alphabetic())
-        .filter(|&i| i > 0)?;
+    let word_end = s.find(|c: char| !c.is_alphabetic()).filter(|&i| i > 0)?;
     let word = s[..word_end].to_lowercase();
     if !PREFIXES.contains(&word.as_str()) {
         return None;
@@ -165,7 +163,10 @@ pub fn is_mailbox_address(address: &str, mailbox_address: &str) -> bool {
     }
     match (address.rsplit_once('@'), mailbox.rsplit_once('@')) {
         (Some((local, domain)), Some((m_local, m_domain))) => {
-            domain == m_domain && local.split_once('+').is_some_and(|(base, _)| base == m_local)
+            domain == m_domain
+                && local
+                    .split_once('+')
+                    .is_some_and(|(base, _)| base == m_local)
         }
         _ => false,
     }
@@ -251,7 +252,13 @@ pub fn classify(facts: &NoiseFacts) -> Noise {
     let auto_submitted = facts
         .auto_submitted
         .as_deref()
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_lowercase()
+        })
         .is_some_and(|v| !v.is_empty() && v != "no");
     let precedence = facts
         .precedence
@@ -370,7 +377,11 @@ pub fn trim_quoted(body: &str) -> String {
             cut = i;
             break;
         }
-        if t.starts_with('>') && lines[i..].iter().all(|l| l.trim().is_empty() || l.trim_start().starts_with('>')) {
+        if t.starts_with('>')
+            && lines[i..]
+                .iter()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('>'))
+        {
             cut = i;
             break;
         }
@@ -410,7 +421,10 @@ fn is_outlook_separator(line: &str) -> bool {
     lower.starts_with("-----")
         && matches!(
             trimmed,
-            "original message" | "ursprüngliche nachricht" | "message d'origine" | "forwarded message"
+            "original message"
+                | "ursprüngliche nachricht"
+                | "message d'origine"
+                | "forwarded message"
         )
         || lower.starts_with("________________________________")
 }
@@ -418,7 +432,10 @@ fn is_outlook_separator(line: &str) -> bool {
 /// `From: …` followed within a few lines by `Sent:`/`Date:` and `Subject:`
 /// (Outlook's reply header), also in German.
 fn is_outlook_header_block(lines: &[&str]) -> bool {
-    let first = lines.first().map(|l| l.trim().to_lowercase()).unwrap_or_default();
+    let first = lines
+        .first()
+        .map(|l| l.trim().to_lowercase())
+        .unwrap_or_default();
     if !(first.starts_with("from:") || first.starts_with("von:")) {
         return false;
     }
@@ -450,9 +467,12 @@ pub fn display_body(text: &str, max_chars: usize) -> String {
 
 /// A Message-ID without its angle brackets; `None` when empty or malformed.
 pub fn normalize_message_id(raw: &str) -> Option<String> {
-    let id = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();
-    (!id.is_empty() && id.len() <= 998 && !id.contains(char::is_whitespace))
-        .then(|| id.to_string())
+    let id = raw
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
+    (!id.is_empty() && id.len() <= 998 && !id.contains(char::is_whitespace)).then(|| id.to_string())
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //!
 //! Parsing and building do no IO; only [`send`] talks to the network.
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use std::time::Duration;
@@ -109,7 +109,11 @@ fn bounce_report(message: &mail_parser::Message<'_>) -> Option<BounceReport> {
     }
     let reason = diagnostic
         .or(status)
-        .or_else(|| text.lines().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .or_else(|| {
+            text.lines()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "delivery failed".into());
     Some(BounceReport { recipient, reason })
 }
@@ -151,11 +155,10 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, MailError> {
         precedence: raw_header(&message, "Precedence").map(str::to_string),
         content_type,
         report_type,
-        auto_response_suppress: raw_header(&message, "X-Auto-Response-Suppress")
-            .is_some_and(|v| {
-                let v = v.to_ascii_lowercase();
-                v.contains("all") || v.contains("oof") || v.contains("autoreply")
-            }),
+        auto_response_suppress: raw_header(&message, "X-Auto-Response-Suppress").is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.contains("all") || v.contains("oof") || v.contains("autoreply")
+        }),
         list: raw_header(&message, "List-Id").is_some()
             || raw_header(&message, "List-Unsubscribe").is_some(),
     };

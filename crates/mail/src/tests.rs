@@ -1,5 +1,6 @@
 //! The fixture corpus (`tests/fixtures/*.eml`): one message per shape
 //! real clients send.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use super::*;
 use tierdesk_core::mail::{Noise, classify, trim_quoted};
@@ -62,7 +63,10 @@ fn outlook_reply_in_latin1_with_cc() {
 #[test]
 fn apple_mail_keeps_only_the_parent_in_references() {
     let m = parsed("apple_reply.eml");
-    assert_eq!(m.message_id.as_deref(), Some("5F1C2A3B-APPLE@customer.example"));
+    assert_eq!(
+        m.message_id.as_deref(),
+        Some("5F1C2A3B-APPLE@customer.example")
+    );
     assert_eq!(m.references, m.in_reply_to);
     assert_eq!(trim_quoted(&m.text), "It jammed again.");
 }
@@ -94,7 +98,10 @@ fn latin1_bodies_and_encoded_word_headers_decode() {
     let m = parsed("iso_8859_1.eml");
     assert_eq!(m.from.name.as_deref(), Some("Jörg Müller"));
     assert_eq!(m.subject, "Drucker stört äußerst");
-    assert!(m.text.contains("Der Drucker stört äußerst oft. Schöne Grüße"));
+    assert!(
+        m.text
+            .contains("Der Drucker stört äußerst oft. Schöne Grüße")
+    );
 }
 
 #[test]
@@ -133,7 +140,10 @@ fn a_forwarded_message_is_kept_as_an_attachment() {
         String::from_utf8_lossy(&m.attachments[0].data).contains("Invoice 4711"),
         "the original message travels whole"
     );
-    assert_eq!(tierdesk_core::mail::normalize_subject(&m.subject), "Invoice 4711 is wrong");
+    assert_eq!(
+        tierdesk_core::mail::normalize_subject(&m.subject),
+        "Invoice 4711 is wrong"
+    );
 }
 
 #[test]
@@ -160,10 +170,7 @@ fn garbage_is_refused_cleanly() {
     assert_eq!(parse(b""), Err(MailError::Empty));
     assert_eq!(parse(b"   \r\n"), Err(MailError::Empty));
     assert!(parse(b"no headers at all, just words").is_err());
-    assert_eq!(
-        parse(b"Subject: hi\r\n\r\nbody"),
-        Err(MailError::NoSender)
-    );
+    assert_eq!(parse(b"Subject: hi\r\n\r\nbody"), Err(MailError::NoSender));
     // Invalid UTF-8 anywhere does not panic; whatever it yields has a sender.
     if let Ok(m) = parse(b"From: a@x\r\nSubject: \xc3\x28\r\n\r\n\xff") {
         assert_eq!(m.from.email, "a@x");
@@ -172,7 +179,10 @@ fn garbage_is_refused_cleanly() {
 
 #[test]
 fn built_replies_carry_the_threading_headers() {
-    let references = vec!["ann-1@customer.example".to_string(), "x.1@desk.example".to_string()];
+    let references = vec![
+        "ann-1@customer.example".to_string(),
+        "x.1@desk.example".to_string(),
+    ];
     let to = vec!["ann@customer.example".to_string()];
     let cc = vec!["bob@customer.example".to_string()];
     let message = build(&Outgoing {
@@ -190,15 +200,30 @@ fn built_replies_carry_the_threading_headers() {
     })
     .expect("builds");
     let raw = String::from_utf8(message.formatted()).expect("ascii headers");
-    assert!(raw.contains("Message-ID: <tierdesk.1001.3.0.abc@desk.example>"), "{raw}");
-    assert!(raw.contains("In-Reply-To: <ann-1@customer.example>"), "{raw}");
-    assert!(raw.contains("References: <ann-1@customer.example> <x.1@desk.example>"), "{raw}");
-    assert!(raw.contains("Reply-To: support+t1001-abc@desk.example"), "{raw}");
+    assert!(
+        raw.contains("Message-ID: <tierdesk.1001.3.0.abc@desk.example>"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("In-Reply-To: <ann-1@customer.example>"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("References: <ann-1@customer.example> <x.1@desk.example>"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("Reply-To: support+t1001-abc@desk.example"),
+        "{raw}"
+    );
     assert!(raw.contains("Subject: Re: [#1001] Printer jams"), "{raw}");
     assert!(raw.contains("Auto-Submitted: auto-replied"), "{raw}");
     // And it parses back to the same facts.
     let back = parse(&message.formatted()).expect("parses");
-    assert_eq!(back.message_id.as_deref(), Some("tierdesk.1001.3.0.abc@desk.example"));
+    assert_eq!(
+        back.message_id.as_deref(),
+        Some("tierdesk.1001.3.0.abc@desk.example")
+    );
     assert_eq!(back.in_reply_to, ["ann-1@customer.example"]);
     assert_eq!(back.references, references);
     assert_eq!(back.cc[0].email, "bob@customer.example");

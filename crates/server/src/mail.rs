@@ -94,7 +94,10 @@ impl JobHandler for SendMail {
             Ok(Some(mailbox)) => mailbox,
             Ok(None) => {
                 return self
-                    .give_up(&mail, format!("mailbox {} no longer exists", mail.mailbox_id))
+                    .give_up(
+                        &mail,
+                        format!("mailbox {} no longer exists", mail.mailbox_id),
+                    )
                     .await;
             }
             Err(e) => return Outcome::temporary(e),
@@ -134,8 +137,14 @@ impl JobHandler for SendMail {
             Err(e) => {
                 let last = job.job.failures + 1 >= job.job.max_attempts;
                 if last {
-                    self.give_up(&mail, format!("still failing after {} attempts: {}", job.job.max_attempts, e.reason))
-                        .await
+                    self.give_up(
+                        &mail,
+                        format!(
+                            "still failing after {} attempts: {}",
+                            job.job.max_attempts, e.reason
+                        ),
+                    )
+                    .await
                 } else {
                     tracing::info!(
                         message_id = %mail.message_id,

@@ -150,10 +150,7 @@ impl MailTx for PgTx<'_> {
         Ok(row.map(|(id, t)| (id, t.map(TicketId))))
     }
 
-    async fn tickets_for_message_ids(
-        &mut self,
-        ids: &[String],
-    ) -> Result<Vec<(String, TicketId)>> {
+    async fn tickets_for_message_ids(&mut self, ids: &[String]) -> Result<Vec<(String, TicketId)>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT DISTINCT ON (message_id) message_id, ticket_id FROM mail_messages
              WHERE message_id = ANY($1) AND ticket_id IS NOT NULL
@@ -491,11 +488,12 @@ impl MailStore for PostgresStore {
     }
 
     async fn mail_blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
-        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM mail_blobs WHERE sha256 = $1")
-            .bind(sha256)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT data FROM mail_blobs WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
         Ok(row.map(|(d,)| d))
     }
 
@@ -507,11 +505,13 @@ impl MailStore for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.map(|(email, count, last_reason, last_at)| BounceRecord {
-            email,
-            count,
-            last_reason,
-            last_at: Timestamp(last_at),
-        }))
+        Ok(
+            row.map(|(email, count, last_reason, last_at)| BounceRecord {
+                email,
+                count,
+                last_reason,
+                last_at: Timestamp(last_at),
+            }),
+        )
     }
 }

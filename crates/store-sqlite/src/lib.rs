@@ -5,8 +5,8 @@
 mod assignment;
 mod escalation;
 mod jobs;
-mod mail;
 mod macros;
+mod mail;
 mod rows;
 mod rules;
 mod search;

@@ -72,7 +72,10 @@ fn message_record(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<MailMessag
         noise: Noise::parse(&noise).ok_or_else(|| corrupt("mail message", &noise))?,
         raw_sha256: r.get("raw_sha256").map_err(get)?,
         html: r.get("html").map_err(get)?,
-        ticket_id: r.get::<_, Option<i64>>("ticket_id").map_err(get)?.map(TicketId),
+        ticket_id: r
+            .get::<_, Option<i64>>("ticket_id")
+            .map_err(get)?
+            .map(TicketId),
         status: r.get("status").map_err(get)?,
         error: r.get("error").map_err(get)?,
         at: Timestamp(r.get("at").map_err(get)?),
@@ -153,7 +156,9 @@ impl MailTx for WriteTx<'_> {
         let json = spec_json(spec)?;
         let n = self
             .0
-            .prepare_cached("UPDATE mailboxes SET address = ?, spec = ?, updated_at = ? WHERE id = ?")
+            .prepare_cached(
+                "UPDATE mailboxes SET address = ?, spec = ?, updated_at = ? WHERE id = ?",
+            )
             .and_then(|mut s| s.execute(params![spec.address, json, now.0, id]))
             .map_err(db_err("mailbox", "address"))?;
         if n == 0 {
@@ -185,17 +190,17 @@ impl MailTx for WriteTx<'_> {
             )
             .and_then(|mut s| {
                 s.query_row(params![sender, message_id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?.map(TicketId)))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<i64>>(1)?.map(TicketId),
+                    ))
                 })
                 .optional()
             })
             .map_err(sql_err)
     }
 
-    async fn tickets_for_message_ids(
-        &mut self,
-        ids: &[String],
-    ) -> Result<Vec<(String, TicketId)>> {
+    async fn tickets_for_message_ids(&mut self, ids: &[String]) -> Result<Vec<(String, TicketId)>> {
         let mut out = Vec::new();
         let mut statement = self
             .0
@@ -340,7 +345,9 @@ impl MailTx for WriteTx<'_> {
             )
             .map_err(sql_err)?;
         let rows = statement
-            .query_map([ticket.0], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map([ticket.0], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(sql_err)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql_err)?;
@@ -417,9 +424,7 @@ impl MailStore for SqliteStore {
 
     async fn update_mailbox(&self, id: i64, spec: MailboxSpec, now: Timestamp) -> Result<Mailbox> {
         self.writer
-            .write(move |conn| {
-                run_now(shared::update_mailbox(&mut WriteTx(conn), id, spec, now))
-            })
+            .write(move |conn| run_now(shared::update_mailbox(&mut WriteTx(conn), id, spec, now)))
             .await
     }
 

@@ -21,8 +21,7 @@ use tierdesk_core::mail::{
 };
 use tierdesk_core::validate;
 use tierdesk_core::{
-    Actor, Channel, Event, EventKind, Priority, TeamId, Ticket, TicketId, Tier,
-    Timestamp,
+    Actor, Channel, Event, EventKind, Priority, TeamId, Ticket, TicketId, Tier, Timestamp,
 };
 
 /// The job that sends one queued mail: payload [`OutgoingMail`].
@@ -335,10 +334,7 @@ pub struct BounceRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum IngestOutcome {
     /// A new ticket.
-    Created {
-        message: i64,
-        change: Box<Change>,
-    },
+    Created { message: i64, change: Box<Change> },
     /// A customer message on an existing ticket (or a follow-up of a closed one).
     Threaded {
         message: i64,
@@ -453,19 +449,25 @@ pub trait MailTx: Send {
         message_id: &str,
     ) -> Result<Option<(i64, Option<TicketId>)>>;
     /// The tickets of stored messages (either direction) with these ids.
-    async fn tickets_for_message_ids(&mut self, ids: &[String])
-    -> Result<Vec<(String, TicketId)>>;
+    async fn tickets_for_message_ids(&mut self, ids: &[String]) -> Result<Vec<(String, TicketId)>>;
     async fn ticket_mail(&mut self, ticket: TicketId) -> Result<Option<TicketMail>>;
     async fn put_ticket_mail(&mut self, ticket: TicketId, mail: &TicketMail) -> Result<()>;
     /// Addresses taking part in the ticket, in the order they joined.
     async fn participants(&mut self, ticket: TicketId) -> Result<Vec<String>>;
-    async fn add_participant(&mut self, ticket: TicketId, email: &str, now: Timestamp)
-    -> Result<()>;
+    async fn add_participant(
+        &mut self,
+        ticket: TicketId,
+        email: &str,
+        now: Timestamp,
+    ) -> Result<()>;
     /// Automatic inbound messages from `sender` since `since`.
     async fn count_automatic(&mut self, sender: &str, since: Timestamp) -> Result<i64>;
     async fn insert_mail_message(&mut self, message: &NewMailMessage) -> Result<i64>;
-    async fn insert_attachment(&mut self, message: i64, attachment: &AttachmentRecord)
-    -> Result<()>;
+    async fn insert_attachment(
+        &mut self,
+        message: i64,
+        attachment: &AttachmentRecord,
+    ) -> Result<()>;
     /// Message-IDs of the ticket's messages, oldest first, with their direction.
     async fn ticket_message_ids(&mut self, ticket: TicketId) -> Result<Vec<(String, Direction)>>;
     /// Counts a bounce on the address's contact; false when there is none.
@@ -633,7 +635,10 @@ pub async fn ingest(
         .await?
         .ok_or(StoreError::NotFound("mailbox"))?;
     if !mailbox.spec.enabled {
-        return Err(StoreError::invalid("mailbox", "this mailbox's intake is off"));
+        return Err(StoreError::invalid(
+            "mailbox",
+            "this mailbox's intake is off",
+        ));
     }
     if raw.len() as u64 > mailbox.spec.max_message_bytes {
         return Err(StoreError::invalid(
@@ -660,7 +665,11 @@ pub async fn ingest(
         direction: Direction::In,
         message_id: mail.message_id.clone(),
         sender: sender.clone(),
-        subject: mail.subject.chars().take(validate::SUBJECT_MAX_CHARS).collect(),
+        subject: mail
+            .subject
+            .chars()
+            .take(validate::SUBJECT_MAX_CHARS)
+            .collect(),
         noise,
         raw_sha256: Some(raw_sha.clone()),
         html: mail.html.clone(),
@@ -688,8 +697,11 @@ pub async fn ingest(
             .count_automatic(&sender, Timestamp(now.millis() - AUTO_REPLY_WINDOW_MS))
             .await?;
         let recent = u32::try_from(recent).unwrap_or(u32::MAX);
-        if !core_mail::within_auto_reply_limit(noise, recent, mailbox.spec.auto_reply_limit_per_hour)
-        {
+        if !core_mail::within_auto_reply_limit(
+            noise,
+            recent,
+            mailbox.spec.auto_reply_limit_per_hour,
+        ) {
             record.status = "suppressed".into();
             let message = tx.insert_mail_message(&record).await?;
             store_attachments(tx, message, mail, &mailbox).await?;

@@ -7,8 +7,8 @@ mod cli_inbox;
 mod config;
 mod demo;
 mod escalation_cli;
-mod migrate_data;
 mod mailbox_cli;
+mod migrate_data;
 mod sla_cli;
 mod test_jobs;
 

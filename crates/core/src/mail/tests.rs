@@ -42,7 +42,10 @@ fn outgoing_subjects_carry_the_reference_once() {
         outgoing_subject("Re: [#1042] Printer jam", 1042, true),
         "Re: [#1042] Printer jam"
     );
-    assert_eq!(outgoing_subject("Printer jam", 1042, false), "[#1042] Printer jam");
+    assert_eq!(
+        outgoing_subject("Printer jam", 1042, false),
+        "[#1042] Printer jam"
+    );
     assert_eq!(outgoing_subject("", 5, false), "[#5]");
 }
 
@@ -87,10 +90,22 @@ fn reply_tokens_must_belong_to_the_mailbox() {
 
 #[test]
 fn mailbox_addresses_match_with_and_without_tags() {
-    assert!(is_mailbox_address("SUPPORT@example.com", "support@example.com"));
-    assert!(is_mailbox_address("support+t1-abc@example.com", "support@example.com"));
-    assert!(!is_mailbox_address("support@example.org", "support@example.com"));
-    assert!(!is_mailbox_address("supportx@example.com", "support@example.com"));
+    assert!(is_mailbox_address(
+        "SUPPORT@example.com",
+        "support@example.com"
+    ));
+    assert!(is_mailbox_address(
+        "support+t1-abc@example.com",
+        "support@example.com"
+    ));
+    assert!(!is_mailbox_address(
+        "support@example.org",
+        "support@example.com"
+    ));
+    assert!(!is_mailbox_address(
+        "supportx@example.com",
+        "support@example.com"
+    ));
 }
 
 fn facts(from: &str) -> NoiseFacts {
@@ -149,7 +164,10 @@ fn bulk_mail_is_recognised() {
 
 #[test]
 fn bounces_win_over_other_signals() {
-    assert_eq!(classify(&facts("MAILER-DAEMON@mx.example.com")), Noise::Bounce);
+    assert_eq!(
+        classify(&facts("MAILER-DAEMON@mx.example.com")),
+        Noise::Bounce
+    );
     assert_eq!(classify(&facts("postmaster@example.com")), Noise::Bounce);
     let mut f = facts("someone@example.com");
     f.content_type = "multipart/report".into();
@@ -268,7 +286,8 @@ fn outlook_quotes_are_trimmed() {
     assert_eq!(trim_quoted(body), "Still broken.");
     let block = "Still broken.\n\n________________________________\nFrom: Desk <support@example.com>\nSent: Tuesday, December 1, 2026 10:00\nTo: Ann\nSubject: [#1] x\n\nTry it";
     assert_eq!(trim_quoted(block), "Still broken.");
-    let header_only = "Noted.\n\nFrom: Desk <support@example.com>\nSent: Tuesday\nTo: Ann\nSubject: x\n";
+    let header_only =
+        "Noted.\n\nFrom: Desk <support@example.com>\nSent: Tuesday\nTo: Ann\nSubject: x\n";
     assert_eq!(trim_quoted(header_only), "Noted.");
     let german = "Geht nicht.\n\nVon: Desk\nGesendet: Dienstag\nBetreff: x\n";
     assert_eq!(trim_quoted(german), "Geht nicht.");
@@ -276,7 +295,8 @@ fn outlook_quotes_are_trimmed() {
 
 #[test]
 fn apple_mail_and_other_languages_are_trimmed() {
-    let apple = "Done.\n\n> On 1 Dec 2026, at 10:00, Desk <support@example.com> wrote:\n> \n> Try it\n";
+    let apple =
+        "Done.\n\n> On 1 Dec 2026, at 10:00, Desk <support@example.com> wrote:\n> \n> Try it\n";
     assert_eq!(trim_quoted(apple), "Done.");
     let german = "Danke.\n\nAm 01.12.2026 um 10:00 schrieb Desk <support@example.com>:\n> x\n";
     assert_eq!(trim_quoted(german), "Danke.");

@@ -382,5 +382,7 @@ pub async fn ticket_mail(
         return Err(ApiError::not_found(format!("ticket {id} not found")));
     }
     let messages = state.store().ticket_mail_messages(id).await?;
-    Ok(Json(messages.into_iter().map(MailMessageView::from).collect()))
+    Ok(Json(
+        messages.into_iter().map(MailMessageView::from).collect(),
+    ))
 }

@@ -215,15 +215,32 @@ fn mailboxes_are_managed_from_the_command_line() {
     assert!(!out.contains("secret-pw"), "{out}");
 
     let bad = dir.path().join("bad.json");
-    std::fs::write(&bad, r#"{"name": "x", "address": "nope", "smtp": {"port": 0}}"#).unwrap();
+    std::fs::write(
+        &bad,
+        r#"{"name": "x", "address": "nope", "smtp": {"port": 0}}"#,
+    )
+    .unwrap();
     let (ok, _, err) = run(
         dir.path(),
-        &["mailboxes", "set", "1", bad.to_str().unwrap(), "--data-dir", data],
+        &[
+            "mailboxes",
+            "set",
+            "1",
+            bad.to_str().unwrap(),
+            "--data-dir",
+            data,
+        ],
     );
     assert!(!ok);
-    assert!(err.contains("address") && err.contains("smtp.port"), "{err}");
+    assert!(
+        err.contains("address") && err.contains("smtp.port"),
+        "{err}"
+    );
 
-    let (ok, out, err) = run(dir.path(), &["mailboxes", "remove", "1", "--data-dir", data]);
+    let (ok, out, err) = run(
+        dir.path(),
+        &["mailboxes", "remove", "1", "--data-dir", data],
+    );
     assert!(ok, "{err}");
     assert!(out.contains("mailbox 1 removed"), "{out}");
     let (ok, out, _) = run(dir.path(), &["mailboxes", "list", "--data-dir", data]);

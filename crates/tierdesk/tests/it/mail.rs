@@ -61,7 +61,10 @@ impl Smtp {
         self.child = Some(child);
         let deadline = Instant::now() + PATIENCE;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start listening");
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start listening"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -110,7 +113,11 @@ impl Drop for Smtp {
 /// A header's value, unfolded, from a raw message.
 fn header(raw: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
-    let head = text.split("\n\n").next().unwrap_or_default().replace("\r\n", "\n");
+    let head = text
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .replace("\r\n", "\n");
     let mut value: Option<String> = None;
     for line in head.lines() {
         if let Some(v) = value.as_mut()
@@ -181,9 +188,12 @@ async fn create_mailbox(api: &Api, smtp_port: u16, extra: Value) -> (i64, String
 async fn pipe(api: &Api, mailbox: i64, raw: Vec<u8>) -> (StatusCode, Value) {
     let (status, _, body) = api
         .send(
-            api.request(Method::POST, &format!("/api/v1/mail/inbound?mailbox={mailbox}"))
-                .header("content-type", "message/rfc822")
-                .body(raw),
+            api.request(
+                Method::POST,
+                &format!("/api/v1/mail/inbound?mailbox={mailbox}"),
+            )
+            .header("content-type", "message/rfc822")
+            .body(raw),
         )
         .await;
     (status, body)
@@ -227,7 +237,9 @@ async fn round_trip(desk: &Desk) {
     let api = &desk.admin;
     let smtp = Smtp::start();
     let worker = start_mailer(desk.store.clone());
-    let (status, team) = api.post("/api/v1/teams", json!({ "name": "hardware" })).await;
+    let (status, team) = api
+        .post("/api/v1/teams", json!({ "name": "hardware" }))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{team}");
     let team_id = team["id"].as_i64().unwrap();
     let (status, rule) = api
@@ -260,7 +272,11 @@ async fn round_trip(desk: &Desk) {
     assert_eq!(detail["subject"], "Printer on floor 3 jams – café kitchen");
     assert_eq!(detail["tags"], json!(["printer"]), "{detail}");
     assert_eq!(detail["team_id"], team_id, "routed by the rule");
-    let reference = detail["reference"].as_str().unwrap().trim_start_matches('#').to_string();
+    let reference = detail["reference"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('#')
+        .to_string();
 
     // 2. The agent replies; it goes out through the outbox.
     let (status, reply) = api
@@ -277,10 +293,19 @@ async fn round_trip(desk: &Desk) {
     let delivered = smtp.wait_for(1).await;
     let out = &delivered[0];
     let message_id = header(out, "Message-ID").unwrap();
-    assert!(message_id.starts_with(&format!("<tierdesk.{reference}.")), "{message_id}");
-    assert_eq!(header(out, "In-Reply-To").as_deref(), Some("<ann-1@customer.example>"));
+    assert!(
+        message_id.starts_with(&format!("<tierdesk.{reference}.")),
+        "{message_id}"
+    );
+    assert_eq!(
+        header(out, "In-Reply-To").as_deref(),
+        Some("<ann-1@customer.example>")
+    );
     let references = header(out, "References").unwrap();
-    assert!(references.contains("<ann-1@customer.example>"), "{references}");
+    assert!(
+        references.contains("<ann-1@customer.example>"),
+        "{references}"
+    );
     let subject = header(out, "Subject").unwrap();
     let decoded = tierdesk_mail::parse(out).unwrap();
     assert_eq!(
@@ -288,10 +313,17 @@ async fn round_trip(desk: &Desk) {
         format!("Re: [#{reference}] Printer on floor 3 jams – café kitchen")
     );
     let reply_to = header(out, "Reply-To").unwrap();
-    assert!(reply_to.starts_with(&format!("support+t{reference}-")), "{reply_to}");
+    assert!(
+        reply_to.starts_with(&format!("support+t{reference}-")),
+        "{reply_to}"
+    );
     assert!(reply_to.ends_with("@desk.example"), "{reply_to}");
     assert_eq!(header(out, "To").as_deref(), Some("ann@customer.example"));
-    assert!(header(out, "From").unwrap().contains("support@desk.example"));
+    assert!(
+        header(out, "From")
+            .unwrap()
+            .contains("support@desk.example")
+    );
     assert!(String::from_utf8_lossy(out).contains("switch the printer off and on again"));
     wait_for_event(api, ticket, "mail_sent").await;
 
@@ -313,7 +345,10 @@ async fn round_trip(desk: &Desk) {
         .rev()
         .find(|e| e["type"] == "customer_message")
         .unwrap();
-    assert_eq!(last_message["body"], "That worked, thank you!", "quoted history trimmed");
+    assert_eq!(
+        last_message["body"], "That worked, thank you!",
+        "quoted history trimmed"
+    );
 
     // 4. Another customer quoting the reference gets a ticket of their own.
     let stranger = format!(
@@ -392,8 +427,15 @@ async fn mail_queued_while_smtp_is_down_is_delivered_when_it_returns() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let events = timeline(api, ticket).await;
     let kinds = types(&events);
-    assert_eq!(kinds.iter().filter(|k| *k == "mail_queued").count(), 2, "{kinds:?}");
-    assert!(!kinds.iter().any(|k| k == "mail_sent" || k == "mail_failed"), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "mail_queued").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.iter().any(|k| k == "mail_sent" || k == "mail_failed"),
+        "{kinds:?}"
+    );
     assert!(smtp.messages().is_empty());
 
     smtp.resume();
@@ -456,21 +498,41 @@ async fn intake_is_idempotent_bounded_and_authenticated() {
     // Attachments: the inline image and two names for one PDF, stored once by hash.
     let attachments = log[0]["attachments"].as_array().unwrap();
     assert_eq!(attachments.len(), 3, "{log}");
-    assert!(attachments.iter().any(|a| a["inline"] == true && a["content_type"] == "image/png"));
-    let pdfs: Vec<&Value> = attachments.iter().filter(|a| a["content_type"] == "application/pdf").collect();
+    assert!(
+        attachments
+            .iter()
+            .any(|a| a["inline"] == true && a["content_type"] == "image/png")
+    );
+    let pdfs: Vec<&Value> = attachments
+        .iter()
+        .filter(|a| a["content_type"] == "application/pdf")
+        .collect();
     assert_eq!(pdfs[0]["sha256"], pdfs[1]["sha256"]);
 
     // Too large: 413 problem details, nothing stored.
     let mut big = b"From: big@customer.example\r\nTo: support@desk.example\r\nSubject: big\r\nMessage-ID: <big@x>\r\n\r\n".to_vec();
     big.extend(std::iter::repeat_n(b'x', 30_000));
     let (status, problem) = pipe(api, mailbox, big).await;
-    assert_problem(status, &problem, StatusCode::PAYLOAD_TOO_LARGE, "message_too_large");
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "message_too_large",
+    );
     let (_, contacts) = api.get("/api/v1/contacts?q=big@customer.example").await;
-    assert!(!contacts.to_string().contains("big@customer.example"), "{contacts}");
+    assert!(
+        !contacts.to_string().contains("big@customer.example"),
+        "{contacts}"
+    );
 
     // Not a message at all: 422, nothing stored.
     let (status, problem) = pipe(api, mailbox, b"just some words".to_vec()).await;
-    assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY, "unreadable_message");
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unreadable_message",
+    );
 
     // The mailbox secret authenticates an MTA pipe; a wrong one does not.
     let anonymous = Api::anonymous(&desk.url);
@@ -490,7 +552,14 @@ async fn intake_is_idempotent_bounded_and_authenticated() {
     assert_eq!(status, StatusCode::CREATED, "{again}");
     assert_ne!(again["message_id"], body["message_id"]);
     let (status, _, body) = anonymous
-        .send(anonymous.request(Method::POST, &format!("/api/v1/mail/inbound?mailbox={mailbox}")).body("x"))
+        .send(
+            anonymous
+                .request(
+                    Method::POST,
+                    &format!("/api/v1/mail/inbound?mailbox={mailbox}"),
+                )
+                .body("x"),
+        )
         .await;
     assert_problem(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
 }
@@ -530,7 +599,11 @@ async fn auto_replies_and_bounces_never_answer_and_are_limited() {
         .iter()
         .find(|m| header(m, "Auto-Submitted").as_deref() == Some("auto-replied"))
         .expect("an acknowledgement marked auto-replied");
-    assert!(header(ack, "Subject").unwrap().contains(&format!("[#{person_ticket}]")));
+    assert!(
+        header(ack, "Subject")
+            .unwrap()
+            .contains(&format!("[#{person_ticket}]"))
+    );
     assert_eq!(header(ack, "To").as_deref(), Some("joerg@kunde.example"));
 
     // Auto-replies: stored, threaded or opened while under the limit, but
@@ -563,7 +636,11 @@ async fn auto_replies_and_bounces_never_answer_and_are_limited() {
         .unwrap()
         .expect("bounce recorded");
     assert_eq!(bounces.count, 1);
-    assert!(bounces.last_reason.contains("User unknown"), "{}", bounces.last_reason);
+    assert!(
+        bounces.last_reason.contains("User unknown"),
+        "{}",
+        bounces.last_reason
+    );
 
     // Only the person's two mails ever went out.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -617,7 +694,11 @@ async fn cc_participants_join_and_reply_tokens_thread() {
         .collect();
     assert_eq!(
         bodies,
-        ["It jams.", "Here too.", "Bei mir klemmt er auch. Grüße, Bob"]
+        [
+            "It jams.",
+            "Here too.",
+            "Bei mir klemmt er auch. Grüße, Bob"
+        ]
     );
 }
 
@@ -631,7 +712,12 @@ async fn mailboxes_are_managed_by_admins() {
             json!({ "name": "", "address": "not-an-address", "smtp": { "port": 0 } }),
         )
         .await;
-    assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
     let text = problem.to_string();
     for path in ["name", "address", "smtp.port"] {
         assert!(text.contains(path), "{path} in {text}");
@@ -645,7 +731,10 @@ async fn mailboxes_are_managed_by_admins() {
     let (status, listed) = api.get("/api/v1/mailboxes").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed[0]["smtp"]["password_set"], true, "{listed}");
-    assert!(!listed.to_string().contains("\"p\""), "password never shown");
+    assert!(
+        !listed.to_string().contains("\"p\""),
+        "password never shown"
+    );
     let (status, dup) = api
         .post(
             "/api/v1/mailboxes",
@@ -654,7 +743,11 @@ async fn mailboxes_are_managed_by_admins() {
         .await;
     assert_problem(status, &dup, StatusCode::CONFLICT, "duplicate");
     let agent = desk
-        .agent("agent@desk.test", tierdesk_core::Role::Agent, tierdesk_core::Tier::ONE)
+        .agent(
+            "agent@desk.test",
+            tierdesk_core::Role::Agent,
+            tierdesk_core::Tier::ONE,
+        )
         .await;
     let (status, problem) = agent.delete(&format!("/api/v1/mailboxes/{id}")).await;
     assert_problem(status, &problem, StatusCode::FORBIDDEN, "forbidden");
