@@ -504,6 +504,8 @@ pub struct BounceReport {
     pub recipient: Option<String>,
     /// `Diagnostic-Code`, else `Status`, else the report's first line.
     pub reason: String,
+    /// The Message-ID of the message that failed, from the returned headers.
+    pub original_message_id: Option<String>,
 }
 
 /// An inbound message as the mail crate parsed it: everything intake and

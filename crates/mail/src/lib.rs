@@ -115,7 +115,38 @@ fn bounce_report(message: &mail_parser::Message<'_>) -> Option<BounceReport> {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "delivery failed".into());
-    Some(BounceReport { recipient, reason })
+    Some(BounceReport {
+        recipient,
+        reason,
+        original_message_id: returned_message_id(message),
+    })
+}
+
+/// The Message-ID in the returned headers (`text/rfc822-headers`) or the
+/// returned message (`message/rfc822`) of a report.
+fn returned_message_id(message: &mail_parser::Message<'_>) -> Option<String> {
+    message.parts.iter().find_map(|p| {
+        let c = p.content_type()?;
+        let sub = c.subtype()?.to_ascii_lowercase();
+        match (c.ctype().to_ascii_lowercase().as_str(), sub.as_str()) {
+            ("message", "rfc822") => match &p.body {
+                PartType::Message(inner) => inner.message_id().and_then(normalize_message_id),
+                _ => None,
+            },
+            ("text", "rfc822-headers") | ("message", "rfc822-headers") => {
+                let text = String::from_utf8_lossy(p.contents()).into_owned();
+                text.lines().find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    if name.trim().eq_ignore_ascii_case("message-id") {
+                        normalize_message_id(value)
+                    } else {
+                        None
+                    }
+                })
+            }
+            _ => None,
+        }
+    })
 }
 
 /// Parses one raw message into what intake needs. Any charset mail-parser

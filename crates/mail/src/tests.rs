@@ -163,6 +163,11 @@ fn a_bounce_names_the_failed_recipient_and_reason() {
     let bounce = m.bounce.expect("a delivery-status part");
     assert_eq!(bounce.recipient.as_deref(), Some("gone@customer.example"));
     assert!(bounce.reason.contains("User unknown"), "{}", bounce.reason);
+    assert_eq!(
+        bounce.original_message_id.as_deref(),
+        Some("tierdesk.1001.2.0.abcdef123456@desk.example"),
+        "the returned headers name our message"
+    );
 }
 
 #[test]

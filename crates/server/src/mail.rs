@@ -48,7 +48,18 @@ pub async fn ingest(
         });
     }
     let parsed = tierdesk_mail::parse(&raw)?;
-    Ok(store.ingest_mail(mailbox, raw, parsed, now).await?)
+    match store
+        .ingest_mail(mailbox, raw.clone(), parsed.clone(), now)
+        .await
+    {
+        // The same message delivered twice at once (PostgreSQL, two
+        // instances): one commits, the other hits the unique index and,
+        // tried again, finds it stored.
+        Err(StoreError::Duplicate { .. }) => {
+            Ok(store.ingest_mail(mailbox, raw, parsed, now).await?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// Registers the outbox handler on `registry`.

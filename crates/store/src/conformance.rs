@@ -35,6 +35,7 @@ macro_rules! conformance_suite {
             mail_intake_is_idempotent_and_stores_blobs_once,
             mail_noise_is_limited_and_bounces_are_counted,
             mail_delivery_is_recorded_on_the_timeline,
+            mail_to_a_closed_ticket_opens_a_follow_up_that_replies_by_mail,
             references_are_unique_under_concurrent_creation,
             stale_versions_are_refused_and_nothing_is_lost,
             lifecycle_reopen_and_follow_up,

@@ -687,6 +687,34 @@ pub async fn ingest(
         if let Some(recipient) = &recipient {
             tx.record_bounce(recipient, &reason, now).await?;
         }
+        // A bounce of a message we sent fails that delivery on its ticket.
+        let original = mail
+            .bounce
+            .as_ref()
+            .and_then(|b| b.original_message_id.clone());
+        if let Some(original) = original
+            && let Some((_, ticket)) = tx
+                .tickets_for_message_ids(std::slice::from_ref(&original))
+                .await?
+                .into_iter()
+                .next()
+            && tx
+                .ticket_message_ids(ticket)
+                .await?
+                .iter()
+                .any(|(id, d)| *id == original && *d == Direction::Out)
+        {
+            record.ticket = Some(ticket);
+            record_delivery(
+                tx,
+                rules,
+                ticket,
+                &original,
+                Delivery::Failed(format!("bounced: {reason}")),
+                now,
+            )
+            .await?;
+        }
         record.status = "bounce".into();
         let message = tx.insert_mail_message(&record).await?;
         store_attachments(tx, message, mail, &mailbox).await?;

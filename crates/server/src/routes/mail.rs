@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/mailboxes", get(list).post(create))
         .route("/mailboxes/{id}", get(get_one).put(replace).delete(remove))
         .route("/tickets/{id}/mail", get(ticket_mail))
+        .route("/contacts/{id}/mail", get(contact_mail))
         .route(
             "/mail/inbound",
             post(inbound).layer(DefaultBodyLimit::max(INBOUND_HARD_LIMIT)),
@@ -385,4 +386,41 @@ pub async fn ticket_mail(
     Ok(Json(
         messages.into_iter().map(MailMessageView::from).collect(),
     ))
+}
+
+/// A contact's email delivery state: how often mail to them bounced.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ContactMailView {
+    pub contact_id: i64,
+    pub email: String,
+    pub bounce_count: i64,
+    pub last_bounce_reason: Option<String>,
+    #[schema(format = DateTime)]
+    pub last_bounce_at: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/contacts/{id}/mail", tag = "mail",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ContactMailView), (status = 403, body = Problem), (status = 404, body = Problem))
+)]
+pub async fn contact_mail(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Json<ContactMailView>> {
+    caller.agent()?;
+    let contact = state
+        .store()
+        .contact(tierdesk_core::ContactId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("contact {id} not found")))?;
+    let bounces = state.store().contact_bounces(&contact.email).await?;
+    Ok(Json(ContactMailView {
+        contact_id: id,
+        email: contact.email,
+        bounce_count: bounces.as_ref().map_or(0, |b| b.count),
+        last_bounce_reason: bounces.as_ref().map(|b| b.last_reason.clone()),
+        last_bounce_at: bounces.map(|b| rfc3339(b.last_at)),
+    }))
 }

@@ -425,6 +425,7 @@ pub async fn mail_noise_is_limited_and_bounces_are_counted(store: Arc<dyn Store>
         b.bounce = Some(tierdesk_core::mail::BounceReport {
             recipient: Some("gone@customer.example".into()),
             reason: "550 5.1.1 user unknown".into(),
+            original_message_id: None,
         });
         let outcome = ingest(&*store, mb, b).await;
         assert!(
@@ -497,4 +498,91 @@ pub async fn mail_delivery_is_recorded_on_the_timeline(store: Arc<dyn Store>) {
             .unwrap(),
         None
     );
+
+    // A bounce that returns our message fails that delivery on its ticket.
+    let mut bounce = mail("mailer-daemon@mx.example", "Undelivered", Some("dsn-1@x"));
+    bounce.bounce = Some(tierdesk_core::mail::BounceReport {
+        recipient: Some("ann@customer.example".into()),
+        reason: "552 mailbox full".into(),
+        original_message_id: Some(out[0].message_id.clone()),
+    });
+    let outcome = ingest(&*store, mb, bounce).await;
+    assert!(
+        matches!(outcome, IngestOutcome::Bounce { .. }),
+        "{outcome:?}"
+    );
+    let events = store.ticket_events(ticket).await.unwrap();
+    assert!(
+        matches!(&events.last().unwrap().event.kind, EventKind::MailFailed { message_id, reason }
+            if *message_id == out[0].message_id && reason.contains("552 mailbox full")),
+        "{:?}",
+        events.last()
+    );
+    assert_eq!(
+        store
+            .contact_bounces("ann@customer.example")
+            .await
+            .unwrap()
+            .map(|b| b.count),
+        Some(1)
+    );
+}
+
+pub async fn mail_to_a_closed_ticket_opens_a_follow_up_that_replies_by_mail(store: Arc<dyn Store>) {
+    let mb = mailbox(&*store).await;
+    let first = ingest(
+        &*store,
+        mb,
+        mail("ann@customer.example", "VPN", Some("v-1@x")),
+    )
+    .await;
+    let ticket = first.ticket().unwrap();
+    for status in [tierdesk_core::Status::Solved, tierdesk_core::Status::Closed] {
+        store
+            .change_ticket(
+                ticket,
+                None,
+                TicketChange::Update(UpdateSpec {
+                    status: Some(status),
+                    ..UpdateSpec::default()
+                }),
+                super::ADMIN,
+                NOW,
+            )
+            .await
+            .unwrap();
+    }
+    let mut again = mail("ann@customer.example", "Re: VPN", Some("v-2@x"));
+    again.in_reply_to = vec!["v-1@x".into()];
+    let outcome = ingest(&*store, mb, again).await;
+    let IngestOutcome::Threaded { change, .. } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(change.follow_up_of, Some(ticket));
+    let follow_up = change.ticket.id;
+    assert_ne!(follow_up, ticket);
+    let agent_id = agent(&*store, "agent@desk.example", Tier::ONE).await;
+    let reply = store
+        .change_ticket(
+            follow_up,
+            None,
+            TicketChange::AgentReply {
+                body: "Reopened as a follow-up".into(),
+                status: None,
+            },
+            Actor::Agent { id: agent_id },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(
+        reply
+            .events
+            .iter()
+            .any(|e| matches!(e.event.kind, EventKind::MailQueued { .. })),
+        "the follow-up talks through the same mailbox"
+    );
+    let out = queued(&*store).await;
+    assert_eq!(out[0].ticket_id, follow_up);
+    assert_eq!(out[0].in_reply_to.as_deref(), Some("v-2@x"));
 }
