@@ -320,11 +320,24 @@ pub fn build(out: &Outgoing<'_>) -> Result<Message, MailError> {
         .map_err(|e| MailError::Build(e.to_string()))
 }
 
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Security {
+    /// Plain SMTP: only for a relay on this host or a trusted network.
+    #[default]
+    None,
+    /// Plain connection upgraded with STARTTLS (port 587), required.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
 /// Where and how to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpTarget {
     pub host: String,
     pub port: u16,
+    pub security: Security,
     pub username: Option<String>,
     pub password: Option<String>,
     pub timeout: Duration,
@@ -338,11 +351,23 @@ pub struct SendError {
     pub reason: String,
 }
 
-/// Sends one message over plain SMTP (a local relay).
+/// Sends one message over SMTP: plain, STARTTLS or TLS (rustls, with the
+/// Mozilla root certificates).
 pub async fn send(target: &SmtpTarget, message: Message) -> Result<(), SendError> {
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&target.host)
-        .port(target.port)
-        .timeout(Some(target.timeout));
+    let tls_setup = |e: lettre::transport::smtp::Error| SendError {
+        permanent: true,
+        reason: format!("cannot set up TLS to {}: {e}", target.host),
+    };
+    let builder = match target.security {
+        Security::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&target.host),
+        Security::StartTls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&target.host).map_err(tls_setup)?
+        }
+        Security::Tls => {
+            AsyncSmtpTransport::<Tokio1Executor>::relay(&target.host).map_err(tls_setup)?
+        }
+    };
+    let mut builder = builder.port(target.port).timeout(Some(target.timeout));
     if let (Some(user), Some(password)) = (&target.username, &target.password) {
         builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
             user.clone(),

@@ -254,3 +254,44 @@ fn addresses_that_cannot_be_sent_to_are_refused() {
     });
     assert!(matches!(err, Err(MailError::BadAddress(_))));
 }
+
+/// A server that cannot be reached is a temporary failure (retried, never
+/// given up at once) in every security mode.
+#[tokio::test]
+async fn an_unreachable_server_is_a_temporary_failure() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let to = vec!["ann@customer.example".to_string()];
+    let message = build(&Outgoing {
+        message_id: "m@desk.example",
+        from: "support@desk.example",
+        from_name: None,
+        reply_to: "support@desk.example",
+        to: &to,
+        cc: &[],
+        subject: "x",
+        body: "y",
+        in_reply_to: None,
+        references: &[],
+        automatic: false,
+    })
+    .expect("builds");
+    for security in [Security::None, Security::StartTls, Security::Tls] {
+        let err = send(
+            &SmtpTarget {
+                host: "127.0.0.1".into(),
+                port,
+                security,
+                username: None,
+                password: None,
+                timeout: Duration::from_secs(2),
+            },
+            message.clone(),
+        )
+        .await
+        .expect_err("nothing listens there");
+        assert!(!err.permanent, "{security:?}: {err}");
+    }
+}

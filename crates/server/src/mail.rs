@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tierdesk_core::Timestamp;
 use tierdesk_core::job::{JobKind, Outcome};
-use tierdesk_mail::{MailError, Outgoing, SmtpTarget};
-use tierdesk_store::mail::{Delivery, IngestOutcome, OutgoingMail, SEND_JOB};
+use tierdesk_mail::{MailError, Outgoing, Security, SmtpTarget};
+use tierdesk_store::mail::{Delivery, IngestOutcome, OutgoingMail, SEND_JOB, SmtpTls};
 use tierdesk_store::{Store, StoreError};
 
 /// Why a message was not taken. Nothing of it is stored.
@@ -135,6 +135,11 @@ impl JobHandler for SendMail {
             port: smtp.port,
             username: smtp.username.clone(),
             password: smtp.password.clone(),
+            security: match smtp.tls {
+                SmtpTls::None => Security::None,
+                SmtpTls::Starttls => Security::StartTls,
+                SmtpTls::Tls => Security::Tls,
+            },
             timeout: Duration::from_secs(30),
         };
         match tierdesk_mail::send(&target, message).await {

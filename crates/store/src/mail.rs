@@ -38,6 +38,10 @@ pub enum SmtpTls {
     /// Plain SMTP (a local relay).
     #[default]
     None,
+    /// STARTTLS, required (usually port 587).
+    Starttls,
+    /// TLS from the start (usually port 465).
+    Tls,
 }
 
 /// Outgoing SMTP settings of a mailbox.
