@@ -67,6 +67,19 @@ fn strip_prefix(s: &str) -> Option<&str> {
     rest.strip_prefix(':').or_else(|| rest.strip_prefix('：'))
 }
 
+/// Whether the subject marks a forward (`Fwd:`, `FW:`, `WG:`, `TR:`, …):
+/// its quoted part is the point of the message and is not trimmed.
+pub fn is_forward(subject: &str) -> bool {
+    let rest = subject.trim_start();
+    let rest = strip_reference(rest).map_or(rest, str::trim_start);
+    let word_end = rest
+        .find(|c: char| !c.is_alphabetic())
+        .unwrap_or(rest.len());
+    let word = rest[..word_end].to_lowercase();
+    matches!(word.as_str(), "fwd" | "fw" | "wg" | "tr" | "doorst" | "enc")
+        && strip_prefix(rest).is_some()
+}
+
 /// The ticket reference quoted anywhere in a subject (`… [#1042] …`); the
 /// first one wins.
 pub fn subject_reference(subject: &str) -> Option<i64> {
@@ -421,10 +434,7 @@ fn is_outlook_separator(line: &str) -> bool {
     lower.starts_with("-----")
         && matches!(
             trimmed,
-            "original message"
-                | "ursprüngliche nachricht"
-                | "message d'origine"
-                | "forwarded message"
+            "original message" | "ursprüngliche nachricht" | "message d'origine"
         )
         || lower.starts_with("________________________________")
 }

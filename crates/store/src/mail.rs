@@ -194,11 +194,8 @@ impl MailboxSpec {
                 "must be between 1 byte and 100 MiB".into(),
             );
         }
-        if self.max_attachment_bytes == 0 || self.max_attachment_bytes > self.max_message_bytes {
-            problem(
-                "max_attachment_bytes",
-                "must be at least 1 and at most max_message_bytes".into(),
-            );
+        if self.max_attachment_bytes == 0 {
+            problem("max_attachment_bytes", "must be at least 1 byte".into());
         }
         if self.ack_subject.trim().is_empty() || self.ack_subject.contains(['\r', '\n']) {
             problem("ack_subject", "one line, not empty".into());
@@ -594,9 +591,14 @@ fn ticket_subject(raw: &str) -> String {
     }
 }
 
-/// A customer message body: the reply without its quoted history, never empty.
+/// A customer message body: the reply without its quoted history (a
+/// forward keeps what it forwards), never empty.
 fn message_body(mail: &InboundMail) -> String {
-    let body = core_mail::display_body(&mail.text, BODY_MAX_CHARS);
+    let body = if core_mail::is_forward(&mail.subject) {
+        mail.text.chars().take(BODY_MAX_CHARS).collect()
+    } else {
+        core_mail::display_body(&mail.text, BODY_MAX_CHARS)
+    };
     let body = body.replace('\0', "");
     if body.trim().is_empty() {
         if mail.attachments.is_empty() {

@@ -327,3 +327,16 @@ fn message_ids_lose_their_brackets() {
     assert_eq!(normalize_message_id("<>"), None);
     assert_eq!(normalize_message_id("<a b@c>"), None);
 }
+
+#[test]
+fn forwards_are_recognised_and_keep_their_content() {
+    assert!(is_forward("Fwd: Invoice"));
+    assert!(is_forward("FW: Invoice"));
+    assert!(is_forward("WG: Rechnung"));
+    assert!(is_forward("[#12] Fwd: Invoice"));
+    assert!(!is_forward("Re: Fwd: Invoice"));
+    assert!(!is_forward("Forward planning"));
+    assert!(!is_forward("Fwd"));
+    let gmail = "See below.\n\n---------- Forwarded message ---------\nhello";
+    assert_eq!(trim_quoted(gmail), gmail);
+}
