@@ -348,7 +348,8 @@ pub enum IngestOutcome {
         message: i64,
         ticket: Option<TicketId>,
     },
-    /// Automatic mail beyond the sender's limit: stored, nothing created.
+    /// Automatic mail beyond the sender's limit, or mail from the mailbox's
+    /// own address (a loop): stored, nothing created.
     Suppressed { message: i64 },
     /// A delivery failure report: stored and counted on the contact.
     Bounce {
@@ -725,6 +726,13 @@ pub async fn ingest(
         let message = tx.insert_mail_message(&record).await?;
         store_attachments(tx, message, mail, &mailbox).await?;
         return Ok(IngestOutcome::Bounce { message, recipient });
+    }
+    // Mail from our own address (a forwarding loop, our reply delivered
+    // back to us) is kept and never answered.
+    if mailbox.spec.receives(&sender) {
+        record.status = "loop".into();
+        let message = tx.insert_mail_message(&record).await?;
+        return Ok(IngestOutcome::Suppressed { message });
     }
     if noise.is_automatic() {
         let recent = tx

@@ -398,6 +398,23 @@ pub async fn mail_noise_is_limited_and_bounces_are_counted(store: Arc<dyn Store>
     );
     assert!(queued(&*store).await.is_empty());
 
+    // Our own address writing to us is a loop: stored, never answered.
+    let looped = ingest(
+        &*store,
+        mb,
+        mail(
+            "Support+t1-abc@desk.example",
+            "Re: [#1] Away",
+            Some("loop@x"),
+        ),
+    )
+    .await;
+    assert!(
+        matches!(looped, IngestOutcome::Suppressed { .. }),
+        "{looped:?}"
+    );
+    assert!(queued(&*store).await.is_empty());
+
     // A person is acknowledged.
     let person = ingest(
         &*store,
