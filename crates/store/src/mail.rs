@@ -994,7 +994,7 @@ async fn acknowledge(
         .rev()
         .find(|(_, d)| *d == Direction::In)
         .map(|(m, _)| m.clone());
-    let message_id = outgoing_message_id(mailbox, &ticket, &link, ticket.version + 1, 0);
+    let message_id = outgoing_message_id(mailbox, &ticket, &link, ticket.version + 1, "ack");
     let mail = OutgoingMail {
         ticket_id: ticket.id,
         mailbox_id: mailbox.id,
@@ -1019,18 +1019,19 @@ async fn acknowledge(
     merge_system_events(tx, rules, change, vec![kind], now).await
 }
 
-/// `tierdesk.<reference>.<version>.<n>.<secret>@<mailbox domain>`: unique
-/// per reply, and not guessable from the reference.
+/// `tierdesk.<reference>.<version>.<part>.<secret>@<mailbox domain>`, the
+/// part `0`, `1`, … for the replies of one version and `ack` for the
+/// acknowledgement: unique per message, and not guessable from the reference.
 fn outgoing_message_id(
     mailbox: &Mailbox,
     ticket: &Ticket,
     link: &TicketMail,
     version: i64,
-    n: usize,
+    part: &str,
 ) -> String {
     let domain = validate::email_domain(&mailbox.spec.address);
     format!(
-        "tierdesk.{}.{version}.{n}.{}@{domain}",
+        "tierdesk.{}.{version}.{part}.{}@{domain}",
         ticket.reference, link.secret
     )
 }
@@ -1121,7 +1122,13 @@ async fn queue_reply(
     n: usize,
     now: Timestamp,
 ) -> Result<EventKind> {
-    let message_id = outgoing_message_id(&context.mailbox, ticket, &context.link, version, n);
+    let message_id = outgoing_message_id(
+        &context.mailbox,
+        ticket,
+        &context.link,
+        version,
+        &n.to_string(),
+    );
     let mail = OutgoingMail {
         ticket_id: ticket.id,
         mailbox_id: context.mailbox.id,
