@@ -27,7 +27,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         sla::replace_policy, sla::delete_policy, sla::reorder_policies,
         bulk::bulk,
         mail::list, mail::create, mail::get_one, mail::replace, mail::remove,
-        mail::inbound, mail::ticket_mail, mail::contact_mail,
+        mail::inbound, mail::ticket_mail, mail::contact_mail, mail::raw_message, mail::attachment,
         search::search,
         events::stream,
         people::list_contacts, people::create_contact, people::get_contact,

@@ -761,7 +761,20 @@ pub async fn ingest(
         now,
     )
     .await?;
-    let body = message_body(mail);
+    let mut body = message_body(mail);
+    // Agents see what was not kept, so they can ask for it another way.
+    for dropped in mail
+        .attachments
+        .iter()
+        .filter(|a| a.data.len() as u64 > mailbox.spec.max_attachment_bytes)
+    {
+        body.push_str(&format!(
+            "\n\n[Attachment not kept: {} ({} bytes) is over this mailbox's limit of {} bytes]",
+            dropped.filename.as_deref().unwrap_or("unnamed"),
+            dropped.data.len(),
+            mailbox.spec.max_attachment_bytes
+        ));
+    }
     let quiet = noise.is_automatic();
     let (outcome_ticket, change, by) = match threading {
         Threading::Existing { ticket, by } => {

@@ -32,6 +32,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/mailboxes/{id}", get(get_one).put(replace).delete(remove))
         .route("/tickets/{id}/mail", get(ticket_mail))
         .route("/contacts/{id}/mail", get(contact_mail))
+        .route("/tickets/{id}/mail/{message}/raw", get(raw_message))
+        .route("/tickets/{id}/mail/attachments/{sha256}", get(attachment))
         .route(
             "/mail/inbound",
             post(inbound).layer(DefaultBodyLimit::max(INBOUND_HARD_LIMIT)),
@@ -423,4 +425,104 @@ pub async fn contact_mail(
         last_bounce_reason: bounces.as_ref().map(|b| b.last_reason.clone()),
         last_bounce_at: bounces.map(|b| rfc3339(b.last_at)),
     }))
+}
+
+/// A stored blob as a download: never rendered inline by the browser.
+fn download(data: Vec<u8>, content_type: &str, filename: Option<&str>) -> Response {
+    let mut response = (StatusCode::OK, data).into_response();
+    let headers = response.headers_mut();
+    let content_type = if content_type.contains(['\r', '\n']) {
+        "application/octet-stream"
+    } else {
+        content_type
+    };
+    if let Ok(value) = header::HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    let name: String = filename
+        .unwrap_or("attachment")
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\' | ';') || *c == ' ')
+        .collect();
+    let name = if name.trim().is_empty() {
+        "attachment".to_string()
+    } else {
+        name
+    };
+    if let Ok(value) = header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+async fn ticket_log(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> ApiResult<Vec<MailMessageRecord>> {
+    caller.agent()?;
+    let id = TicketId(id);
+    if state.store().ticket(id).await?.is_none() {
+        return Err(ApiError::not_found(format!("ticket {id} not found")));
+    }
+    Ok(state.store().ticket_mail_messages(id).await?)
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/tickets/{id}/mail/{message}/raw", tag = "mail",
+    params(("id" = i64, Path), ("message" = i64, Path, description = "The message's id in the mail log")),
+    responses((status = 200, description = "The message exactly as received (`message/rfc822`, as a download)"), (status = 403, body = Problem), (status = 404, body = Problem))
+)]
+pub async fn raw_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, message)): axum::extract::Path<(i64, i64)>,
+) -> ApiResult<Response> {
+    let log = ticket_log(&state, &caller, id).await?;
+    let sha = log
+        .iter()
+        .find(|m| m.id == message)
+        .and_then(|m| m.raw_sha256.clone())
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no stored message {message} on ticket {id}"))
+        })?;
+    let data = state
+        .store()
+        .mail_blob(&sha)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the stored message is gone"))?;
+    Ok(download(
+        data,
+        "message/rfc822",
+        Some(&format!("message-{message}.eml")),
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/tickets/{id}/mail/attachments/{sha256}", tag = "mail",
+    params(("id" = i64, Path), ("sha256" = String, Path, description = "The attachment's hash, as listed in the mail log")),
+    responses((status = 200, description = "The attachment, as a download with its type and file name"), (status = 403, body = Problem), (status = 404, body = Problem))
+)]
+pub async fn attachment(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, sha256)): axum::extract::Path<(i64, String)>,
+) -> ApiResult<Response> {
+    let log = ticket_log(&state, &caller, id).await?;
+    let found = log
+        .iter()
+        .flat_map(|m| m.attachments.iter())
+        .find(|a| a.sha256 == sha256)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no attachment {sha256} on ticket {id}")))?;
+    let data = state
+        .store()
+        .mail_blob(&found.sha256)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the attachment is gone"))?;
+    Ok(download(
+        data,
+        &found.content_type,
+        found.filename.as_deref(),
+    ))
 }

@@ -345,6 +345,37 @@ pub async fn mail_intake_is_idempotent_and_stores_blobs_once(store: Arc<dyn Stor
     .await;
     assert!(matches!(other, IngestOutcome::Created { .. }), "{other:?}");
 
+    // An attachment over the mailbox's attachment limit is not kept, and the
+    // message says so.
+    let mut strict = spec("strict@desk.example");
+    strict.max_attachment_bytes = 5;
+    let strict = store
+        .create_mailbox(strict, "hash-strict".into(), NOW)
+        .await
+        .unwrap();
+    let mut m = mail("dan@customer.example", "Photo", Some("photo@x"));
+    m.attachments.push(InboundAttachment {
+        filename: Some("photo.jpg".into()),
+        content_type: "image/jpeg".into(),
+        content_id: None,
+        inline: false,
+        data: b"0123456789".to_vec(),
+    });
+    let kept = ingest(&*store, strict.id, m).await;
+    let ticket = kept.ticket().unwrap();
+    assert!(
+        store.ticket_mail_messages(ticket).await.unwrap()[0]
+            .attachments
+            .is_empty()
+    );
+    assert_eq!(
+        store.mail_blob(&sha256_hex(b"0123456789")).await.unwrap(),
+        None
+    );
+    let events = store.ticket_events(ticket).await.unwrap();
+    assert!(events.iter().any(|e| matches!(&e.event.kind,
+        EventKind::CustomerMessage { body, .. } if body.contains("photo.jpg (10 bytes)"))));
+
     // Too large for the mailbox: refused, nothing stored.
     let mut small = spec("tiny@desk.example");
     small.max_message_bytes = 10;

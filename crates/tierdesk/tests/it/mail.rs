@@ -503,6 +503,51 @@ async fn intake_is_idempotent_bounded_and_authenticated() {
             .iter()
             .any(|a| a["inline"] == true && a["content_type"] == "image/png")
     );
+    // Agents download them (and the raw message) as attachments.
+    let sha = attachments
+        .iter()
+        .find(|a| a["content_type"] == "application/pdf")
+        .unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = api
+        .request(
+            Method::GET,
+            &format!("/api/v1/tickets/{ticket}/mail/attachments/{sha}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"")
+    );
+    assert!(response.bytes().await.unwrap().starts_with(b"%PDF-1.4"));
+    let raw = api
+        .request(
+            Method::GET,
+            &format!("/api/v1/tickets/{ticket}/mail/{}/raw", log[0]["id"]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::OK);
+    assert_eq!(
+        raw.bytes().await.unwrap().as_ref(),
+        fixture("nested_multipart_attachments.eml").as_slice()
+    );
+    let (status, problem) = api
+        .get(&format!(
+            "/api/v1/tickets/{ticket}/mail/attachments/{}",
+            "0".repeat(64)
+        ))
+        .await;
+    assert_problem(status, &problem, StatusCode::NOT_FOUND, "not_found");
     let pdfs: Vec<&Value> = attachments
         .iter()
         .filter(|a| a["content_type"] == "application/pdf")
