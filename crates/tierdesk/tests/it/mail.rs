@@ -823,3 +823,50 @@ async fn mailboxes_are_managed_by_admins() {
     let (status, _) = api.delete(&format!("/api/v1/mailboxes/{id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
+
+/// The real binary: `tierdesk serve` runs the outbox worker, so a reply
+/// made over the API arrives at the SMTP server with no test worker at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tierdesk_serve_delivers_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("desk.db").display());
+    let token = crate::process::admin_token(dir.path(), &database, "admin@desk.test");
+    let server = crate::process::Server::start(dir.path(), &database);
+    let api = Api {
+        bearer: Some(token),
+        ..Api::anonymous(&server.url)
+    };
+    let smtp = Smtp::start();
+    let (_, secret) = create_mailbox(&api, smtp.port, json!({})).await;
+    let anonymous = Api::anonymous(&server.url);
+    let (status, _, intake) = anonymous
+        .send(
+            anonymous
+                .request(Method::POST, "/api/v1/mail/inbound")
+                .header("x-tierdesk-mailbox-secret", secret)
+                .body(fixture("shift_jis.eml")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{intake}");
+    let ticket = intake["ticket_id"].as_i64().unwrap();
+    let (_, detail) = api.get(&format!("/api/v1/tickets/{ticket}")).await;
+    assert_eq!(detail["subject"], "プリンター故障");
+    let (status, reply) = api
+        .post(
+            &format!("/api/v1/tickets/{ticket}/replies"),
+            json!({ "body": "再起動してください。" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let delivered = smtp.wait_for(1).await;
+    let parsed = tierdesk_mail::parse(&delivered[0]).unwrap();
+    assert_eq!(parsed.to[0].email, "taro@kaisha.example");
+    assert_eq!(parsed.in_reply_to, ["taro-1@kaisha.example"]);
+    assert!(
+        parsed.text.contains("再起動してください。"),
+        "{}",
+        parsed.text
+    );
+    wait_for_event(&api, ticket, "mail_sent").await;
+    drop(server);
+}
