@@ -913,11 +913,20 @@ async fn lookup(
 ) -> Result<ThreadLookup> {
     let mut ids: Vec<String> = mail.in_reply_to.clone();
     ids.extend(mail.references.iter().cloned());
-    let known = if ids.is_empty() {
+    let found = if ids.is_empty() {
         Vec::new()
     } else {
         tx.tickets_for_message_ids(&ids).await?
     };
+    // A Message-ID we sent carries the ticket's secret, so whoever quotes it
+    // had our mail. One a customer sent can be made up: it threads only a
+    // sender who takes part in the ticket or belongs to its organisation.
+    let mut known = Vec::with_capacity(found.len());
+    for (id, ticket) in found {
+        if trusted_reference(tx, ticket, &id, sender).await? {
+            known.push((id, ticket));
+        }
+    }
     let ticket_of = |id: &String| known.iter().find(|(m, _)| m == id).map(|(_, t)| *t);
     let in_reply_to = mail.in_reply_to.iter().find_map(ticket_of);
     let references: Vec<TicketId> = mail.references.iter().rev().filter_map(ticket_of).collect();
@@ -961,6 +970,33 @@ async fn lookup(
         }
     }
     Ok(result)
+}
+
+async fn trusted_reference(
+    tx: &mut dyn Tx,
+    ticket: TicketId,
+    message_id: &str,
+    sender: &str,
+) -> Result<bool> {
+    let ours = tx
+        .ticket_message_ids(ticket)
+        .await?
+        .iter()
+        .any(|(id, d)| id == message_id && *d == Direction::Out);
+    if ours || is_participant(tx, ticket, sender).await? {
+        return Ok(true);
+    }
+    let Some(current) = tx.ticket_for_update(ticket).await? else {
+        return Ok(false);
+    };
+    Ok(match current.organisation {
+        Some(organisation) => {
+            tx.organisation_for_domain(validate::email_domain(sender))
+                .await?
+                == Some(organisation)
+        }
+        None => false,
+    })
 }
 
 async fn is_participant(tx: &mut dyn Tx, ticket: TicketId, email: &str) -> Result<bool> {

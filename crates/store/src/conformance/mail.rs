@@ -149,6 +149,19 @@ pub async fn mail_mailboxes_crud_and_validation(store: Arc<dyn Store>) {
 
 pub async fn mail_threads_by_message_ids_tokens_and_participants(store: Arc<dyn Store>) {
     let mb = mailbox(&*store).await;
+    // A colleague from the requester's organisation may quote a customer's
+    // Message-ID; a stranger may not (below).
+    store
+        .create_organisation(
+            NewOrganisation {
+                name: "Customer".into(),
+                plan: "business".into(),
+                domains: vec!["customer.example".into()],
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
     let first = ingest(
         &*store,
         mb,
@@ -170,6 +183,17 @@ pub async fn mail_threads_by_message_ids_tokens_and_participants(store: Arc<dyn 
         matches!(&outcome, IngestOutcome::Threaded { ticket: t, by: ThreadedBy::InReplyTo, .. } if *t == ticket),
         "{outcome:?}"
     );
+
+    // A customer's Message-ID quoted by a stranger threads nothing: it can be made up.
+    let mut forged = mail("eve@elsewhere.example", "Re: Printer jams", Some("eve-0@x"));
+    forged.in_reply_to = vec!["ann-1@x".into()];
+    forged.references = vec!["ann-1@x".into()];
+    let outcome = ingest(&*store, mb, forged).await;
+    assert!(
+        matches!(&outcome, IngestOutcome::Created { .. }),
+        "{outcome:?}"
+    );
+    assert_ne!(outcome.ticket(), Some(ticket));
 
     // An agent's reply is queued with the reply, with the threading headers.
     let agent_id = agent(&*store, "agent@desk.example", Tier::ONE).await;
@@ -290,6 +314,19 @@ pub async fn mail_threads_by_message_ids_tokens_and_participants(store: Arc<dyn 
     let out = queued(&*store).await;
     assert_eq!(out[1].cc, ["bob@customer.example"]);
     assert!(out[1].references.contains(&out[0].message_id));
+
+    // A colleague from the requester's organisation may quote Ann's Message-ID.
+    let mut colleague = mail(
+        "carl@customer.example",
+        "Re: Printer jams",
+        Some("carl-1@x"),
+    );
+    colleague.references = vec!["ann-1@x".into()];
+    let outcome = ingest(&*store, mb, colleague).await;
+    assert!(
+        matches!(&outcome, IngestOutcome::Threaded { ticket: t, by: ThreadedBy::References, .. } if *t == ticket),
+        "{outcome:?}"
+    );
 }
 
 pub async fn mail_intake_is_idempotent_and_stores_blobs_once(store: Arc<dyn Store>) {
