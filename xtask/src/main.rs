@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the one command that runs Tierdesk's whole test suite
-//! on a fresh machine. It provisions what the tests talk to (PostgreSQL),
-//! then runs formatting, lints and every test.
+//! on a fresh machine. It provisions what the tests talk to (PostgreSQL, and
+//! the aiosmtpd SMTP server the email tests deliver to), then runs
+//! formatting, lints and every test.
 
 use anyhow::{Context, bail};
 use std::net::{SocketAddr, TcpStream};
@@ -62,7 +63,43 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
 
 /// Makes sure every real component the suite needs is installed and running.
 fn provision() -> anyhow::Result<()> {
-    ensure_postgres()
+    ensure_postgres()?;
+    ensure_aiosmtpd()
+}
+
+fn aiosmtpd_installed() -> bool {
+    succeeds(Command::new("python3").args(["-c", "import aiosmtpd"]))
+}
+
+/// The email tests run a real SMTP server: `python3 -m aiosmtpd`, from PyPI
+/// (or Debian's `python3-aiosmtpd` where pip may not install system-wide).
+fn ensure_aiosmtpd() -> anyhow::Result<()> {
+    if aiosmtpd_installed() {
+        return Ok(());
+    }
+    eprintln!("xtask: aiosmtpd is not installed; installing it");
+    if !succeeds(Command::new("python3").args(["-m", "pip", "--version"])) {
+        run(as_root("apt-get", &["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(as_root("apt-get", &["install", "-y", "-q", "python3-pip"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let pip = |extra: &[&str]| {
+        let mut c = Command::new("python3");
+        c.args(["-m", "pip", "install", "-q"])
+            .args(extra)
+            .arg("aiosmtpd");
+        succeeds(&mut c)
+    };
+    if !pip(&[]) && !pip(&["--break-system-packages"]) {
+        run(
+            as_root("apt-get", &["install", "-y", "-q", "python3-aiosmtpd"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    if !aiosmtpd_installed() {
+        bail!("aiosmtpd is still not importable by python3 after installing it");
+    }
+    Ok(())
 }
 
 fn postgres_listening() -> bool {

@@ -137,6 +137,24 @@ pub enum EventKind {
         outcome: StepOutcome,
         note: Option<String>,
     },
+    /// An email about this ticket (an agent's reply or the acknowledgement)
+    /// was queued for delivery; `message_id` is its Message-ID.
+    MailQueued {
+        message_id: String,
+        to: Vec<String>,
+        /// `reply` or `acknowledgement`.
+        purpose: String,
+    },
+    /// The SMTP server accepted the queued mail.
+    MailSent {
+        message_id: String,
+    },
+    /// Delivery was given up: refused permanently, or still failing after
+    /// every retry.
+    MailFailed {
+        message_id: String,
+        reason: String,
+    },
 }
 
 impl EventKind {
@@ -159,6 +177,9 @@ impl EventKind {
             EventKind::Escalated { .. } => "escalated",
             EventKind::DeEscalated { .. } => "de_escalated",
             EventKind::RunbookStepRecorded { .. } => "runbook_step_recorded",
+            EventKind::MailQueued { .. } => "mail_queued",
+            EventKind::MailSent { .. } => "mail_sent",
+            EventKind::MailFailed { .. } => "mail_failed",
         }
     }
 

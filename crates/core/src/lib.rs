@@ -11,6 +11,7 @@ pub mod event;
 pub mod ids;
 pub mod job;
 pub mod macros;
+pub mod mail;
 pub mod notify;
 pub mod people;
 pub mod query;

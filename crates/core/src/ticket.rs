@@ -254,7 +254,10 @@ impl Ticket {
             | EventKind::SlaBreached { .. }
             | EventKind::Escalated { .. }
             | EventKind::DeEscalated { .. }
-            | EventKind::RunbookStepRecorded { .. } => {}
+            | EventKind::RunbookStepRecorded { .. }
+            | EventKind::MailQueued { .. }
+            | EventKind::MailSent { .. }
+            | EventKind::MailFailed { .. } => {}
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::error::{FieldProblem, Problem};
 use crate::routes::{
-    assignment, bulk, config, events, jobs, macros, meta, people, rules, saved_views, search,
+    assignment, bulk, config, events, jobs, macros, mail, meta, people, rules, saved_views, search,
     session, sla, tag_admin, tickets,
 };
 use crate::views;
@@ -26,6 +26,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         sla::delete_calendar, sla::list_policies, sla::create_policy, sla::get_policy,
         sla::replace_policy, sla::delete_policy, sla::reorder_policies,
         bulk::bulk,
+        mail::list, mail::create, mail::get_one, mail::replace, mail::remove,
+        mail::inbound, mail::ticket_mail, mail::contact_mail, mail::raw_message, mail::attachment,
         search::search,
         events::stream,
         people::list_contacts, people::create_contact, people::get_contact,
@@ -69,6 +71,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "meta"),
         (name = "jobs", description = "The background job queue (admins)"),
         (name = "sla", description = "SLA policies and business-hours calendars"),
+        (name = "mail", description = "Mailboxes, the raw-message intake for MTAs, and each ticket's mail log"),
     )
 )]
 struct ApiDoc;
@@ -92,6 +95,13 @@ impl Modify for SecuritySchemes {
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::auth::SESSION_COOKIE,
                 "Set by /auth/login or /portal/login; unsafe methods also need `X-CSRF-Token`",
+            ))),
+        );
+        components.add_security_scheme(
+            "mailbox_secret",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                crate::routes::mail::SECRET_HEADER,
+                "A mailbox's inbound secret (shown once when the mailbox is created), for MTA pipes",
             ))),
         );
     }

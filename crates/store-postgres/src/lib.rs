@@ -8,6 +8,7 @@ mod escalation;
 mod events;
 mod jobs;
 mod macros;
+mod mail;
 mod rows;
 mod rules;
 mod search;

@@ -6,6 +6,7 @@ mod assignment;
 mod escalation;
 mod jobs;
 mod macros;
+mod mail;
 mod rows;
 mod rules;
 mod search;

@@ -106,7 +106,7 @@ impl Store for SqliteStore {
                 })
             })
             .await?;
-        if woke || change.sla_timers_armed {
+        if woke || change.sla_timers_armed || tierdesk_store::mail::queued_mail(&change) {
             self.tick_jobs();
         }
         Ok(change)
@@ -137,7 +137,7 @@ impl Store for SqliteStore {
                 })
             })
             .await?;
-        if woke || change.sla_timers_armed {
+        if woke || change.sla_timers_armed || tierdesk_store::mail::queued_mail(&change) {
             self.tick_jobs();
         }
         Ok(change)

@@ -30,6 +30,12 @@ macro_rules! conformance_suite {
     ($factory:path) => {
         $crate::conformance_suite!(@each $factory;
             creating_a_ticket_creates_its_requester_and_timeline,
+            mail_mailboxes_crud_and_validation,
+            mail_threads_by_message_ids_tokens_and_participants,
+            mail_intake_is_idempotent_and_stores_blobs_once,
+            mail_noise_is_limited_and_bounces_are_counted,
+            mail_delivery_is_recorded_on_the_timeline,
+            mail_to_a_closed_ticket_opens_a_follow_up_that_replies_by_mail,
             references_are_unique_under_concurrent_creation,
             stale_versions_are_refused_and_nothing_is_lost,
             lifecycle_reopen_and_follow_up,
@@ -88,9 +94,11 @@ pub use escalation::*;
 mod rules;
 pub use rules::*;
 mod macros;
+mod mail;
 mod sla;
 mod views;
 pub use macros::*;
+pub use mail::*;
 pub use sla::*;
 pub use views::*;
 

@@ -9,6 +9,7 @@ pub mod conformance;
 mod error;
 pub mod escalation;
 pub mod jobs;
+pub mod mail;
 pub mod model;
 pub mod ops;
 pub mod ranked;

@@ -24,7 +24,9 @@ use tierdesk_core::{
 /// enqueued in it too ([`JobTx`]), so deferred work commits with the change
 /// that caused it.
 #[async_trait]
-pub trait Tx: JobTx + AssignTx + crate::escalation::EscalationTx + SlaTx + Send {
+pub trait Tx:
+    JobTx + AssignTx + crate::escalation::EscalationTx + SlaTx + crate::mail::MailTx + Send
+{
     /// Reads a ticket's projection, locking it where the backend can.
     async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>>;
     async fn agent_ref(&mut self, id: AgentId) -> Result<Option<AgentRef>>;
@@ -110,6 +112,19 @@ pub async fn create_ticket(
     actor: Actor,
     now: Timestamp,
 ) -> Result<Change> {
+    create_ticket_quietly(tx, rules, draft, actor, now, false).await
+}
+
+/// [`create_ticket`]; when `quiet` (the ticket comes from automatic mail),
+/// replies that rules add are kept on the timeline but not mailed.
+pub async fn create_ticket_quietly(
+    tx: &mut dyn Tx,
+    rules: &RuleCache,
+    draft: TicketDraft,
+    actor: Actor,
+    now: Timestamp,
+    quiet: bool,
+) -> Result<Change> {
     // Validate before allocating a reference so bad input does not consume one.
     validate::single_line(&draft.subject, validate::SUBJECT_MAX_CHARS)
         .map_err(|e| field_error("subject", e))?;
@@ -130,7 +145,7 @@ pub async fn create_ticket(
         tags: draft.tags,
         follow_up_of: None,
     };
-    insert_new(tx, rules, &new, actor, now, None).await
+    insert_new(tx, rules, &new, actor, now, None, quiet).await
 }
 
 async fn insert_new(
@@ -140,6 +155,7 @@ async fn insert_new(
     actor: Actor,
     now: Timestamp,
     follow_up_of: Option<TicketId>,
+    quiet: bool,
 ) -> Result<Change> {
     let reference = tx.next_reference().await?;
     let (mut ticket, mut events) = open_ticket(TicketId(reference), reference, new, actor, now)?;
@@ -184,6 +200,7 @@ async fn insert_new(
     wake_assigners(tx, None, &ticket, now).await?;
     tx.insert_ticket(&ticket).await?;
     let sla_timers_armed = crate::sla::track(tx, &rules.sla, &ticket, &events, now, None).await?;
+    crate::mail::queue_replies(tx, &ticket, &mut events, now, quiet).await?;
     let events = tx.append_events(&events).await?;
     crate::escalation::notify(tx, &ticket, &events, now).await?;
     Ok(Change {
@@ -253,6 +270,34 @@ pub async fn change_ticket(
     actor: Actor,
     now: Timestamp,
 ) -> Result<Change> {
+    change_ticket_with(tx, rules, id, expected_version, change, actor, now, false).await
+}
+
+/// [`change_ticket`] at the current version; when `quiet` (the change comes
+/// from automatic mail), replies that rules add are not mailed.
+pub async fn change_ticket_quietly(
+    tx: &mut dyn Tx,
+    rules: &RuleCache,
+    id: TicketId,
+    change: TicketChange,
+    actor: Actor,
+    now: Timestamp,
+    quiet: bool,
+) -> Result<Change> {
+    change_ticket_with(tx, rules, id, None, change, actor, now, quiet).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn change_ticket_with(
+    tx: &mut dyn Tx,
+    rules: &RuleCache,
+    id: TicketId,
+    expected_version: Option<i64>,
+    change: TicketChange,
+    actor: Actor,
+    now: Timestamp,
+    quiet: bool,
+) -> Result<Change> {
     let ticket = tx
         .ticket_for_update(id)
         .await?
@@ -270,7 +315,7 @@ pub async fn change_ticket(
     {
         // Closed is final: the customer's new message starts a linked ticket.
         let new = NewTicket::follow_up(&ticket, author, body);
-        return insert_new(tx, rules, &new, actor, now, Some(ticket.id)).await;
+        return insert_new(tx, rules, &new, actor, now, Some(ticket.id), quiet).await;
     }
     let first_assignee = match ticket.assignee {
         Some(current) => tx.agent_ref(current).await?,
@@ -334,6 +379,7 @@ pub async fn change_ticket(
         ruled.side_effects,
         now,
         None,
+        quiet,
     )
     .await
 }
@@ -350,7 +396,9 @@ async fn persist_change(
     side_effects: Vec<SideEffect>,
     now: Timestamp,
     firing_timer: Option<&str>,
+    quiet: bool,
 ) -> Result<Change> {
+    let mut events = events;
     wake_assigners(tx, Some(before), &next, now).await?;
     if !tx.update_ticket(&next, before.version).await? {
         let current = tx
@@ -364,6 +412,7 @@ async fn persist_change(
     }
     let sla_timers_armed =
         crate::sla::track(tx, &rules.sla, &next, &events, now, firing_timer).await?;
+    crate::mail::queue_replies(tx, &next, &mut events, now, quiet).await?;
     let events = tx.append_events(&events).await?;
     crate::escalation::notify(tx, &next, &events, now).await?;
     Ok(Change {
@@ -411,6 +460,7 @@ pub async fn record_system_events(
         ruled.side_effects,
         now,
         firing_timer,
+        false,
     )
     .await
 }

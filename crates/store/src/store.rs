@@ -21,6 +21,7 @@ pub trait Store:
     + AssignmentStore
     + crate::escalation::EscalationStore
     + crate::sla::SlaStore
+    + crate::mail::MailStore
     + Send
     + Sync
     + 'static

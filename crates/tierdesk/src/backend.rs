@@ -105,6 +105,8 @@ fn start_worker(config: &Config, store: &SharedStore) -> Worker {
     );
     // SLA timers and recomputation run on every instance.
     registry = tierdesk_server::sla::register(registry, store.clone());
+    // Outgoing mail: agent replies and acknowledgements, retried while SMTP is down.
+    registry = tierdesk_server::mail::register(registry, store.clone());
     registry = tierdesk_server::assigner::register(
         registry,
         store.clone(),

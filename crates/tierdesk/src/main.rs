@@ -7,6 +7,7 @@ mod cli_inbox;
 mod config;
 mod demo;
 mod escalation_cli;
+mod mailbox_cli;
 mod migrate_data;
 mod sla_cli;
 mod test_jobs;
@@ -122,6 +123,13 @@ enum Command {
     },
     /// Print a commented configuration file with every default.
     DefaultConfig,
+    /// Email mailboxes: list, add or set from a JSON file, remove.
+    Mailboxes {
+        #[command(subcommand)]
+        action: mailbox_cli::MailboxAction,
+        #[command(flatten)]
+        location: Location,
+    },
     /// SLA calendars and policies: list them, or set them from a JSON file.
     Sla {
         #[command(subcommand)]
@@ -350,6 +358,11 @@ async fn main() -> anyhow::Result<()> {
             location.apply(&mut config);
             let store = backend::open(&config).await?;
             cli_inbox::macros(&*store, command).await
+        }
+        Command::Mailboxes { action, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            mailbox_cli::run(&*store, action, tierdesk_server::now()).await
         }
         Command::Sla { target, location } => {
             location.apply(&mut config);

@@ -7,6 +7,7 @@ pub(crate) mod escalation;
 pub(crate) mod events;
 pub(crate) mod jobs;
 pub(crate) mod macros;
+pub(crate) mod mail;
 pub(crate) mod meta;
 pub(crate) mod notifications;
 pub(crate) mod people;
@@ -153,7 +154,8 @@ pub fn router() -> Router<AppState> {
         .route("/jobs", get(jobs::summary))
         .route("/openapi.json", get(meta::openapi_json))
         .merge(escalation::routes())
-        .merge(notifications::routes());
+        .merge(notifications::routes())
+        .merge(mail::routes());
     Router::new()
         .route("/", get(meta::index))
         .route("/healthz", get(meta::healthz))

@@ -188,3 +188,62 @@ fn escalation_templates_and_runbooks_from_files() {
     assert!(out.contains("\"Restart the client\""), "{out}");
     assert!(!out.contains("Broken"), "{out}");
 }
+
+#[test]
+fn mailboxes_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let file = dir.path().join("mailbox.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "Support", "address": "Support@Desk.example", "acknowledge": true,
+            "smtp": {"host": "127.0.0.1", "port": 2525, "username": "u", "password": "secret-pw"}}"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let (ok, out, err) = run(dir.path(), &["mailboxes", "add", file, "--data-dir", data]);
+    assert!(ok, "{err}");
+    assert!(out.contains("mailbox 1 support@desk.example"), "{out}");
+    assert!(out.contains("inbound secret (shown once): "), "{out}");
+    let (ok, out, err) = run(dir.path(), &["mailboxes", "list", "--data-dir", data]);
+    assert!(ok, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["address"], "support@desk.example");
+    assert_eq!(listed[0]["acknowledge"], true);
+    assert_eq!(listed[0]["smtp"]["password_set"], true);
+    assert!(!out.contains("secret-pw"), "{out}");
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"name": "x", "address": "nope", "smtp": {"port": 0}}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "mailboxes",
+            "set",
+            "1",
+            bad.to_str().unwrap(),
+            "--data-dir",
+            data,
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("address") && err.contains("smtp.port"),
+        "{err}"
+    );
+
+    let (ok, out, err) = run(
+        dir.path(),
+        &["mailboxes", "remove", "1", "--data-dir", data],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("mailbox 1 removed"), "{out}");
+    let (ok, out, _) = run(dir.path(), &["mailboxes", "list", "--data-dir", data]);
+    assert!(ok);
+    assert_eq!(out.trim(), "[]");
+}

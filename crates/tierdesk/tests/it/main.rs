@@ -16,6 +16,7 @@ mod harness;
 mod jobs;
 mod lifecycle;
 mod macros;
+mod mail;
 mod migrate_data;
 mod pg;
 mod process;
