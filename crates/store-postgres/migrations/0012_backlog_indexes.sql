@@ -2,7 +2,7 @@
 -- partial indexes keep their pages and live counts off the archive. Their
 -- condition is written exactly as the query compiler writes it
 -- (`UNSOLVED_SQL` in crates/store/src/search.rs); a planner uses a partial
--- index only when the query repeats its condition. Each ends in `status` so
+-- index only when the query repeats its condition. Most end in `status` so
 -- a further status filter (`status:new,open`) is answered from the index.
 CREATE INDEX tickets_unsolved ON tickets (id, status)
     WHERE status NOT IN ('solved', 'closed');
@@ -14,7 +14,10 @@ CREATE INDEX tickets_unsolved_tier_assignee ON tickets (tier, assignee_id, id, s
     WHERE status NOT IN ('solved', 'closed');
 CREATE INDEX tickets_unsolved_team ON tickets (team_id, priority, id, status)
     WHERE status NOT IN ('solved', 'closed');
-CREATE INDEX tickets_unsolved_priority ON tickets (priority, id, status)
+-- As wide as tickets_priority (priority, id), not wider: SQLite, planning
+-- without statistics, would otherwise prefer that narrower index and walk
+-- every P1 ticket ever filed.
+CREATE INDEX tickets_unsolved_priority ON tickets (priority, id)
     WHERE status NOT IN ('solved', 'closed');
 -- "Waiting on customer" and "Recently solved": one status, by last update.
 CREATE INDEX tickets_status_updated ON tickets (status, updated_at, id);
