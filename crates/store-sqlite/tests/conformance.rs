@@ -58,7 +58,10 @@ async fn default_views_read_the_backlog_indexes() {
         );
         // The archive-wide priority index walks every P1 ever filed.
         assert!(
-            !page.iter().chain(&count).any(|step| step.contains("INDEX tickets_priority ")),
+            !page
+                .iter()
+                .chain(&count)
+                .any(|step| step.contains("INDEX tickets_priority ")),
             "{}: reads the archive-wide priority index: {page:?} {count:?}",
             view.name
         );
