@@ -100,7 +100,7 @@ pub(crate) async fn search_tickets(pool: &PgPool, search: &SearchQuery) -> Resul
 }
 
 pub(crate) async fn query_tickets(pool: &PgPool, query: &TicketQuery) -> Result<Vec<Ticket>> {
-    let rows = search::select_tickets(query, text_matches)
+    let rows = search::select_tickets_deferred(query, text_matches)
         .build_query_as::<TicketRow>()
         .fetch_all(pool)
         .await
