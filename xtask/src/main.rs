@@ -64,7 +64,31 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
 /// Makes sure every real component the suite needs is installed and running.
 fn provision() -> anyhow::Result<()> {
     ensure_postgres()?;
-    ensure_aiosmtpd()
+    ensure_aiosmtpd()?;
+    ensure_debian_tool("swaks", "swaks")?;
+    // Makes the certificate the STARTTLS test offers.
+    ensure_debian_tool("openssl", "openssl")
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// A command-line tool the tests run, installed from Debian's packages when
+/// it is missing (`swaks`, the SMTP client the intake tests send with).
+fn ensure_debian_tool(program: &str, package: &str) -> anyhow::Result<()> {
+    if on_path(program) {
+        return Ok(());
+    }
+    eprintln!("xtask: {program} is not installed; installing Debian's {package}");
+    run(as_root("apt-get", &["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(as_root("apt-get", &["install", "-y", "-q", package])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if !on_path(program) {
+        bail!("{program} is still missing after installing {package}");
+    }
+    Ok(())
 }
 
 fn aiosmtpd_installed() -> bool {

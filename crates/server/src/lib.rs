@@ -13,6 +13,7 @@ pub mod mail;
 pub mod openapi;
 mod routes;
 pub mod sla;
+pub mod smtp;
 pub mod views;
 pub mod worker;
 

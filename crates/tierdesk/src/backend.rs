@@ -58,8 +58,9 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
+    crate::intake::sync_mailboxes(config, &store).await?;
     let worker = start_worker(config, &store);
-    let state = tierdesk_server::AppState::new(store, config.server_config());
+    let state = tierdesk_server::AppState::new(store.clone(), config.server_config());
     tracing::info!(%addr, "Tierdesk is listening");
     println!("Tierdesk is running at http://{addr}/");
     if let Some(login) = demo {
@@ -80,12 +81,16 @@ pub async fn serve(
     let until_stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopping.wait_for(|stop| *stop).await;
     };
+    let smtp = crate::intake::start_smtp(config, &store, until_stopped(stopping.clone())).await?;
     let http = tierdesk_server::serve(listener, state, until_stopped(stopping.clone()));
     let jobs = async {
         until_stopped(stopping).await;
         worker.shutdown().await;
     };
     let (served, ()) = tokio::join!(http, jobs);
+    if let Some((_, task)) = smtp {
+        let _ = task.await;
+    }
     served?;
     tracing::info!("Tierdesk stopped");
     Ok(())

@@ -34,6 +34,42 @@ pub struct Config {
     pub job_poll_seconds: u64,
     /// Finished jobs are deleted after this many days (dead ones are kept).
     pub job_retention_days: u64,
+    /// The built-in SMTP intake.
+    pub smtp: SmtpIntake,
+    /// Mailboxes kept in step with this file at start (matched by address).
+    pub mailboxes: Vec<tierdesk_store::mail::MailboxSpec>,
+}
+
+/// `[smtp]`: the built-in SMTP listener MTAs deliver customer mail to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpIntake {
+    /// Address to listen on, e.g. "0.0.0.0:25"; empty turns the listener off.
+    pub listen: String,
+    /// Name in the greeting and `Received:`; empty: the host of `public_url`, or "localhost".
+    pub hostname: String,
+    pub max_message_bytes: usize,
+    pub max_recipients: usize,
+    pub idle_timeout_seconds: u64,
+    pub max_connections: usize,
+    /// PEM certificate chain and key; both set offers STARTTLS.
+    pub tls_cert: String,
+    pub tls_key: String,
+}
+
+impl Default for SmtpIntake {
+    fn default() -> Self {
+        SmtpIntake {
+            listen: String::new(),
+            hostname: String::new(),
+            max_message_bytes: 25 * 1024 * 1024,
+            max_recipients: 50,
+            idle_timeout_seconds: 300,
+            max_connections: 256,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -52,6 +88,8 @@ impl Default for Config {
             job_lease_seconds: 30,
             job_poll_seconds: 5,
             job_retention_days: 7,
+            smtp: SmtpIntake::default(),
+            mailboxes: Vec::new(),
         }
     }
 }
@@ -86,6 +124,8 @@ impl fmt::Debug for Config {
             .field("job_lease_seconds", &self.job_lease_seconds)
             .field("job_poll_seconds", &self.job_poll_seconds)
             .field("job_retention_days", &self.job_retention_days)
+            .field("smtp", &self.smtp)
+            .field("mailboxes", &self.mailboxes)
             .finish()
     }
 }
@@ -165,6 +205,18 @@ impl Config {
         if let Some(v) = env("TIERDESK_JOB_RETENTION_DAYS") {
             self.job_retention_days = parse("TIERDESK_JOB_RETENTION_DAYS", &v)?;
         }
+        if let Some(v) = env("TIERDESK_SMTP_LISTEN") {
+            self.smtp.listen = v;
+        }
+        if let Some(v) = env("TIERDESK_SMTP_HOSTNAME") {
+            self.smtp.hostname = v;
+        }
+        if let Some(v) = env("TIERDESK_SMTP_TLS_CERT") {
+            self.smtp.tls_cert = v;
+        }
+        if let Some(v) = env("TIERDESK_SMTP_TLS_KEY") {
+            self.smtp.tls_key = v;
+        }
         Ok(())
     }
 
@@ -209,6 +261,30 @@ impl Config {
         if self.job_retention_days == 0 {
             bail!("job_retention_days must be at least 1");
         }
+        let smtp = &self.smtp;
+        if !smtp.listen.is_empty() && smtp.listen.parse::<std::net::SocketAddr>().is_err() {
+            bail!(
+                "smtp.listen must be an address and port like \"0.0.0.0:25\", not {:?}",
+                smtp.listen
+            );
+        }
+        if smtp.max_message_bytes < 1024 || smtp.max_message_bytes > 100 * 1024 * 1024 {
+            bail!("smtp.max_message_bytes must be between 1024 and 104857600");
+        }
+        if smtp.max_recipients == 0 || smtp.max_connections == 0 || smtp.idle_timeout_seconds == 0 {
+            bail!(
+                "smtp.max_recipients, max_connections and idle_timeout_seconds must be at least 1"
+            );
+        }
+        if smtp.tls_cert.is_empty() != smtp.tls_key.is_empty() {
+            bail!("smtp.tls_cert and smtp.tls_key go together: set both or neither");
+        }
+        for (i, spec) in self.mailboxes.iter().enumerate() {
+            let mut spec = spec.clone();
+            if let Err(e) = spec.validate() {
+                bail!("mailboxes[{i}] ({}): {e}", spec.address);
+            }
+        }
         let public_url_ok = self.public_url.is_empty()
             || self.public_url.starts_with("http://")
             || self.public_url.starts_with("https://");
@@ -234,6 +310,40 @@ impl Config {
             poll: Duration::from_secs(self.job_poll_seconds),
             ..tierdesk_server::worker::WorkerConfig::default()
         }
+    }
+
+    /// The SMTP listener's settings, with the STARTTLS certificate loaded.
+    pub fn smtp_config(&self) -> anyhow::Result<tierdesk_server::smtp::SmtpConfig> {
+        let smtp = &self.smtp;
+        let hostname = if !smtp.hostname.is_empty() {
+            smtp.hostname.clone()
+        } else {
+            self.public_url
+                .split_once("://")
+                .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or_default())
+                .filter(|host| !host.is_empty())
+                .unwrap_or("localhost")
+                .to_string()
+        };
+        let tls = if smtp.tls_cert.is_empty() {
+            None
+        } else {
+            Some(
+                tierdesk_server::smtp::tls_acceptor(
+                    Path::new(&smtp.tls_cert),
+                    Path::new(&smtp.tls_key),
+                )
+                .context("smtp.tls_cert / smtp.tls_key")?,
+            )
+        };
+        Ok(tierdesk_server::smtp::SmtpConfig {
+            hostname,
+            max_message_bytes: smtp.max_message_bytes,
+            max_recipients: smtp.max_recipients,
+            idle_timeout: Duration::from_secs(smtp.idle_timeout_seconds),
+            max_connections: smtp.max_connections,
+            tls,
+        })
     }
 
     pub fn job_retention(&self) -> Duration {
@@ -301,6 +411,39 @@ job_poll_seconds = 5
 # Finished jobs are deleted after this many days; dead ones are kept for
 # inspection (TIERDESK_JOB_RETENTION_DAYS).
 job_retention_days = 7
+
+# The built-in SMTP intake: MTAs deliver customer mail here. It accepts mail
+# only for the addresses of enabled mailboxes (never a relay) and answers 250
+# only once the message is stored.
+[smtp]
+# "0.0.0.0:25" to take mail from the internet; empty turns it off (TIERDESK_SMTP_LISTEN).
+listen = ""
+# Name in the greeting; empty: the host of public_url (TIERDESK_SMTP_HOSTNAME).
+hostname = ""
+max_message_bytes = 26214400
+max_recipients = 50
+idle_timeout_seconds = 300
+max_connections = 256
+# PEM files; with both set, STARTTLS is offered (TIERDESK_SMTP_TLS_CERT, _KEY).
+tls_cert = ""
+tls_key = ""
+
+# Mailboxes can also live here: each is created at start, or updated to
+# match when one with the same address exists. Mailboxes created through
+# the API or CLI are left alone. Example:
+#
+# [[mailboxes]]
+# name = "Support"
+# address = "support@example.com"
+# aliases = ["help@example.com"]
+# tier = 1
+# acknowledge = true
+# [mailboxes.smtp]
+# host = "smtp.example.com"
+# port = 587
+# tls = "starttls"
+# username = "support@example.com"
+# password = "…"
 "#;
 
 #[cfg(test)]
@@ -329,6 +472,38 @@ mod tests {
         std::fs::write(&file, "bnd = 1\n").unwrap();
         let err = Config::load_from(Some(&file), |_| None).unwrap_err();
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
+    }
+
+    #[test]
+    fn smtp_and_mailboxes_are_checked_with_where_the_problem_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load_from(Some(&file), |_| None).map_err(|e| format!("{e:#}"))
+        };
+        let ok = load(
+            "public_url = \"https://help.example.com/desk\"\n[smtp]\nlisten = \"127.0.0.1:2525\"\n\
+             [[mailboxes]]\nname = \"Support\"\naddress = \"Support@Example.com\"\n\
+             [mailboxes.smtp]\nhost = \"smtp.example.com\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.mailboxes.len(), 1);
+        let smtp = ok.smtp_config().unwrap();
+        assert_eq!(smtp.hostname, "help.example.com");
+        assert!(smtp.tls.is_none());
+        let err = load("[smtp]\nlisten = \"port 25\"\n").unwrap_err();
+        assert!(err.contains("smtp.listen"), "{err}");
+        let err = load("[smtp]\ntls_cert = \"/x.pem\"\n").unwrap_err();
+        assert!(err.contains("set both or neither"), "{err}");
+        let err =
+            load("[[mailboxes]]\nname = \"Support\"\naddress = \"not-an-address\"\n").unwrap_err();
+        assert!(
+            err.contains("mailboxes[0]") && err.contains("address"),
+            "{err}"
+        );
+        let err = load("[smtp]\nlisten = \"127.0.0.1:25\"\nport = 25\n").unwrap_err();
+        assert!(err.contains("unknown field"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod cli_inbox;
 mod config;
 mod demo;
 mod escalation_cli;
+mod intake;
 mod mailbox_cli;
 mod migrate_data;
 mod sla_cli;

@@ -22,6 +22,7 @@ mod pg;
 mod process;
 mod rules;
 mod sla;
+mod smtp_intake;
 mod sse;
 mod tags;
 mod views;
