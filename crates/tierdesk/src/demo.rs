@@ -4,7 +4,7 @@
 //! examples — with replies, notes, escalations and every status.
 
 mod escalation;
-mod rules;
+pub(crate) mod rules;
 mod sla;
 
 use crate::backend::DemoLogin;

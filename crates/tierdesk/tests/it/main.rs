@@ -5,6 +5,7 @@
 mod assignment;
 mod auth;
 mod bad_input;
+mod bench;
 mod bulk;
 mod cli;
 mod cli_inbox;
