@@ -26,3 +26,4 @@ mod smtp_intake;
 mod sse;
 mod tags;
 mod views;
+mod web;
