@@ -27,3 +27,4 @@ mod sse;
 mod tags;
 mod views;
 mod web;
+mod web_browser;
