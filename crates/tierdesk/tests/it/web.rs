@@ -2,10 +2,24 @@
 //! escaping, the inbox, the ticket page's forms and the escalation form.
 
 use crate::harness::Desk;
+use crate::pg::Database;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION};
 use serde_json::json;
+use std::sync::Arc;
 use tierdesk_core::{Role, Tier};
+use tierdesk_server::ServerConfig;
+use tierdesk_store::Store;
+use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
+
+async fn desk_on_postgres(database: &Database) -> Desk {
+    let store: Arc<dyn Store> = Arc::new(
+        PostgresStore::connect(&database.url, PostgresOptions::default())
+            .await
+            .unwrap(),
+    );
+    Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await
+}
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 const PASSWORD: &str = "correct horse battery";
@@ -210,8 +224,17 @@ async fn login_without_the_form_token_is_refused() {
 }
 
 #[tokio::test]
-async fn inbox_lists_tickets_with_views_counts_and_escaping() {
-    let desk = Desk::start().await;
+async fn inbox_on_sqlite() {
+    inbox_lists_tickets_with_views_counts_and_escaping(&Desk::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_on_postgres() {
+    let database = Database::create().await;
+    inbox_lists_tickets_with_views_counts_and_escaping(&desk_on_postgres(&database).await).await;
+}
+
+async fn inbox_lists_tickets_with_views_counts_and_escaping(desk: &Desk) {
     desk.agent("amy@desk.test", Role::Agent, Tier::ONE).await;
     let evil = desk
         .admin
@@ -255,6 +278,28 @@ async fn inbox_lists_tickets_with_views_counts_and_escaping() {
     assert_eq!(status, StatusCode::OK);
     assert!(!html.contains("<script>alert(1)"), "{html}");
     assert!(html.contains("&lt;script&gt;alert(1)"));
+
+    // Fifty to a page; the next page continues where the first ended.
+    for i in 0..50 {
+        desk.admin
+            .open_ticket("bulk@customer.test", &format!("Paged ticket {i:02}"))
+            .await;
+    }
+    let (_, _, first) = browser.get("/inbox?sort=oldest").await;
+    assert_eq!(first.matches("<tr data-id=").count(), 50);
+    assert!(first.contains("&lt;script&gt;alert(1)") && first.contains("Paged ticket 47"));
+    assert!(!first.contains("Paged ticket 48"));
+    let start = first
+        .find("rel=\"next\"")
+        .map(|end| first[..end].rfind("href=\"").unwrap() + 6)
+        .expect("a next page link");
+    let next = unescape(&first[start..start + first[start..].find('"').unwrap()]);
+    assert!(next.starts_with("/inbox?sort=oldest&cursor="), "{next}");
+    let (status, _, second) = browser.get(&next).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(second.matches("<tr data-id=").count(), 2, "{second}");
+    assert!(second.contains("Paged ticket 48") && second.contains("Paged ticket 49"));
+    assert!(!second.contains("rel=\"next\"") && second.contains(">First page<"));
 }
 
 #[tokio::test]
@@ -426,8 +471,17 @@ async fn customers_cannot_open_agent_pages() {
 }
 
 #[tokio::test]
-async fn controls_macros_and_bulk_change_tickets() {
-    let desk = Desk::start().await;
+async fn changes_on_sqlite() {
+    controls_macros_and_bulk_change_tickets(&Desk::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_on_postgres() {
+    let database = Database::create().await;
+    controls_macros_and_bulk_change_tickets(&desk_on_postgres(&database).await).await;
+}
+
+async fn controls_macros_and_bulk_change_tickets(desk: &Desk) {
     desk.agent("amy@desk.test", Role::Agent, Tier::ONE).await;
     let a = desk.admin.open_ticket("bob@customer.test", "First").await;
     let b = desk.admin.open_ticket("bob@customer.test", "Second").await;

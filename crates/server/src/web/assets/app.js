@@ -51,6 +51,12 @@
     help.addEventListener("click", function (e) { if (e.target === help) hideHelp(); });
   }
 
+  // --- inbox: the bulk form folds away on a phone ---------------------------
+  var bulkDetails = $("#bulk-details");
+  if (bulkDetails && window.matchMedia && window.matchMedia("(max-width: 760px)").matches) {
+    bulkDetails.open = false;
+  }
+
   // --- inbox: selection -----------------------------------------------------
   var rowsBody = $("#ticket-rows");
   var selected = -1;
