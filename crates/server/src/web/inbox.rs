@@ -631,3 +631,75 @@ async fn bulk_change(
     }
     Ok(notice)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sla::TargetSlaView;
+
+    fn target(state: &str, remaining: i64) -> TargetSlaView {
+        TargetSlaView {
+            target: "resolution".into(),
+            state: state.into(),
+            cycle: 0,
+            target_ms: 8 * 3_600_000,
+            remaining_business_ms: remaining,
+            due_at: None,
+            warn_at: None,
+            breached_at: None,
+            paused: state == "paused",
+            breached: remaining < 0,
+            warning: false,
+        }
+    }
+
+    fn sla(
+        breached: bool,
+        warning: bool,
+        paused: bool,
+        targets: Vec<TargetSlaView>,
+    ) -> TicketSlaView {
+        TicketSlaView {
+            policy_id: None,
+            breached,
+            warning,
+            paused,
+            due_at: None,
+            targets,
+        }
+    }
+
+    #[test]
+    fn spans_read_naturally() {
+        assert_eq!(span(0), "0m");
+        assert_eq!(span(59 * 60_000), "59m");
+        assert_eq!(span(2 * 3_600_000 + 5 * 60_000), "2h 05m");
+        assert_eq!(span(-(26 * 3_600_000)), "1d 2h");
+    }
+
+    #[test]
+    fn sla_cells_say_what_is_left() {
+        assert_eq!(sla_cell(None).class, "none");
+        let running = sla(false, false, false, vec![target("running", 90 * 60_000)]);
+        let cell = sla_cell(Some(&running));
+        assert_eq!((cell.text.as_str(), cell.class), ("1h 30m left", "ok"));
+        let warning = sla(false, true, false, vec![target("running", 10 * 60_000)]);
+        assert_eq!(sla_cell(Some(&warning)).class, "warning");
+        let late = sla(true, false, false, vec![target("running", -5 * 60_000)]);
+        let cell = sla_cell(Some(&late));
+        assert_eq!(
+            (cell.text.as_str(), cell.class),
+            ("Breached 5m ago", "breached")
+        );
+        let paused = sla(false, false, true, vec![target("paused", 60_000)]);
+        assert_eq!(sla_cell(Some(&paused)).text, "Paused");
+        let met = sla(false, false, false, vec![target("met", 60_000)]);
+        assert_eq!(sla_cell(Some(&met)).text, "Met");
+    }
+
+    #[test]
+    fn status_labels() {
+        assert_eq!(status_label(Status::OnHold), "On hold");
+        assert_eq!(status_label(Status::New), "New");
+    }
+}

@@ -291,3 +291,47 @@ pub(crate) fn path_id(raw: &str) -> WebResult<i64> {
         .filter(|id| *id > 0)
         .ok_or_else(WebError::not_found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_paths_stay_on_this_site() {
+        assert_eq!(local_path(Some("/tickets/4?x=1")), "/tickets/4?x=1");
+        assert_eq!(local_path(Some("//evil.test/x")), "/inbox");
+        assert_eq!(local_path(Some("/\\evil.test")), "/inbox");
+        assert_eq!(local_path(Some("https://evil.test/")), "/inbox");
+        assert_eq!(local_path(None), "/inbox");
+    }
+
+    #[test]
+    fn query_components_are_percent_encoded() {
+        assert_eq!(
+            encode_component("status:open \"a b\"&x=/é"),
+            "status%3Aopen%20%22a%20b%22%26x%3D%2F%C3%A9"
+        );
+        assert_eq!(encode_component("plain-1.2_3~"), "plain-1.2_3~");
+    }
+
+    #[test]
+    fn form_fields_repeat_and_trim() {
+        let fields = Fields(vec![
+            ("ids".into(), "1".into()),
+            ("ids".into(), "2".into()),
+            ("q".into(), "  ".into()),
+        ]);
+        assert_eq!(fields.all("ids"), vec!["1", "2"]);
+        assert_eq!(fields.get("ids"), Some("1"));
+        assert_eq!(fields.text("q"), None);
+        assert_eq!(fields.get("missing"), None);
+    }
+
+    #[test]
+    fn ids_in_paths() {
+        assert_eq!(path_id("12").ok(), Some(12));
+        assert!(path_id("0").is_err());
+        assert!(path_id("-3").is_err());
+        assert!(path_id("abc").is_err());
+    }
+}

@@ -359,6 +359,19 @@ async fn forms_without_the_right_csrf_token_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = browser
+        .http
+        .post(format!("{}{path}", desk.url))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("csrf", browser.csrf.as_str()),
+            ("kind", "note"),
+            ("body", "cross site"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let (status, _, _) = browser
         .submit("/inbox/bulk", &[("ids", "1"), ("status", "open")])
         .await;
