@@ -223,8 +223,19 @@ try {
     await small.screenshot({ path: join(shots, "ticket-375.png") });
   });
 
+  const plain = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1024, height: 768 } });
+  const nojs = await watchedPage(plain, "no script");
+  await step("without JavaScript: sign in, open a ticket, add a note", async () => {
+    await signIn(nojs, email2);
+    await Promise.all([nojs.waitForURL(/\/tickets\/\d+$/), nojs.locator("#ticket-rows a.open").first().click()]);
+    await nojs.getByRole("radio", { name: "Internal note" }).check();
+    await nojs.getByRole("textbox", { name: "Message" }).fill("Noted without a script");
+    await Promise.all([nojs.waitForURL(/\/tickets\/\d+$/), nojs.getByRole("button", { name: "Send" }).click()]);
+    await nojs.locator("#timeline li.entry-note", { hasText: "Noted without a script" }).waitFor();
+  });
+
   await step("no CSP violations or script errors", async () => {
-    const problems = [...page.problems, ...other.problems, ...small.problems];
+    const problems = [...page.problems, ...other.problems, ...small.problems, ...nojs.problems];
     assert.deepEqual(problems, []);
   });
 } catch (error) {

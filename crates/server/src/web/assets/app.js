@@ -128,6 +128,9 @@
       case "o":
       case "Enter":
         var row = selectedRow();
+        var focused = document.activeElement;
+        // Enter on a focused button or link elsewhere keeps its own meaning.
+        if (e.key === "Enter" && focused && focused !== document.body && !(row && row.contains(focused))) return;
         if (page === "inbox" && row) window.location.href = row.getAttribute("data-href");
         else return;
         break;
