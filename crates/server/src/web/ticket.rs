@@ -685,6 +685,8 @@ fn value_has(value: Option<&Value>, item: &str) -> bool {
 struct EscalationInput {
     answers: BTreeMap<String, Value>,
     reason: String,
+    team: Option<i64>,
+    assignee: Option<i64>,
     errors: BTreeMap<String, String>,
     error: Option<String>,
 }
@@ -718,6 +720,7 @@ async fn escalation_response(
     input: Option<EscalationInput>,
 ) -> WebResult<Response> {
     let ticket = visible_ticket(state, &session.caller, id).await?;
+    let lookups = Lookups::load(state).await?;
     let answers = input
         .as_ref()
         .map_or_else(|| view.prefill.clone(), |i| i.answers.clone());
@@ -772,7 +775,16 @@ async fn escalation_response(
         "reason": input.as_ref().map(|i| i.reason.clone()).unwrap_or_default(),
         "reason_error": input.as_ref().and_then(|i| i.errors.get("reason").cloned()),
         "error": input.as_ref().and_then(|i| i.error.clone()),
-        "summary": serde_json::to_value(&view.summary).unwrap_or(Value::Null),
+        "summary": {
+            "customer_messages": view.summary.customer_messages,
+            "agent_replies": view.summary.agent_replies,
+            "internal_notes": view.summary.internal_notes,
+            "escalations": view.summary.escalations,
+            "steps_done": view.summary.steps_done,
+        },
+        "choices": choices(&lookups),
+        "team": input.as_ref().and_then(|i| i.team),
+        "assignee": input.as_ref().and_then(|i| i.assignee),
         "runbook_suggests_escalation": view.runbook_suggests_escalation,
     });
     Ok(page(status, "escalate.html", context))
@@ -846,6 +858,8 @@ pub(crate) async fn escalate(
         let answers = answers_from(&view, &fields);
         let reason = fields.get("reason").unwrap_or_default().trim().to_string();
         let version = fields.text("version").and_then(|v| v.parse::<i64>().ok());
+        let team = optional_id(&fields, "team")?;
+        let assignee = optional_id(&fields, "assignee")?;
         let outcome = escalate_handler(
             State(state.clone()),
             session.caller.clone(),
@@ -853,8 +867,8 @@ pub(crate) async fn escalate(
             HeaderMap::new(),
             ApiJson(EscalateRequest {
                 tier: view.to_tier,
-                team_id: None,
-                assignee_id: None,
+                team_id: team.map(TeamId),
+                assignee_id: assignee.map(AgentId),
                 reason: reason.clone(),
                 answers: answers.clone(),
                 version,
@@ -882,6 +896,8 @@ pub(crate) async fn escalate(
                 let input = EscalationInput {
                     answers,
                     reason,
+                    team,
+                    assignee,
                     errors,
                     error,
                 };
@@ -891,6 +907,8 @@ pub(crate) async fn escalate(
                 let input = EscalationInput {
                     answers,
                     reason,
+                    team,
+                    assignee,
                     errors: BTreeMap::new(),
                     error: Some(error_message(&e)),
                 };

@@ -659,6 +659,9 @@ async fn escalation_form_shows_missing_fields_next_to_each() {
     assert!(html.contains("value=\"everyone\" selected"), "{html}");
     assert!(html.contains("value=\"needs tier 2\""));
 
+    assert!(html.contains("<label for=\"e-assignee\">"), "{html}");
+    let (_, me) = desk.admin.get("/api/v1/agents/me").await;
+    let admin_id = me["id"].to_string();
     let (status, headers, html) = browser
         .submit(
             &format!("/tickets/{id}/escalate"),
@@ -666,6 +669,8 @@ async fn escalation_form_shows_missing_fields_next_to_each() {
                 ("version", &version),
                 ("tier", "2"),
                 ("reason", "needs tier 2"),
+                ("team", ""),
+                ("assignee", &admin_id),
                 ("answers.steps_tried", "Rebooted, re-synced"),
                 ("answers.impact", "everyone"),
                 ("answers.checks", "restarted"),
@@ -677,6 +682,7 @@ async fn escalation_form_shows_missing_fields_next_to_each() {
     assert_eq!(headers[LOCATION], format!("/tickets/{id}"));
     let (_, now) = desk.admin.get(&format!("/api/v1/tickets/{id}")).await;
     assert_eq!(now["tier"], 2);
+    assert_eq!(now["assignee_id"].to_string(), admin_id);
     let (_, _, html) = browser.get(&format!("/tickets/{id}")).await;
     assert!(html.contains("entry entry-escalation"), "{html}");
     assert!(html.contains("Rebooted, re-synced"));
