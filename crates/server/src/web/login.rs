@@ -35,7 +35,14 @@ fn form(
     next: &str,
     error: Option<String>,
 ) -> Response {
-    let token = random_secret();
+    // Reuse the browser's token, so two open sign-in tabs both work.
+    let token = cookie_value(headers, LOGIN_COOKIE)
+        .filter(|t| {
+            t.len() == 43
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(random_secret, str::to_string);
     let mut response = page(
         status,
         "login.html",

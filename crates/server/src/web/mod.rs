@@ -97,7 +97,7 @@ impl WebError {
         Self::new(
             StatusCode::FORBIDDEN,
             "Form refused",
-            "The form expired or was sent from another site. Go back, reload the page and try again.",
+            "The form expired or was sent from another site (or this browser refuses cookies). Go back, reload the page and try again.",
         )
     }
 }

@@ -775,3 +775,29 @@ async fn logout_ends_the_session() {
     let (status, _, _) = browser.get("/inbox").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn two_sign_in_tabs_both_work() {
+    let desk = Desk::start().await;
+    desk.agent("amy@desk.test", Role::Agent, Tier::ONE).await;
+    let browser = Browser::new(&desk.url);
+    let (_, _, first) = browser.get("/login").await;
+    let (_, _, _second) = browser.get("/login").await;
+    let token = hidden_value(&first, "login_token").unwrap();
+    let (status, headers, html) = browser
+        .post(
+            "/login",
+            &[
+                ("login_token", &token),
+                ("next", "/tickets/1"),
+                ("email", "amy@desk.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    assert_eq!(
+        headers[LOCATION], "/tickets/1",
+        "back where the agent was going"
+    );
+}
