@@ -192,6 +192,7 @@ try {
     await row.waitFor();
     assert.equal(await other.locator("#ticket-rows tr").first().locator("td.subject").innerText(), subject);
     await until(async () => Number(await other.locator("[data-count=all]").innerText()) === before + 1, "the count to go up");
+    assert.match(await other.locator("[aria-live=polite]").textContent(), new RegExp(subject));
     await other.screenshot({ path: join(shots, "inbox-live.png") });
   });
 

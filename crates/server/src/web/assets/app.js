@@ -100,6 +100,12 @@
 
   // --- keyboard -------------------------------------------------------------
   document.addEventListener("keydown", function (e) {
+    if (e.key === "Tab" && help && !help.hidden) {
+      // The dialog is modal: focus stays on its one control.
+      var close = $("#help-close");
+      if (close) { close.focus(); e.preventDefault(); }
+      return;
+    }
     if (e.key === "Escape") {
       if (help && !help.hidden) { hideHelp(); e.preventDefault(); return; }
       if (typing(e.target)) { e.target.blur(); return; }
@@ -181,6 +187,13 @@
       .catch(function () {});
   }, 300);
 
+  // Screen readers hear what arrives live.
+  var liveRegion = document.createElement("div");
+  liveRegion.className = "visually-hidden";
+  liveRegion.setAttribute("aria-live", "polite");
+  document.body.appendChild(liveRegion);
+  function announce(text) { liveRegion.textContent = text; }
+
   var pendingRows = {};
   function refreshRow(id) {
     if (pendingRows[id]) return;
@@ -208,6 +221,7 @@
             existing.replaceWith(fresh);
           } else if (inbox.getAttribute("data-first-page") === "yes") {
             rowsBody.insertBefore(fresh, rowsBody.firstChild);
+            announce("New ticket " + ($("td.ref", fresh) || fresh).textContent.trim() + ": " + ($("td.subject", fresh) || fresh).textContent.trim());
             if (selected >= 0) selected += 1;
             var empty = $(".empty");
             if (empty) empty.remove();
@@ -232,6 +246,7 @@
             if ($("#event-" + id)) return;
             li.classList.add("fresh");
             list.appendChild(li);
+            announce("New on the timeline: " + ($(".entry-label", li) || li).textContent.trim());
             if (Number(id) > Number(ticket.getAttribute("data-last-event"))) ticket.setAttribute("data-last-event", id);
           });
           var shown = $(".ticket-version");
