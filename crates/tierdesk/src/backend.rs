@@ -69,6 +69,7 @@ pub async fn serve(
             "Sign in as the admin: {}  password: {}",
             login.email, login.password
         );
+        println!("Agent web app: http://{addr}/inbox");
         println!("API description: http://{addr}/api/v1/openapi.json");
     }
     // One signal stops both: HTTP drains its connections while the worker

@@ -27,3 +27,5 @@ mod smtp_intake;
 mod sse;
 mod tags;
 mod views;
+mod web;
+mod web_browser;
