@@ -35,6 +35,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use error::{ApiError, Problem};
 pub use openapi::openapi;
+pub use routes::chat::sign_identity as sign_chat_identity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -77,6 +78,8 @@ pub struct AppState {
     /// Set when the server begins shutting down, so long-lived responses
     /// (the event stream) end and the graceful drain can finish.
     shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Who is typing on which chat ticket, for the chat sockets.
+    typing: tokio::sync::broadcast::Sender<routes::chat::Typing>,
 }
 
 impl AppState {
@@ -89,6 +92,7 @@ impl AppState {
             credentials: Arc::default(),
             clock: Arc::new(now),
             shutting_down: Arc::new(tokio::sync::watch::Sender::new(false)),
+            typing: tokio::sync::broadcast::Sender::new(256),
         }
     }
 
@@ -120,6 +124,10 @@ impl AppState {
 
     pub fn now(&self) -> Timestamp {
         (self.clock)()
+    }
+
+    pub(crate) fn typing(&self) -> &tokio::sync::broadcast::Sender<routes::chat::Typing> {
+        &self.typing
     }
 
     /// Ends open event streams; [`serve`] calls it when its shutdown begins.

@@ -4,6 +4,7 @@
 //! locks where two writers could meet.
 
 mod assignment;
+mod chat;
 mod escalation;
 mod events;
 mod jobs;

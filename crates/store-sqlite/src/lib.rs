@@ -3,6 +3,7 @@
 //! connection, a pool of sqlx readers.
 
 mod assignment;
+mod chat;
 mod escalation;
 mod jobs;
 mod macros;

@@ -4,6 +4,7 @@
 //! Handlers only ever see [`Store`]; no sqlx type crosses this boundary.
 
 pub mod assignment;
+pub mod chat;
 pub mod checks;
 pub mod conformance;
 mod error;
@@ -19,6 +20,7 @@ pub mod sla;
 mod store;
 
 pub use assignment::{AssignTx, AssignmentStore, AutoAssigned};
+pub use chat::ChatStore;
 pub use error::{Result, StoreError};
 pub use escalation::{
     DeEscalationRequest, EscalationRequest, EscalationStore, EscalationTx, Notification,

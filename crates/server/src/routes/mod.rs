@@ -2,6 +2,7 @@
 
 pub(crate) mod assignment;
 pub(crate) mod bulk;
+pub(crate) mod chat;
 pub(crate) mod config;
 pub(crate) mod escalation;
 pub(crate) mod events;
@@ -155,11 +156,13 @@ pub fn router() -> Router<AppState> {
         .route("/openapi.json", get(meta::openapi_json))
         .merge(escalation::routes())
         .merge(notifications::routes())
-        .merge(mail::routes());
+        .merge(mail::routes())
+        .merge(chat::api_routes());
     Router::new()
         .route("/", get(meta::index))
         .route("/healthz", get(meta::healthz))
         .nest("/api/v1", api)
+        .merge(chat::public_routes())
         .merge(crate::web::router())
         .fallback(meta::not_found)
 }

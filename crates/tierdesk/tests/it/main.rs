@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod bench;
 mod bulk;
+mod chat;
 mod cli;
 mod cli_inbox;
 mod concurrency;

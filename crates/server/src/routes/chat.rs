@@ -1,0 +1,736 @@
+//! Live chat: widget keys (admin), the visitor WebSocket `/chat/ws`, and
+//! agent typing. A chat is a ticket with channel `chat`: the visitor's
+//! first message opens it through the ordinary create path (rules route
+//! it), agents answer from the ticket page or API, and their public
+//! replies reach the visitor live. The socket follows the store's event
+//! signal and reads events by id, as the SSE stream does, so replies
+//! committed on any instance sharing the database arrive, and a visitor who
+//! reconnects with the conversation token and the last message id they saw
+//! gets everything missed, once. Internal notes are never sent.
+//!
+//! Protocol (JSON text frames, `type` tags the message):
+//! visitor → `hello {resume_token?, last_seen?, name?, email?, identity?: {email, name, ts, sig}}`,
+//! `message {client_id, text}`, `typing`;
+//! server → `welcome {conversation_token, ticket_id, verified, agents_available, messages}`,
+//! `ack {client_id, id, ticket_id}`, `message {id, from, text, at}`, `typing {from}`,
+//! `error {code, message}`.
+
+use crate::AppState;
+use crate::auth::{Caller, random_secret, token_hash};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, PathId, QueryParams};
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::time::Duration;
+use tierdesk_core::{
+    Actor, Agent, ContactId, EventId, EventKind, TagName, Ticket, TicketId, Tier, Timestamp,
+};
+use tierdesk_store::chat::{ChatOpening, Conversation, NewWidgetKey, Visitor, WidgetKey};
+use tierdesk_store::{NewContact, StoreError, StoredEvent};
+
+/// A signed identity is accepted this long either side of its timestamp.
+pub const IDENTITY_WINDOW_SECS: i64 = 600;
+/// Longest visitor message, in characters.
+const MAX_TEXT_CHARS: usize = 10_000;
+/// Longest client id.
+const MAX_CLIENT_ID: usize = 100;
+/// Events read per query while following.
+const PAGE: u32 = 500;
+/// Re-read this often even without a signal.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// Routes under `/api/v1`.
+pub fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/chat/widget-keys", get(list_keys).post(create_key))
+        .route("/chat/widget-keys/{id}", delete(revoke_key))
+        .route("/tickets/{id}/typing", post(agent_typing))
+}
+
+/// Routes at the root: the visitor socket.
+pub fn public_routes() -> Router<AppState> {
+    Router::new().route("/chat/ws", get(socket))
+}
+
+// --- admin: widget keys ------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyRequest {
+    pub name: String,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CreatedKey {
+    #[serde(flatten)]
+    key: WidgetKey,
+    /// Shown once: sign visitor identities with it (HMAC-SHA256).
+    secret: String,
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<NewKeyRequest>,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    let name = request.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid("name", "1 to 200 characters"));
+    }
+    let mut origins = Vec::new();
+    for origin in request.allowed_origins {
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        if !(origin.starts_with("https://") || origin.starts_with("http://"))
+            || origin.matches('/').count() != 2
+        {
+            return Err(ApiError::invalid(
+                "allowed_origins",
+                format!("{origin:?} is not an origin like https://shop.example"),
+            ));
+        }
+        origins.push(origin);
+    }
+    let key = format!("wk_{}", &random_secret()[..24]);
+    let secret = random_secret();
+    let created = state
+        .store()
+        .create_widget_key(
+            NewWidgetKey {
+                key,
+                secret: secret.clone(),
+                name,
+                allowed_origins: origins,
+            },
+            state.now(),
+        )
+        .await?;
+    Ok(super::created(
+        &format!("/api/v1/chat/widget-keys/{}", created.id),
+        None,
+        CreatedKey {
+            key: created,
+            secret,
+        },
+    ))
+}
+
+async fn list_keys(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.admin()?;
+    let keys = state.store().list_widget_keys().await?;
+    Ok(Json(serde_json::json!({ "items": keys })).into_response())
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    caller.admin()?;
+    state.store().revoke_widget_key(id, state.now()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// --- typing --------------------------------------------------------------------
+
+/// Who is typing on which chat ticket. In-process only: a visitor sees
+/// the typing of agents on the instance that serves their socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Typing {
+    pub ticket: TicketId,
+    pub agent: bool,
+}
+
+async fn agent_typing(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    caller.agent()?;
+    if state.store().ticket(TicketId(id)).await?.is_none() {
+        return Err(ApiError::not_found("no ticket with this id"));
+    }
+    let _ = state.typing().send(Typing {
+        ticket: TicketId(id),
+        agent: true,
+    });
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// --- signed identity ---------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedIdentity {
+    pub email: String,
+    pub name: String,
+    /// Unix seconds when the host site signed it.
+    pub ts: i64,
+    /// Hex HMAC-SHA256 of `email|name|ts` with the widget key's secret.
+    pub sig: String,
+}
+
+/// The hex HMAC-SHA256 signature a host site puts on an identity.
+pub fn sign_identity(secret: &str, email: &str, name: &str, ts: i64) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(format!("{email}|{name}|{ts}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Why a signed identity was refused.
+fn check_identity(secret: &str, id: &SignedIdentity, now: Timestamp) -> Result<(), &'static str> {
+    let Ok(sig) = hex::decode(id.sig.trim()) else {
+        return Err("the identity signature is not hex");
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return Err("the widget key cannot verify signatures");
+    };
+    mac.update(format!("{}|{}|{}", id.email, id.name, id.ts).as_bytes());
+    if mac.verify_slice(&sig).is_err() {
+        return Err("the identity signature does not match this widget key");
+    }
+    let now_secs = now.0 / 1000;
+    if (now_secs - id.ts).abs() > IDENTITY_WINDOW_SECS {
+        return Err("the signed identity has expired (its ts must be within 10 minutes)");
+    }
+    Ok(())
+}
+
+// --- the visitor socket ----------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum FromVisitor {
+    Hello {
+        resume_token: Option<String>,
+        last_seen: Option<i64>,
+        name: Option<String>,
+        email: Option<String>,
+        identity: Option<SignedIdentity>,
+    },
+    Message {
+        client_id: String,
+        text: String,
+    },
+    Typing,
+}
+
+#[derive(Debug, Serialize)]
+struct ChatMessage {
+    id: i64,
+    /// `visitor` or `agent`.
+    from: &'static str,
+    text: String,
+    at: Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ToVisitor {
+    Welcome {
+        conversation_token: String,
+        ticket_id: Option<i64>,
+        verified: bool,
+        agents_available: bool,
+        messages: Vec<ChatMessage>,
+    },
+    Ack {
+        client_id: String,
+        id: i64,
+        ticket_id: i64,
+        agents_available: bool,
+    },
+    Message(ChatMessage),
+    Typing {
+        from: &'static str,
+    },
+    Error {
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// What a visitor sees of an event: customer messages and public agent
+/// replies. Nothing else (internal notes above all) ever leaves.
+fn visible(stored: &StoredEvent) -> Option<ChatMessage> {
+    let (from, text) = match (&stored.event.kind, stored.event.actor) {
+        (EventKind::CustomerMessage { body, .. }, _) => ("visitor", body),
+        (EventKind::AgentReply { body }, Actor::Agent { .. } | Actor::Rule { .. }) => {
+            ("agent", body)
+        }
+        _ => return None,
+    };
+    Some(ChatMessage {
+        id: stored.id.0,
+        from,
+        text: text.clone(),
+        at: stored.event.at,
+    })
+}
+
+async fn socket(
+    State(state): State<AppState>,
+    query: QueryParams,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    query.allow_only(&["key"])?;
+    let key = query
+        .get("key")
+        .ok_or_else(|| ApiError::invalid("key", "the widget key is required"))?;
+    let (key, secret) = state
+        .store()
+        .active_widget_key(key)
+        .await?
+        .ok_or_else(|| ApiError::forbidden("unknown or revoked widget key"))?;
+    if !key.allowed_origins.is_empty() {
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(|o| o.trim_end_matches('/').to_ascii_lowercase());
+        if !origin.is_some_and(|o| key.allowed_origins.contains(&o)) {
+            return Err(ApiError::forbidden(
+                "this widget key may not be used from this site",
+            ));
+        }
+    }
+    Ok(upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |ws| async move {
+            let mut chat = Chat {
+                state,
+                key,
+                secret,
+                ws,
+                conversation: None,
+                position: EventId(0),
+            };
+            if let Err(e) = chat.run().await {
+                tracing::debug!(error = %e, "chat socket ended");
+            }
+        }))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ChatError {
+    #[error("socket: {0}")]
+    Socket(#[from] axum::Error),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("closed")]
+    Closed,
+}
+
+struct Chat {
+    state: AppState,
+    key: WidgetKey,
+    secret: String,
+    ws: WebSocket,
+    conversation: Option<Conversation>,
+    /// The last event read from the log (sent or filtered out).
+    position: EventId,
+}
+
+impl Chat {
+    async fn send(&mut self, message: &ToVisitor) -> Result<(), ChatError> {
+        let text =
+            serde_json::to_string(message).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.ws.send(Message::Text(text.into())).await?;
+        Ok(())
+    }
+
+    async fn refuse(&mut self, code: &'static str, message: impl Into<String>) -> ChatError {
+        let _ = self
+            .send(&ToVisitor::Error {
+                code,
+                message: message.into(),
+            })
+            .await;
+        let _ = self.ws.send(Message::Close(None)).await;
+        ChatError::Closed
+    }
+
+    /// The next visitor message; `None` when the socket closed.
+    async fn receive(&mut self) -> Result<Option<Result<FromVisitor, String>>, ChatError> {
+        loop {
+            match self.ws.recv().await {
+                None | Some(Ok(Message::Close(_))) => return Ok(None),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(Some(
+                        serde_json::from_str::<FromVisitor>(&text).map_err(|e| e.to_string()),
+                    ));
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    async fn run(&mut self) -> Result<(), ChatError> {
+        let hello = match self.receive().await? {
+            None => return Ok(()),
+            Some(Ok(hello @ FromVisitor::Hello { .. })) => hello,
+            Some(Ok(_)) => return Err(self.refuse("hello_first", "say hello first").await),
+            Some(Err(e)) => return Err(self.refuse("bad_message", e).await),
+        };
+        let mut signal = self.state.store().event_signal();
+        let mut typing = self.state.typing().subscribe();
+        self.hello(hello).await?;
+        let mut recheck = tokio::time::interval(RECHECK);
+        let mut shutdown = self.state.shutdown_signal();
+        loop {
+            tokio::select! {
+                incoming = self.receive() => match incoming? {
+                    None => return Ok(()),
+                    Some(Ok(message)) => self.handle(message).await?,
+                    Some(Err(e)) => {
+                        self.send(&ToVisitor::Error { code: "bad_message", message: e }).await?;
+                    }
+                },
+                changed = signal.changed() => {
+                    if changed.is_err() { return Ok(()); }
+                    signal.borrow_and_update();
+                    self.follow().await?;
+                }
+                _ = recheck.tick() => self.follow().await?,
+                seen = typing.recv() => {
+                    if let Ok(seen) = seen
+                        && seen.agent
+                        && self.ticket() == Some(seen.ticket)
+                    {
+                        self.send(&ToVisitor::Typing { from: "agent" }).await?;
+                    }
+                }
+                _ = shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    fn ticket(&self) -> Option<TicketId> {
+        self.conversation.as_ref().and_then(|c| c.ticket)
+    }
+
+    async fn hello(&mut self, hello: FromVisitor) -> Result<(), ChatError> {
+        let FromVisitor::Hello {
+            resume_token,
+            last_seen,
+            name,
+            email,
+            identity,
+        } = hello
+        else {
+            return Err(ChatError::Closed);
+        };
+        let store = self.state.store_arc();
+        let now = self.state.now();
+        let (token, conversation) = match resume_token {
+            Some(token) => match store.conversation(&token_hash(&token)).await? {
+                Some(c) if c.widget_key == self.key.id => (token, c),
+                _ => {
+                    return Err(self
+                        .refuse(
+                            "unknown_conversation",
+                            "this conversation does not exist here; start a new one",
+                        )
+                        .await);
+                }
+            },
+            None => {
+                let visitor = match identity {
+                    Some(identity) => {
+                        if let Err(why) = check_identity(&self.secret, &identity, now) {
+                            return Err(self.refuse("invalid_identity", why).await);
+                        }
+                        match Self::contact(&self.state, &identity.email, Some(&identity.name))
+                            .await
+                        {
+                            Ok(contact) => Visitor {
+                                contact,
+                                verified: true,
+                            },
+                            Err(why) => return Err(self.refuse("invalid_identity", why).await),
+                        }
+                    }
+                    None => {
+                        let email = email
+                            .map(|e| e.trim().to_string())
+                            .filter(|e| !e.is_empty());
+                        let contact = match email {
+                            Some(email) => {
+                                Self::contact(&self.state, &email, name.as_deref()).await
+                            }
+                            None => {
+                                let placeholder =
+                                    format!("visitor-{}@chat.invalid", &random_secret()[..16]);
+                                Self::contact(
+                                    &self.state,
+                                    &placeholder,
+                                    name.as_deref().or(Some("Chat visitor")),
+                                )
+                                .await
+                            }
+                        };
+                        match contact {
+                            Ok(contact) => Visitor {
+                                contact,
+                                verified: false,
+                            },
+                            Err(why) => return Err(self.refuse("invalid_visitor", why).await),
+                        }
+                    }
+                };
+                let token = random_secret();
+                let conversation = store
+                    .create_conversation(self.key.id, &token_hash(&token), visitor, now)
+                    .await?;
+                (token, conversation)
+            }
+        };
+        // The position is taken before the history is read: anything
+        // committed later is followed live, nothing twice.
+        self.position = store.last_event_id().await?;
+        let mut messages = Vec::new();
+        if let Some(ticket) = conversation.ticket {
+            let after = last_seen.unwrap_or(0);
+            messages = store
+                .ticket_events(ticket)
+                .await?
+                .iter()
+                .filter(|e| e.id.0 > after && e.id <= self.position)
+                .filter_map(visible)
+                .collect();
+        }
+        let agents_available = Self::agents_available(&self.state, conversation.ticket).await?;
+        let welcome = ToVisitor::Welcome {
+            conversation_token: token,
+            ticket_id: conversation.ticket.map(|t| t.0),
+            verified: conversation.verified,
+            agents_available,
+            messages,
+        };
+        self.conversation = Some(conversation);
+        self.send(&welcome).await
+    }
+
+    /// The contact with this email, created when unknown.
+    async fn contact(
+        state: &AppState,
+        email: &str,
+        name: Option<&str>,
+    ) -> Result<ContactId, String> {
+        let store = state.store();
+        let email = tierdesk_core::validate::email(email).map_err(|e| format!("email: {e}"))?;
+        if let Some(contact) = store
+            .contact_by_email(&email)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(contact.id);
+        }
+        let name = name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string());
+        let created = store
+            .create_contact(
+                NewContact {
+                    email: email.clone(),
+                    name,
+                    organisation: None,
+                    phone: None,
+                },
+                state.now(),
+            )
+            .await;
+        match created {
+            Ok(contact) => Ok(contact.id),
+            // Created meanwhile by someone else.
+            Err(StoreError::Duplicate { .. }) => store
+                .contact_by_email(&email)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|c| c.id)
+                .ok_or_else(|| "the contact could not be created".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Whether any available agent could take this chat (its team and tier;
+    /// a chat not yet opened would start at tier 1 without a team).
+    async fn agents_available(
+        state: &AppState,
+        ticket: Option<TicketId>,
+    ) -> Result<bool, ChatError> {
+        let store = state.store();
+        let ticket: Option<Ticket> = match ticket {
+            Some(id) => store.ticket(id).await?,
+            None => None,
+        };
+        let (tier, team) = ticket
+            .map(|t| (t.tier, t.team))
+            .unwrap_or((Tier::ONE, None));
+        let agents = store.list_agents().await?;
+        Ok(agents.iter().any(|a: &Agent| {
+            a.active
+                && a.available
+                && a.tier >= tier
+                && team.is_none_or(|team| a.teams.contains(&team))
+        }))
+    }
+
+    async fn handle(&mut self, message: FromVisitor) -> Result<(), ChatError> {
+        match message {
+            FromVisitor::Hello { .. } => {
+                self.send(&ToVisitor::Error {
+                    code: "bad_message",
+                    message: "already said hello".into(),
+                })
+                .await
+            }
+            FromVisitor::Typing => {
+                if let Some(ticket) = self.ticket() {
+                    let _ = self.state.typing().send(Typing {
+                        ticket,
+                        agent: false,
+                    });
+                }
+                Ok(())
+            }
+            FromVisitor::Message { client_id, text } => {
+                let text = text.trim().to_string();
+                if client_id.is_empty() || client_id.chars().count() > MAX_CLIENT_ID {
+                    return self
+                        .send(&ToVisitor::Error {
+                            code: "bad_message",
+                            message: format!("client_id must be 1 to {MAX_CLIENT_ID} characters"),
+                        })
+                        .await;
+                }
+                if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+                    return self
+                        .send(&ToVisitor::Error {
+                            code: "bad_message",
+                            message: format!("text must be 1 to {MAX_TEXT_CHARS} characters"),
+                        })
+                        .await;
+                }
+                let Some(conversation) = self.conversation.clone() else {
+                    return Err(ChatError::Closed);
+                };
+                let subject: String = text
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(80)
+                    .collect();
+                let mut tags = Vec::new();
+                if !conversation.verified
+                    && let Ok(tag) = TagName::parse("chat-unverified")
+                {
+                    tags.push(tag);
+                }
+                let posted = self
+                    .state
+                    .store()
+                    .post_chat_message(
+                        conversation.id,
+                        &client_id,
+                        text,
+                        ChatOpening {
+                            subject: format!("Chat: {subject}"),
+                            tags,
+                        },
+                        self.state.now(),
+                    )
+                    .await?;
+                if let Some(c) = self.conversation.as_mut() {
+                    c.ticket = Some(posted.ticket.id);
+                }
+                // Replies committed before this message go out before its
+                // ack: a visitor who has the ack has everything older.
+                self.follow().await?;
+                let agents_available =
+                    Self::agents_available(&self.state, Some(posted.ticket.id)).await?;
+                self.send(&ToVisitor::Ack {
+                    client_id,
+                    id: posted.event.0,
+                    ticket_id: posted.ticket.id.0,
+                    agents_available,
+                })
+                .await
+            }
+        }
+    }
+
+    /// Sends the agent replies committed since the last read.
+    async fn follow(&mut self) -> Result<(), ChatError> {
+        let Some(ticket) = self.ticket() else {
+            return Ok(());
+        };
+        let store = self.state.store_arc();
+        loop {
+            let page = store.events_after(self.position, PAGE).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            self.position = last.id;
+            let full = page.len() as u32 == PAGE;
+            for stored in &page {
+                if stored.event.ticket != ticket {
+                    continue;
+                }
+                // The visitor's own messages are acknowledged, not echoed.
+                if let Some(message) = visible(stored)
+                    && message.from == "agent"
+                {
+                    self.send(&ToVisitor::Message(message)).await?;
+                }
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_signature_round_trip() {
+        let now = Timestamp(1_700_000_000_000);
+        let ts = 1_700_000_000;
+        let sig = sign_identity("s3cret", "a@b.test", "Ann", ts);
+        let id = SignedIdentity {
+            email: "a@b.test".into(),
+            name: "Ann".into(),
+            ts,
+            sig: sig.clone(),
+        };
+        assert_eq!(check_identity("s3cret", &id, now), Ok(()));
+        assert!(check_identity("other", &id, now).is_err());
+        let forged = SignedIdentity {
+            name: "Eve".into(),
+            ..id.clone()
+        };
+        assert!(check_identity("s3cret", &forged, now).is_err());
+        let late = Timestamp((ts + IDENTITY_WINDOW_SECS + 1) * 1000);
+        assert!(check_identity("s3cret", &id, late).is_err());
+    }
+}

@@ -1,0 +1,389 @@
+//! Live chat over a real WebSocket: a visitor's first message opens a
+//! ticket routed by rules; agent replies reach the visitor live, internal
+//! notes never do; a visitor who reconnects with the conversation token
+//! gets what they missed once, and a resent message is recorded once;
+//! signed identities are checked. On SQLite, and the basic flow on
+//! PostgreSQL.
+
+use crate::harness::*;
+use crate::pg::Database;
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tierdesk_core::{Role, Tier};
+use tierdesk_server::ServerConfig;
+use tierdesk_store::Store;
+use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A widget key made through the admin API: (key, secret).
+async fn widget_key(desk: &Desk, origins: Value) -> (String, String, i64) {
+    let (status, body) = desk
+        .admin
+        .post(
+            "/api/v1/chat/widget-keys",
+            json!({ "name": "Shop", "allowed_origins": origins }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (
+        body["key"].as_str().unwrap().to_string(),
+        body["secret"].as_str().unwrap().to_string(),
+        body["id"].as_i64().unwrap(),
+    )
+}
+
+async fn connect(desk: &Desk, key: &str) -> Socket {
+    let url = format!("{}/chat/ws?key={key}", desk.url.replace("http://", "ws://"));
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON message; fails the test after 10 s.
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("no message from the chat socket within 10 s")
+            .expect("the chat socket closed")
+            .unwrap();
+        match frame {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Close(_) => panic!("the chat socket closed"),
+            _ => continue,
+        }
+    }
+}
+
+/// Nothing arrives for a moment.
+async fn quiet(socket: &mut Socket) {
+    if let Ok(Some(Ok(Message::Text(text)))) =
+        tokio::time::timeout(Duration::from_millis(700), socket.next()).await
+    {
+        panic!("unexpected chat message: {text}");
+    }
+}
+
+async fn say(socket: &mut Socket, client_id: &str, text: &str) -> Value {
+    send(
+        socket,
+        json!({ "type": "message", "client_id": client_id, "text": text }),
+    )
+    .await;
+    let ack = next(socket).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["client_id"], client_id);
+    ack
+}
+
+async fn chat_rule(desk: &Desk) {
+    let (status, rule) = desk
+        .admin
+        .post(
+            "/api/v1/rules",
+            json!({
+                "name": "Chats are live",
+                "when": [{ "event": "ticket_created" }],
+                "conditions": { "all": [{ "field": "channel", "op": "is", "value": ["chat"] }] },
+                "actions": [{ "action": "add_tags", "tags": ["live-chat"] }]
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rule}");
+}
+
+/// The basic flow, on any backend.
+async fn basic_flow(desk: &Desk) {
+    chat_rule(desk).await;
+    let agent = desk.agent("amy@desk.test", Role::Agent, Tier::ONE).await;
+    let (key, _, _) = widget_key(desk, json!([])).await;
+    let mut visitor = connect(desk, &key).await;
+    send(
+        &mut visitor,
+        json!({ "type": "hello", "name": "Vera", "email": "vera@shop.test" }),
+    )
+    .await;
+    let welcome = next(&mut visitor).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["verified"], false);
+    assert_eq!(welcome["agents_available"], true);
+    assert!(welcome["ticket_id"].is_null());
+    let ack = say(&mut visitor, "m1", "My order never arrived").await;
+    let ticket_id = ack["ticket_id"].as_i64().unwrap();
+
+    let (status, ticket) = agent.get(&format!("/api/v1/tickets/{ticket_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{ticket}");
+    assert_eq!(ticket["channel"], "chat", "{ticket}");
+    let tags = ticket["tags"].to_string();
+    assert!(tags.contains("live-chat"), "the rule routed it: {ticket}");
+    assert!(tags.contains("chat-unverified"), "{ticket}");
+
+    // An internal note first: were it leaked it would arrive before the reply.
+    let (status, body) = agent
+        .post(
+            &format!("/api/v1/tickets/{ticket_id}/notes"),
+            json!({ "body": "SECRET internal note" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = agent
+        .post(
+            &format!("/api/v1/tickets/{ticket_id}/replies"),
+            json!({ "body": "Sorry! Resending it today." }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let reply = next(&mut visitor).await;
+    assert_eq!(reply["type"], "message", "{reply}");
+    assert_eq!(reply["from"], "agent");
+    assert_eq!(reply["text"], "Sorry! Resending it today.");
+    quiet(&mut visitor).await;
+
+    // Agent typing reaches the visitor.
+    let (status, _, _) = agent
+        .send(agent.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/tickets/{ticket_id}/typing"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let typing = next(&mut visitor).await;
+    assert_eq!(typing, json!({ "type": "typing", "from": "agent" }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_basic_flow_on_sqlite() {
+    basic_flow(&Desk::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_basic_flow_on_postgres() {
+    let database = Database::create().await;
+    let store: Arc<dyn Store> = Arc::new(
+        PostgresStore::connect(&database.url, PostgresOptions::default())
+            .await
+            .unwrap(),
+    );
+    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    basic_flow(&desk).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_resume_loses_nothing_and_duplicates_nothing() {
+    let desk = Desk::start().await;
+    let agent = desk.agent("amy@desk.test", Role::Agent, Tier::ONE).await;
+    let (key, _, _) = widget_key(&desk, json!([])).await;
+    let mut visitor = connect(&desk, &key).await;
+    send(&mut visitor, json!({ "type": "hello" })).await;
+    let welcome = next(&mut visitor).await;
+    let token = welcome["conversation_token"].as_str().unwrap().to_string();
+    let first = say(&mut visitor, "c1", "Printer on fire").await;
+    let ticket_id = first["ticket_id"].as_i64().unwrap();
+    let reply = |text: &'static str| {
+        let agent = agent.clone();
+        async move {
+            let (status, body) = agent
+                .post(
+                    &format!("/api/v1/tickets/{ticket_id}/replies"),
+                    json!({ "body": text }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    };
+    reply("Seen live").await;
+    let live = next(&mut visitor).await;
+    assert_eq!(live["text"], "Seen live");
+    let last_seen = live["id"].as_i64().unwrap();
+    drop(visitor);
+
+    // Missed while away.
+    reply("Missed one").await;
+    reply("Missed two").await;
+    let mut visitor = connect(&desk, &key).await;
+    send(
+        &mut visitor,
+        json!({ "type": "hello", "resume_token": token, "last_seen": last_seen }),
+    )
+    .await;
+    let welcome = next(&mut visitor).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["ticket_id"], ticket_id);
+    let texts: Vec<&str> = welcome["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Missed one", "Missed two"]);
+    quiet(&mut visitor).await;
+
+    // The first message resent (its ack was lost, say): same id, one copy.
+    let again = say(&mut visitor, "c1", "Printer on fire").await;
+    assert_eq!(again["id"], first["id"]);
+    let second = say(&mut visitor, "c2", "Still burning").await;
+    assert_ne!(second["id"], first["id"]);
+    let (_, ticket) = agent.get(&format!("/api/v1/tickets/{ticket_id}")).await;
+    let customer_messages = ticket["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "customer_message")
+        .count();
+    assert_eq!(customer_messages, 2, "{ticket}");
+
+    // A whole-history resume has both sides, in order.
+    let mut third = connect(&desk, &key).await;
+    send(
+        &mut third,
+        json!({ "type": "hello", "resume_token": token }),
+    )
+    .await;
+    let welcome = next(&mut third).await;
+    let all: Vec<(&str, &str)> = welcome["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["from"].as_str().unwrap(), m["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("visitor", "Printer on fire"),
+            ("agent", "Seen live"),
+            ("agent", "Missed one"),
+            ("agent", "Missed two"),
+            ("visitor", "Still burning"),
+        ]
+    );
+
+    // A made-up token is refused.
+    let mut stranger = connect(&desk, &key).await;
+    send(
+        &mut stranger,
+        json!({ "type": "hello", "resume_token": "nope" }),
+    )
+    .await;
+    let refused = next(&mut stranger).await;
+    assert_eq!(refused["code"], "unknown_conversation", "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_signed_identity_is_checked() {
+    let desk = Desk::start().await;
+    let (key, secret, _) = widget_key(&desk, json!([])).await;
+    let ts = now().0 / 1000;
+
+    let forged = tierdesk_server::sign_chat_identity("not-the-secret", "ceo@shop.test", "CEO", ts);
+    let mut visitor = connect(&desk, &key).await;
+    send(
+        &mut visitor,
+        json!({ "type": "hello", "identity": { "email": "ceo@shop.test", "name": "CEO", "ts": ts, "sig": forged } }),
+    )
+    .await;
+    let refused = next(&mut visitor).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["code"], "invalid_identity");
+
+    let stale = tierdesk_server::sign_chat_identity(&secret, "ceo@shop.test", "CEO", ts - 3600);
+    let mut visitor = connect(&desk, &key).await;
+    send(
+        &mut visitor,
+        json!({ "type": "hello", "identity": { "email": "ceo@shop.test", "name": "CEO", "ts": ts - 3600, "sig": stale } }),
+    )
+    .await;
+    assert_eq!(next(&mut visitor).await["code"], "invalid_identity");
+
+    let good = tierdesk_server::sign_chat_identity(&secret, "ceo@shop.test", "CEO", ts);
+    let mut visitor = connect(&desk, &key).await;
+    send(
+        &mut visitor,
+        json!({ "type": "hello", "identity": { "email": "ceo@shop.test", "name": "CEO", "ts": ts, "sig": good } }),
+    )
+    .await;
+    let welcome = next(&mut visitor).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["verified"], true);
+    let ack = say(&mut visitor, "x", "Hello from the CEO").await;
+    let ticket_id = ack["ticket_id"].as_i64().unwrap();
+    let (_, ticket) = desk
+        .admin
+        .get(&format!("/api/v1/tickets/{ticket_id}"))
+        .await;
+    let requester = ticket["requester_id"]
+        .as_i64()
+        .or(ticket["requester"]["id"].as_i64())
+        .or(ticket["requester"].as_i64())
+        .unwrap_or_else(|| panic!("no requester in {ticket}"));
+    let (_, contact) = desk
+        .admin
+        .get(&format!("/api/v1/contacts/{requester}"))
+        .await;
+    assert_eq!(contact["email"], "ceo@shop.test", "{contact}");
+    assert!(
+        !ticket["tags"].to_string().contains("chat-unverified"),
+        "{ticket}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_keys_are_admin_only_and_revocable_and_origins_checked() {
+    let desk = Desk::start().await;
+    let agent = desk.agent("amy@desk.test", Role::Agent, Tier::ONE).await;
+    let (status, body) = agent
+        .post("/api/v1/chat/widget-keys", json!({ "name": "x" }))
+        .await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+
+    let (key, _, id) = widget_key(&desk, json!(["https://shop.test"])).await;
+    let (_, list) = desk.admin.get("/api/v1/chat/widget-keys").await;
+    assert!(
+        !list.to_string().contains("secret"),
+        "secrets are shown once: {list}"
+    );
+
+    let url = format!("{}/chat/ws?key={key}", desk.url.replace("http://", "ws://"));
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            url.as_str(),
+        )
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.test".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            url.as_str(),
+        )
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://shop.test".parse().unwrap());
+    let (mut ok, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    send(&mut ok, json!({ "type": "hello" })).await;
+    assert_eq!(next(&mut ok).await["type"], "welcome");
+
+    let (status, _) = desk
+        .admin
+        .delete(&format!("/api/v1/chat/widget-keys/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let url = format!("{}/chat/ws?key={key}", desk.url.replace("http://", "ws://"));
+    assert!(
+        tokio_tungstenite::connect_async(url).await.is_err(),
+        "revoked"
+    );
+}
