@@ -57,7 +57,25 @@ pub fn api_routes() -> Router<AppState> {
 
 /// Routes at the root: the visitor socket.
 pub fn public_routes() -> Router<AppState> {
-    Router::new().route("/chat/ws", get(socket))
+    Router::new()
+        .route("/chat/ws", get(socket))
+        .route("/widget.js", get(widget_js))
+}
+
+/// The embeddable widget, hand-written, no dependencies.
+const WIDGET_JS: &str = include_str!("chat_assets/widget.js");
+
+async fn widget_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        WIDGET_JS,
+    )
+        .into_response()
 }
 
 // --- admin: widget keys ------------------------------------------------------

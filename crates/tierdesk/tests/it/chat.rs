@@ -387,3 +387,24 @@ async fn chat_keys_are_admin_only_and_revocable_and_origins_checked() {
         "revoked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn widget_script_is_served_small_and_cross_origin() {
+    let desk = Desk::start().await;
+    let response = reqwest::get(format!("{}/widget.js", desk.url))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers["content-type"].to_str().unwrap(),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        headers["access-control-allow-origin"].to_str().unwrap(),
+        "*"
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.len() < 15 * 1024, "{} bytes", body.len());
+    assert!(body.contains("attachShadow") && body.contains("/chat/ws?key="));
+}

@@ -1,0 +1,197 @@
+/* Tierdesk live-chat widget. Embed with:
+ *   <script src="https://DESK/widget.js" data-key="wk_..." async></script>
+ * Optional signed identity: set window.TierdeskIdentity = {email, name, ts, sig}
+ * before the tag. Everything lives in a Shadow DOM so the host page's CSS
+ * cannot reach it. No dependencies. */
+(function () {
+  "use strict";
+  var script = document.currentScript ||
+    document.querySelector('script[data-key][src*="widget.js"]');
+  if (!script || window.__tierdeskWidget) return;
+  window.__tierdeskWidget = true;
+  var key = script.getAttribute("data-key") || "";
+  var origin = new URL(script.src, location.href).origin;
+  var wsUrl = origin.replace(/^http/, "ws") + "/chat/ws?key=" + encodeURIComponent(key);
+  var store = "tierdesk-chat:" + key;
+  var saved = {};
+  try { saved = JSON.parse(localStorage.getItem(store) || "{}") || {}; } catch (e) { saved = {}; }
+  function save() { try { localStorage.setItem(store, JSON.stringify(saved)); } catch (e) { /* private mode */ } }
+
+  // A custom element with inline !important styles: page rules cannot hide
+  // or restyle the host, and none reach inside the shadow root.
+  var host = document.createElement("tierdesk-chat");
+  host.setAttribute("style", "all:initial !important;display:block !important;position:fixed !important;" +
+    "right:20px !important;bottom:20px !important;z-index:2147483647 !important;visibility:visible !important;" +
+    "opacity:1 !important;transform:none !important;filter:none !important");
+  var root = host.attachShadow({ mode: "open" });
+  var css =
+    ":host{font:14px/1.4 system-ui,sans-serif;color:#1b1f24}" +
+    "*{box-sizing:border-box;font:inherit;color:inherit;margin:0}" +
+    "button{cursor:pointer;border:0;border-radius:8px;background:#1f5fbf;color:#fff;padding:8px 12px}" +
+    "button:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #f0b400;outline-offset:1px}" +
+    ".launch{border-radius:28px;padding:12px 18px;box-shadow:0 2px 10px rgba(0,0,0,.3)}" +
+    ".panel{position:absolute;right:0;bottom:56px;width:320px;max-width:calc(100vw - 40px);height:440px;max-height:calc(100vh - 100px);background:#fff;border:1px solid #c8ced6;border-radius:12px;box-shadow:0 4px 24px rgba(0,0,0,.25);display:flex;flex-direction:column;overflow:hidden}" +
+    ".panel[hidden]{display:none}" +
+    "header{background:#1f5fbf;color:#fff;padding:10px 12px;display:flex;justify-content:space-between;align-items:center}" +
+    "header button{background:transparent;padding:2px 8px}" +
+    ".log{flex:1;overflow-y:auto;padding:10px;display:flex;flex-direction:column;gap:6px;background:#f6f7f9}" +
+    ".msg{max-width:80%;padding:6px 10px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}" +
+    ".visitor{align-self:flex-end;background:#1f5fbf;color:#fff}" +
+    ".agent{align-self:flex-start;background:#fff;border:1px solid #d5dae1}" +
+    ".pending{opacity:.6}" +
+    ".note{align-self:center;font-size:12px;color:#4a5360;text-align:center}" +
+    ".typing{font-size:12px;color:#4a5360;padding:0 10px;min-height:18px}" +
+    "form{display:flex;gap:6px;padding:8px;border-top:1px solid #e1e5ea}" +
+    "form.start{flex-direction:column;border:0}" +
+    "input,textarea{flex:1;border:1px solid #b5bcc6;border-radius:8px;padding:6px 8px;background:#fff;min-width:0}" +
+    "textarea{resize:none;height:38px}" +
+    "label{font-size:12px;display:flex;flex-direction:column;gap:2px}";
+  root.innerHTML =
+    "<style>" + css + "</style>" +
+    '<div class="panel" role="dialog" aria-label="Chat with support" hidden>' +
+    '<header><span>Chat with support</span><button type="button" class="close" aria-label="Close chat">\u2715</button></header>' +
+    '<div class="log" role="log" aria-live="polite"></div>' +
+    '<div class="typing" aria-live="polite"></div>' +
+    '<form class="start"><p>Questions? We\u2019re here. Your details are optional.</p>' +
+    '<label>Name<input name="name" autocomplete="name"></label>' +
+    '<label>Email<input name="email" type="email" autocomplete="email"></label>' +
+    '<button type="submit">Start chat</button></form>' +
+    '<form class="send" hidden><textarea name="text" aria-label="Message" placeholder="Type a message\u2026"></textarea>' +
+    '<button type="submit">Send</button></form>' +
+    "</div>" +
+    '<button type="button" class="launch" aria-expanded="false">Chat with us</button>';
+  var $ = function (s) { return root.querySelector(s); };
+  var panel = $(".panel"), log = $(".log"), launch = $(".launch"), typingEl = $(".typing");
+  var startForm = $("form.start"), sendForm = $("form.send"), textarea = sendForm.elements.text;
+
+  var ws = null, ready = false, backoff = 1000, shown = {}, pending = [], typingTimer = 0, lastTyping = 0;
+
+  function line(cls, text, id) {
+    if (id && shown[id]) return null;
+    var el = document.createElement("div");
+    el.className = cls;
+    el.textContent = text;
+    if (id) { shown[id] = el; }
+    log.appendChild(el);
+    log.scrollTop = log.scrollHeight;
+    return el;
+  }
+  function seen(id) {
+    if (id > (saved.last_seen || 0)) { saved.last_seen = id; save(); }
+  }
+  function show(m) {
+    line("msg " + (m.from === "agent" ? "agent" : "visitor"), m.text, m.id);
+    seen(m.id);
+  }
+  function uid() {
+    return window.crypto && crypto.randomUUID ? crypto.randomUUID() :
+      Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+  function transmit(p) {
+    if (ws && ready) ws.send(JSON.stringify({ type: "message", client_id: p.client_id, text: p.text }));
+  }
+
+  function connect() {
+    ready = false;
+    try { ws = new WebSocket(wsUrl); } catch (e) { retry(); return; }
+    ws.onopen = function () {
+      var hello = { type: "hello" };
+      if (saved.token) {
+        hello.resume_token = saved.token;
+        hello.last_seen = saved.last_seen || 0;
+      } else if (window.TierdeskIdentity) {
+        hello.identity = window.TierdeskIdentity;
+      } else {
+        if (saved.name) hello.name = saved.name;
+        if (saved.email) hello.email = saved.email;
+      }
+      ws.send(JSON.stringify(hello));
+    };
+    ws.onmessage = function (e) {
+      var m;
+      try { m = JSON.parse(e.data); } catch (x) { return; }
+      if (m.type === "welcome") {
+        ready = true;
+        backoff = 1000;
+        saved.token = m.conversation_token;
+        save();
+        (m.messages || []).forEach(show);
+        if (!m.agents_available) {
+          line("note", "No agent is available right now. Leave your message" +
+            (saved.email ? "" : " and your email") + " and we\u2019ll answer by email.");
+        }
+        pending.forEach(transmit);
+      } else if (m.type === "ack") {
+        pending = pending.filter(function (p) {
+          if (p.client_id !== m.client_id) return true;
+          p.el.classList.remove("pending");
+          if (shown[m.id] && shown[m.id] !== p.el) p.el.remove();
+          else shown[m.id] = p.el;
+          return false;
+        });
+        seen(m.id);
+      } else if (m.type === "message") {
+        typingEl.textContent = "";
+        show(m);
+      } else if (m.type === "typing") {
+        typingEl.textContent = "Support is typing\u2026";
+        clearTimeout(typingTimer);
+        typingTimer = setTimeout(function () { typingEl.textContent = ""; }, 4000);
+      } else if (m.type === "error") {
+        if (m.code === "unknown_conversation") {
+          saved = { name: saved.name, email: saved.email };
+          save();
+        } else {
+          line("note", m.message || "Something went wrong.");
+        }
+      }
+    };
+    ws.onclose = function () { ready = false; ws = null; retry(); };
+  }
+  function retry() {
+    setTimeout(connect, backoff + Math.random() * 500);
+    backoff = Math.min(backoff * 2, 30000);
+  }
+
+  function begin() {
+    startForm.hidden = true;
+    sendForm.hidden = false;
+    if (!ws) connect();
+    textarea.focus();
+  }
+  startForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    saved.name = startForm.elements.name.value.trim();
+    saved.email = startForm.elements.email.value.trim();
+    save();
+    begin();
+  });
+  sendForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = textarea.value.trim();
+    if (!text) return;
+    textarea.value = "";
+    var p = { client_id: uid(), text: text, el: line("msg visitor pending", text) };
+    pending.push(p);
+    transmit(p);
+  });
+  textarea.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendForm.requestSubmit(); }
+  });
+  textarea.addEventListener("input", function () {
+    var now = Date.now();
+    if (ws && ready && now - lastTyping > 2000) {
+      lastTyping = now;
+      ws.send('{"type":"typing"}');
+    }
+  });
+  function toggle(open) {
+    panel.hidden = !open;
+    launch.setAttribute("aria-expanded", String(open));
+    if (open && (saved.token || window.TierdeskIdentity)) begin();
+  }
+  launch.addEventListener("click", function () { toggle(panel.hidden); });
+  $(".close").addEventListener("click", function () { toggle(false); launch.focus(); });
+  function mount() { document.body.appendChild(host); }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+})();
