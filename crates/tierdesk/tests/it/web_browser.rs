@@ -34,6 +34,17 @@ fn screenshot_dir() -> PathBuf {
 
 #[test]
 fn agent_app_in_chromium() {
+    run_in_chromium("agent-app.mjs");
+}
+
+/// The live-chat widget on another site's page; the agent answers in the app.
+#[test]
+fn chat_widget_in_chromium() {
+    run_in_chromium("chat-widget.mjs");
+}
+
+/// Runs one script of tests/browser against a fresh `tierdesk demo`.
+fn run_in_chromium(script: &str) {
     if std::env::var_os("TIERDESK_SKIP_BROWSER_TESTS").is_some() {
         eprintln!("TIERDESK_SKIP_BROWSER_TESTS is set: not running the browser test");
         return;
@@ -83,7 +94,7 @@ fn agent_app_in_chromium() {
     assert!(url.starts_with("http://127.0.0.1:"), "unexpected {line:?}");
 
     let output = Command::new("node")
-        .arg("agent-app.mjs")
+        .arg(script)
         .current_dir(&scripts)
         .env("TIERDESK_URL", &url)
         .env("TIERDESK_EMAIL", "admin@northstar-it.example")

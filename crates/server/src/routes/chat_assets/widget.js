@@ -25,13 +25,13 @@
     "opacity:1 !important;transform:none !important;filter:none !important");
   var root = host.attachShadow({ mode: "open" });
   var css =
-    ":host{font:14px/1.4 system-ui,sans-serif;color:#1b1f24}" +
+    ".w{font:14px/1.4 system-ui,-apple-system,\"Segoe UI\",Roboto,Arial,sans-serif;color:#1b1f24}" +
+    "[hidden]{display:none !important}" +
     "*{box-sizing:border-box;font:inherit;color:inherit;margin:0}" +
     "button{cursor:pointer;border:0;border-radius:8px;background:#1f5fbf;color:#fff;padding:8px 12px}" +
     "button:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #f0b400;outline-offset:1px}" +
     ".launch{border-radius:28px;padding:12px 18px;box-shadow:0 2px 10px rgba(0,0,0,.3)}" +
     ".panel{position:absolute;right:0;bottom:56px;width:320px;max-width:calc(100vw - 40px);height:440px;max-height:calc(100vh - 100px);background:#fff;border:1px solid #c8ced6;border-radius:12px;box-shadow:0 4px 24px rgba(0,0,0,.25);display:flex;flex-direction:column;overflow:hidden}" +
-    ".panel[hidden]{display:none}" +
     "header{background:#1f5fbf;color:#fff;padding:10px 12px;display:flex;justify-content:space-between;align-items:center}" +
     "header button{background:transparent;padding:2px 8px}" +
     ".log{flex:1;overflow-y:auto;padding:10px;display:flex;flex-direction:column;gap:6px;background:#f6f7f9}" +
@@ -48,7 +48,7 @@
     "label{font-size:12px;display:flex;flex-direction:column;gap:2px}";
   root.innerHTML =
     "<style>" + css + "</style>" +
-    '<div class="panel" role="dialog" aria-label="Chat with support" hidden>' +
+    '<div class="w"><div class="panel" role="dialog" aria-label="Chat with support" hidden>' +
     '<header><span>Chat with support</span><button type="button" class="close" aria-label="Close chat">\u2715</button></header>' +
     '<div class="log" role="log" aria-live="polite"></div>' +
     '<div class="typing" aria-live="polite"></div>' +
@@ -59,11 +59,14 @@
     '<form class="send" hidden><textarea name="text" aria-label="Message" placeholder="Type a message\u2026"></textarea>' +
     '<button type="submit">Send</button></form>' +
     "</div>" +
-    '<button type="button" class="launch" aria-expanded="false">Chat with us</button>';
+    '<button type="button" class="launch" aria-expanded="false">Chat with us</button></div>';
   var $ = function (s) { return root.querySelector(s); };
   var panel = $(".panel"), log = $(".log"), launch = $(".launch"), typingEl = $(".typing");
   var startForm = $("form.start"), sendForm = $("form.send"), textarea = sendForm.elements.text;
 
+  // The newest message id on this page: a reconnect asks only for newer
+  // ones; a fresh page (lastSeen 0) gets the whole conversation.
+  var lastSeen = 0;
   var ws = null, ready = false, backoff = 1000, shown = {}, pending = [], typingTimer = 0, lastTyping = 0;
 
   function line(cls, text, id) {
@@ -77,7 +80,7 @@
     return el;
   }
   function seen(id) {
-    if (id > (saved.last_seen || 0)) { saved.last_seen = id; save(); }
+    if (id > lastSeen) lastSeen = id;
   }
   function show(m) {
     line("msg " + (m.from === "agent" ? "agent" : "visitor"), m.text, m.id);
@@ -98,7 +101,7 @@
       var hello = { type: "hello" };
       if (saved.token) {
         hello.resume_token = saved.token;
-        hello.last_seen = saved.last_seen || 0;
+        hello.last_seen = lastSeen;
       } else if (window.TierdeskIdentity) {
         hello.identity = window.TierdeskIdentity;
       } else {

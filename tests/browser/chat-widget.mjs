@@ -1,0 +1,160 @@
+// The live-chat widget in Debian's chromium. Like agent-app.mjs it starts
+// no desk itself: web_browser.rs runs `tierdesk demo` and passes
+// TIERDESK_URL, TIERDESK_EMAIL/PASSWORD (an admin), TIERDESK_EMAIL2 (an
+// agent) and SCREENSHOT_DIR. This script serves a customer's web page on
+// another 127.0.0.1 port, with CSS written to break embedded widgets, and
+// embeds the widget with one script tag. The visitor writes; the agent
+// sees the chat ticket arrive live in the agent app and replies; the
+// visitor sees the reply. Exits non-zero on the first failed check.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const base = process.env.TIERDESK_URL;
+const email = process.env.TIERDESK_EMAIL;
+const password = process.env.TIERDESK_PASSWORD;
+const email2 = process.env.TIERDESK_EMAIL2;
+const shots = process.env.SCREENSHOT_DIR || "screenshots";
+if (!base || !email || !password || !email2) {
+  console.error("set TIERDESK_URL, TIERDESK_EMAIL, TIERDESK_PASSWORD and TIERDESK_EMAIL2");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+const TIMEOUT = 15000;
+let passed = 0;
+let failed = 0;
+
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    passed += 1;
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    failed += 1;
+    console.log(`not ok - ${name}\n${error && error.stack ? error.stack : error}`);
+    throw error;
+  }
+}
+
+async function apiSession() {
+  const response = await fetch(`${base}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  assert.equal(response.status, 200, "API login");
+  const cookie = response.headers.get("set-cookie").split(";")[0];
+  const { csrf_token } = await response.json();
+  return async (method, path, body) => {
+    const r = await fetch(`${base}${path}`, {
+      method,
+      headers: { "content-type": "application/json", cookie, "x-csrf-token": csrf_token },
+      body: JSON.stringify(body),
+    });
+    const json = await r.json();
+    assert.ok(r.ok, `${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+}
+
+const api = await apiSession();
+const widget = await api("POST", "/api/v1/chat/widget-keys", { name: "Test shop" });
+
+// The customer's site: another origin, hostile CSS.
+const hostile = `
+  * { font-family: "Comic Sans MS", cursive !important; color: #f0f !important; }
+  div, button, textarea, input, form { display: none !important; }
+  body * { position: static !important; transform: scale(0.2) !important; }
+  tierdesk-chat, [data-tierdesk-chat] { display: none !important; opacity: 0 !important; }
+`;
+const hostPage = `<!doctype html><html><head><title>Shop</title><style>${hostile}</style></head>
+<body><h1>Welcome to the shop</h1><p>Buy things.</p>
+<script src="${base}/widget.js" data-key="${widget.key}" async></script></body></html>`;
+const server = createServer((req, res) => {
+  res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+  res.end(hostPage);
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const shop = `http://127.0.0.1:${server.address().port}/`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+});
+
+let exitCode = 0;
+try {
+  const agentContext = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const agent = await agentContext.newPage();
+  agent.setDefaultTimeout(TIMEOUT);
+  const visitorContext = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+  const visitor = await visitorContext.newPage();
+  visitor.setDefaultTimeout(TIMEOUT);
+  const errors = [];
+  visitor.on("pageerror", (error) => errors.push(error.message));
+  const text = `My parcel is lost ${Date.now()}`;
+
+  await step("the agent signs in and watches the inbox", async () => {
+    await agent.goto(`${base}/inbox`);
+    await agent.getByLabel("Email").fill(email2);
+    await agent.getByLabel("Password").fill(password);
+    await Promise.all([agent.waitForURL(/\/inbox$/), agent.getByRole("button", { name: "Sign in" }).click()]);
+    await agent.locator("html[data-live=open]").waitFor({ state: "attached" });
+  });
+
+  await step("the widget shows on a hostile page and the visitor writes", async () => {
+    await visitor.goto(shop);
+    const launch = visitor.getByRole("button", { name: "Chat with us" });
+    await launch.waitFor({ state: "visible" });
+    const box = await launch.boundingBox();
+    assert.ok(box && box.width > 60 && box.height > 25, `launcher is full size: ${JSON.stringify(box)}`);
+    const font = await launch.evaluate((el) => getComputedStyle(el).fontFamily);
+    assert.doesNotMatch(font, /Comic/, "host CSS does not reach the widget");
+    await launch.click();
+    await visitor.getByLabel("Name").fill("Vera Visitor");
+    await visitor.getByLabel("Email").fill("vera@shop.example");
+    await visitor.getByRole("button", { name: "Start chat" }).click();
+    assert.ok(await visitor.getByRole("button", { name: "Start chat" }).isHidden(), "the start form goes away");
+    await visitor.getByRole("textbox", { name: "Message" }).fill(text);
+    await visitor.getByRole("button", { name: "Send", exact: true }).click();
+    await visitor.locator(".msg.visitor:not(.pending)", { hasText: text }).waitFor();
+    await visitor.screenshot({ path: join(shots, "chat-visitor.png") });
+  });
+
+  await step("the agent app shows the chat live and the agent replies", async () => {
+    const row = agent.locator("#ticket-rows tr", { hasText: text });
+    await row.waitFor();
+    await Promise.all([agent.waitForURL(/\/tickets\/\d+$/), row.locator("a").first().click()]);
+    await agent.locator("#timeline li", { hasText: text }).first().waitFor();
+    await agent.locator("#kind-reply").check();
+    await agent.locator("#body").fill("We found it, it arrives tomorrow.");
+    await Promise.all([agent.waitForURL(/\/tickets\/\d+$/), agent.getByRole("button", { name: "Send" }).click()]);
+    await agent.locator("#timeline li.entry-reply", { hasText: "We found it" }).waitFor();
+    await agent.screenshot({ path: join(shots, "chat-agent.png"), fullPage: true });
+  });
+
+  await step("the visitor sees the reply", async () => {
+    await visitor.locator(".msg.agent", { hasText: "We found it, it arrives tomorrow." }).waitFor();
+    await visitor.screenshot({ path: join(shots, "chat-visitor-reply.png") });
+  });
+
+  await step("a reload resumes the conversation without duplicates", async () => {
+    await visitor.reload();
+    await visitor.getByRole("button", { name: "Chat with us" }).click();
+    await visitor.locator(".msg.agent", { hasText: "We found it" }).waitFor();
+    assert.equal(await visitor.locator(".msg", { hasText: text }).count(), 1);
+    assert.equal(await visitor.locator(".msg.agent").count(), 1);
+    assert.deepEqual(errors, []);
+  });
+} catch (error) {
+  exitCode = 1;
+} finally {
+  await browser.close();
+  server.close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(exitCode);
