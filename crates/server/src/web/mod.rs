@@ -8,6 +8,7 @@
 //! every POST, and cross-site POSTs refused by `Origin`/`Sec-Fetch-Site`.
 
 mod assets;
+mod chat_admin;
 mod inbox;
 mod login;
 mod render;
@@ -46,6 +47,7 @@ pub(crate) fn router() -> Router<AppState> {
             "/tickets/{id}/escalate",
             get(ticket::escalation_page).post(ticket::escalate),
         )
+        .route("/admin/chat", get(chat_admin::page_handler))
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::map_response(security_headers))
 }

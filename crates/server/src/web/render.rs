@@ -17,6 +17,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("ticket.html", include_str!("templates/ticket.html")),
     ("timeline.html", include_str!("templates/timeline.html")),
     ("escalate.html", include_str!("templates/escalate.html")),
+    ("chat_admin.html", include_str!("templates/chat_admin.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -801,3 +801,42 @@ async fn two_sign_in_tabs_both_work() {
         "back where the agent was going"
     );
 }
+
+#[tokio::test]
+async fn chat_widget_page_shows_each_keys_snippet_to_admins_only() {
+    let desk = Desk::start().await;
+    let (status, key) = desk
+        .admin
+        .post(
+            "/api/v1/chat/widget-keys",
+            json!({ "name": "Shop <main>", "allowed_origins": ["https://shop.test"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let key_text = key["key"].as_str().unwrap();
+    let secret = key["secret"].as_str().unwrap();
+
+    let admin = Browser::login(&desk.url, "admin@desk.test").await;
+    let (status, headers, html) = admin.get("/admin/chat").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_secure_headers(&headers);
+    let text = unescape(&html);
+    let host = desk.url.trim_start_matches("http://");
+    assert!(
+        text.contains(&format!(
+            "<script src=\"http://{host}/widget.js\" data-key=\"{key_text}\" async></script>"
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains("Shop &lt;main&gt;"),
+        "names are escaped: {html}"
+    );
+    assert!(!html.contains(secret), "the secret is never shown again");
+
+    desk.agent("amy@desk.test", Role::Agent, Tier::ONE).await;
+    let agent = Browser::login(&desk.url, "amy@desk.test").await;
+    let (status, _, html) = agent.get("/admin/chat").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    assert!(!unescape(&html).contains(key_text));
+}
