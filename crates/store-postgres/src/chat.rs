@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 use tierdesk_core::{Actor, ContactId, EventId, TicketId, Timestamp};
 use tierdesk_store::chat::{
-    ChatOpening, ChatStore, Conversation, NewWidgetKey, Posted, Visitor, WidgetKey, message_event,
-    opening_draft,
+    ChatOpening, ChatStore, ChatUpload, Conversation, NewWidgetKey, Posted, Visitor, WidgetKey,
+    message_event, opening_draft,
 };
+use tierdesk_store::mail::MailTx;
 use tierdesk_store::{Result, RuleCache, StoreError, TicketChange, Tx, ops};
 
 type KeyColumns = (i64, String, String, String, i64, Option<i64>, String);
@@ -280,5 +281,64 @@ impl ChatStore for PostgresStore {
         .await?;
         tx.commit().await.map_err(backend)?;
         Ok(posted)
+    }
+
+    async fn add_chat_upload(
+        &self,
+        conversation: i64,
+        filename: &str,
+        content_type: &str,
+        data: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<ChatUpload> {
+        let sha256 = tierdesk_store::mail::sha256_hex(&data);
+        let size = data.len() as i64;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        PgTx(&mut tx).put_blob(&sha256, &data).await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO chat_uploads (conversation_id, sha256, filename, content_type, size, at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(conversation)
+        .bind(&sha256)
+        .bind(filename)
+        .bind(content_type)
+        .bind(size)
+        .bind(now.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err("conversation", "conversation"))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(ChatUpload {
+            id,
+            conversation,
+            sha256,
+            filename: filename.to_string(),
+            content_type: content_type.to_string(),
+            size,
+            at: now,
+        })
+    }
+
+    async fn chat_upload(&self, id: i64) -> Result<Option<ChatUpload>> {
+        let row: Option<(i64, i64, String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, conversation_id, sha256, filename, content_type, size, at
+             FROM chat_uploads WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(
+            |(id, conversation, sha256, filename, content_type, size, at)| ChatUpload {
+                id,
+                conversation,
+                sha256,
+                filename,
+                content_type,
+                size,
+                at: Timestamp(at),
+            },
+        ))
     }
 }

@@ -29,3 +29,14 @@ CREATE TABLE chat_messages (
     event_id        INTEGER NOT NULL,
     PRIMARY KEY (conversation_id, client_id)
 );
+
+-- Files a visitor sent; the bytes live in the mail blob store (by SHA-256).
+CREATE TABLE chat_uploads (
+    id              INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES chat_conversations (id),
+    sha256          TEXT NOT NULL REFERENCES mail_blobs (sha256),
+    filename        TEXT NOT NULL,
+    content_type    TEXT NOT NULL,
+    size            INTEGER NOT NULL,
+    at              INTEGER NOT NULL
+);

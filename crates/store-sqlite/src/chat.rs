@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tierdesk_core::{Actor, ContactId, EventId, TicketId, Timestamp};
 use tierdesk_store::chat::{
-    ChatOpening, ChatStore, Conversation, NewWidgetKey, Posted, Visitor, WidgetKey, message_event,
-    opening_draft,
+    ChatOpening, ChatStore, ChatUpload, Conversation, NewWidgetKey, Posted, Visitor, WidgetKey,
+    message_event, opening_draft,
 };
+use tierdesk_store::mail::MailTx;
 use tierdesk_store::{Result, StoreError, TicketChange, Tx, ops};
 
 const KEY: &str =
@@ -291,5 +292,71 @@ impl ChatStore for SqliteStore {
             self.tick_jobs();
         }
         Ok(posted)
+    }
+
+    async fn add_chat_upload(
+        &self,
+        conversation: i64,
+        filename: &str,
+        content_type: &str,
+        data: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<ChatUpload> {
+        let filename = filename.to_string();
+        let content_type = content_type.to_string();
+        self.writer
+            .write(move |conn| {
+                let sha256 = tierdesk_store::mail::sha256_hex(&data);
+                run_now(WriteTx(conn).put_blob(&sha256, &data))?;
+                let size = data.len() as i64;
+                let id: i64 = conn
+                    .prepare_cached(
+                        "INSERT INTO chat_uploads (conversation_id, sha256, filename, content_type, size, at)
+                         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(
+                            params![conversation, sha256, filename, content_type, size, now.0],
+                            |r| r.get(0),
+                        )
+                    })
+                    .map_err(db_err("conversation", "conversation"))?;
+                Ok(ChatUpload {
+                    id,
+                    conversation,
+                    sha256,
+                    filename,
+                    content_type,
+                    size,
+                    at: now,
+                })
+            })
+            .await
+    }
+
+    async fn chat_upload(&self, id: i64) -> Result<Option<ChatUpload>> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "SELECT id, conversation_id, sha256, filename, content_type, size, at
+                     FROM chat_uploads WHERE id = ?",
+                )
+                .and_then(|mut s| {
+                    s.query_row([id], |r| {
+                        Ok(ChatUpload {
+                            id: r.get(0)?,
+                            conversation: r.get(1)?,
+                            sha256: r.get(2)?,
+                            filename: r.get(3)?,
+                            content_type: r.get(4)?,
+                            size: r.get(5)?,
+                            at: Timestamp(r.get(6)?),
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(sql_err)
+            })
+            .await
     }
 }

@@ -75,6 +75,18 @@ pub struct ChatOpening {
     pub tags: Vec<tierdesk_core::TagName>,
 }
 
+/// A file a visitor sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatUpload {
+    pub id: i64,
+    pub conversation: i64,
+    pub sha256: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub at: Timestamp,
+}
+
 #[async_trait]
 pub trait ChatStore: Send + Sync + 'static {
     async fn create_widget_key(&self, new: NewWidgetKey, now: Timestamp) -> Result<WidgetKey>;
@@ -105,6 +117,16 @@ pub trait ChatStore: Send + Sync + 'static {
         opening: ChatOpening,
         now: Timestamp,
     ) -> Result<Posted>;
+    /// Keeps a visitor's file (its bytes in the content-addressed blob store).
+    async fn add_chat_upload(
+        &self,
+        conversation: i64,
+        filename: &str,
+        content_type: &str,
+        data: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<ChatUpload>;
+    async fn chat_upload(&self, id: i64) -> Result<Option<ChatUpload>>;
 }
 
 /// The event of `change` that holds the visitor's message.

@@ -53,6 +53,7 @@ pub fn api_routes() -> Router<AppState> {
         .route("/chat/widget-keys", get(list_keys).post(create_key))
         .route("/chat/widget-keys/{id}", delete(revoke_key))
         .route("/tickets/{id}/typing", post(agent_typing))
+        .route("/chat/uploads/{id}", get(download))
 }
 
 /// Routes at the root: the visitor socket.
@@ -60,6 +61,188 @@ pub fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/chat/ws", get(socket))
         .route("/widget.js", get(widget_js))
+        .route("/chat/upload", post(upload).options(upload_preflight))
+}
+
+// --- files from visitors ---------------------------------------------------------
+
+const UPLOAD_CORS: [(header::HeaderName, &str); 3] = [
+    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+    (header::ACCESS_CONTROL_ALLOW_METHODS, "POST"),
+    (
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        "content-type, x-conversation-token, x-filename",
+    ),
+];
+
+/// Uploads come from the widget on other sites; no cookies are involved.
+async fn upload_preflight() -> Response {
+    (StatusCode::NO_CONTENT, UPLOAD_CORS).into_response()
+}
+
+#[derive(Debug, Serialize)]
+struct Uploaded {
+    id: i64,
+    /// The chat message that announces the file.
+    message_id: i64,
+    ticket_id: i64,
+    filename: String,
+    size: i64,
+}
+
+/// `POST /chat/upload`: the file is the raw body (its type in
+/// `Content-Type`), the conversation token in `X-Conversation-Token` and
+/// the file's name in `X-Filename` (percent-encoded UTF-8). Limited to the
+/// server's body limit. The file becomes a visitor message on the chat's
+/// ticket with a link agents can open.
+async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let result: ApiResult<Response> = async {
+        let token = headers
+            .get("x-conversation-token")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::invalid("X-Conversation-Token", "required"))?;
+        let store = state.store();
+        let conversation = store
+            .conversation(&token_hash(token))
+            .await?
+            .ok_or_else(|| ApiError::forbidden("unknown conversation"))?;
+        let raw_name = headers
+            .get("x-filename")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("file");
+        let filename = percent_decode(raw_name)
+            .chars()
+            .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
+            .take(200)
+            .collect::<String>();
+        let filename = if filename.trim().is_empty() {
+            "file".to_string()
+        } else {
+            filename.trim().to_string()
+        };
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| t.len() <= 100 && !t.contains(['\r', '\n']))
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        if body.is_empty() {
+            return Err(ApiError::invalid("body", "the file is empty"));
+        }
+        let now = state.now();
+        let saved = store
+            .add_chat_upload(
+                conversation.id,
+                &filename,
+                &content_type,
+                body.to_vec(),
+                now,
+            )
+            .await?;
+        let text = format!(
+            "Sent a file: {} ({} bytes) /api/v1/chat/uploads/{}",
+            saved.filename, saved.size, saved.id
+        );
+        let posted = store
+            .post_chat_message(
+                conversation.id,
+                &format!("upload-{}", saved.id),
+                text,
+                ChatOpening {
+                    subject: format!("Chat: {}", saved.filename),
+                    tags: Vec::new(),
+                },
+                now,
+            )
+            .await?;
+        Ok((
+            StatusCode::CREATED,
+            UPLOAD_CORS,
+            Json(Uploaded {
+                id: saved.id,
+                message_id: posted.event.0,
+                ticket_id: posted.ticket.id.0,
+                filename: saved.filename,
+                size: saved.size,
+            }),
+        )
+            .into_response())
+    }
+    .await;
+    match result {
+        Ok(response) => response,
+        Err(e) => {
+            let mut response = e.into_response();
+            for (name, value) in UPLOAD_CORS {
+                response
+                    .headers_mut()
+                    .insert(name, axum::http::HeaderValue::from_static(value));
+            }
+            response
+        }
+    }
+}
+
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A visitor's file, for agents. Always a download, never rendered here.
+async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    caller.agent()?;
+    let store = state.store();
+    let upload = store
+        .chat_upload(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no upload with this id"))?;
+    let data = store
+        .mail_blob(&upload.sha256)
+        .await?
+        .ok_or_else(|| ApiError::not_found("the file is gone"))?;
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        upload.filename.replace(['"', '\\'], "_")
+    );
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        data,
+    )
+        .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&disposition) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }
 
 /// The embeddable widget, hand-written, no dependencies.

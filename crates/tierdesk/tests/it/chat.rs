@@ -161,6 +161,32 @@ async fn basic_flow(desk: &Desk) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let typing = next(&mut visitor).await;
     assert_eq!(typing, json!({ "type": "typing", "from": "agent" }));
+
+    // A file joins the same ticket.
+    let response = reqwest::Client::new()
+        .post(format!("{}/chat/upload", desk.url))
+        .header(
+            "x-conversation-token",
+            welcome["conversation_token"].as_str().unwrap(),
+        )
+        .header("x-filename", "receipt.pdf")
+        .body(b"%PDF-1.4 receipt".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let uploaded: Value = response.json().await.unwrap();
+    assert_eq!(uploaded["ticket_id"], ticket_id);
+    let link = format!("/api/v1/chat/uploads/{}", uploaded["id"]);
+    let bytes = agent
+        .request(reqwest::Method::GET, &link)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), b"%PDF-1.4 receipt");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,4 +433,69 @@ async fn widget_script_is_served_small_and_cross_origin() {
     let body = response.text().await.unwrap();
     assert!(body.len() < 15 * 1024, "{} bytes", body.len());
     assert!(body.contains("attachShadow") && body.contains("/chat/ws?key="));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_upload_becomes_a_message_agents_can_download() {
+    let desk = Desk::start().await;
+    let agent = desk.agent("amy@desk.test", Role::Agent, Tier::ONE).await;
+    let (key, _, _) = widget_key(&desk, json!([])).await;
+    let mut visitor = connect(&desk, &key).await;
+    send(&mut visitor, json!({ "type": "hello" })).await;
+    let welcome = next(&mut visitor).await;
+    let token = welcome["conversation_token"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let file = b"\x89PNG fake screenshot bytes".to_vec();
+    let response = http
+        .post(format!("{}/chat/upload", desk.url))
+        .header("x-conversation-token", token)
+        .header("x-filename", "error%20screen.png")
+        .header("content-type", "image/png")
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let uploaded: Value = response.json().await.unwrap();
+    assert_eq!(uploaded["filename"], "error screen.png");
+    let ticket_id = uploaded["ticket_id"].as_i64().unwrap();
+    let (_, ticket) = agent.get(&format!("/api/v1/tickets/{ticket_id}")).await;
+    let link = format!("/api/v1/chat/uploads/{}", uploaded["id"]);
+    assert!(ticket.to_string().contains(&link), "{ticket}");
+
+    let (status, headers, _) = agent.send(agent.request(reqwest::Method::GET, &link)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"error screen.png\""
+    );
+    let bytes = agent
+        .request(reqwest::Method::GET, &link)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), file.as_slice());
+    let anonymous = reqwest::get(format!("{}{link}", desk.url)).await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let refused = http
+        .post(format!("{}/chat/upload", desk.url))
+        .header("x-conversation-token", "made-up")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let too_big = http
+        .post(format!("{}/chat/upload", desk.url))
+        .header("x-conversation-token", token)
+        .body(vec![0u8; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
