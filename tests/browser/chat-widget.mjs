@@ -142,12 +142,24 @@ try {
     await visitor.screenshot({ path: join(shots, "chat-visitor-reply.png") });
   });
 
+  await step("the visitor sends a file; the agent's ticket page shows it live", async () => {
+    await agent.locator("html[data-live=open]").waitFor({ state: "attached" });
+    await visitor.locator("input.file").setInputFiles({
+      name: "order note.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("order 1234"),
+    });
+    await visitor.locator(".msg.visitor:not(.pending)", { hasText: "order note.txt" }).waitFor();
+    await agent.locator("#timeline li", { hasText: "Sent a file: order note.txt" }).waitFor();
+  });
+
   await step("a reload resumes the conversation without duplicates", async () => {
     await visitor.reload();
     await visitor.getByRole("button", { name: "Chat with us" }).click();
     await visitor.locator(".msg.agent", { hasText: "We found it" }).waitFor();
     assert.equal(await visitor.locator(".msg", { hasText: text }).count(), 1);
     assert.equal(await visitor.locator(".msg.agent").count(), 1);
+    assert.equal(await visitor.locator(".msg.visitor").count(), 2);
     assert.deepEqual(errors, []);
   });
 } catch (error) {

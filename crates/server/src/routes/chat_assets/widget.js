@@ -45,6 +45,7 @@
     "form.start{flex-direction:column;border:0}" +
     "input,textarea{flex:1;border:1px solid #b5bcc6;border-radius:8px;padding:6px 8px;background:#fff;min-width:0}" +
     "textarea{resize:none;height:38px}" +
+    ".attach{background:#e8edf4;color:#1b1f24;padding:8px}" +
     "label{font-size:12px;display:flex;flex-direction:column;gap:2px}";
   root.innerHTML =
     "<style>" + css + "</style>" +
@@ -56,7 +57,9 @@
     '<label>Name<input name="name" autocomplete="name"></label>' +
     '<label>Email<input name="email" type="email" autocomplete="email"></label>' +
     '<button type="submit">Start chat</button></form>' +
-    '<form class="send" hidden><textarea name="text" aria-label="Message" placeholder="Type a message\u2026"></textarea>' +
+    '<form class="send" hidden><button type="button" class="attach" aria-label="Send a file">\ud83d\udcce</button>' +
+    '<input type="file" class="file" hidden>' +
+    '<textarea name="text" aria-label="Message" placeholder="Type a message\u2026"></textarea>' +
     '<button type="submit">Send</button></form>' +
     "</div>" +
     '<button type="button" class="launch" aria-expanded="false">Chat with us</button></div>';
@@ -177,6 +180,33 @@
     var p = { client_id: uid(), text: text, el: line("msg visitor pending", text) };
     pending.push(p);
     transmit(p);
+  });
+  var fileInput = $("input.file");
+  $(".attach").addEventListener("click", function () { fileInput.click(); });
+  fileInput.addEventListener("change", function () {
+    var file = fileInput.files && fileInput.files[0];
+    fileInput.value = "";
+    if (!file || !saved.token) return;
+    var el = line("msg visitor pending", "\ud83d\udcce " + file.name);
+    fetch(origin + "/chat/upload", {
+      method: "POST",
+      headers: {
+        "content-type": file.type || "application/octet-stream",
+        "x-conversation-token": saved.token,
+        "x-filename": encodeURIComponent(file.name)
+      },
+      body: file
+    }).then(function (r) {
+      if (!r.ok) throw new Error(r.status === 413 ? "That file is too large." : "The file could not be sent.");
+      return r.json();
+    }).then(function (up) {
+      el.classList.remove("pending");
+      shown[up.message_id] = el;
+      seen(up.message_id);
+    }).catch(function (err) {
+      el.remove();
+      line("note", err.message);
+    });
   });
   textarea.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendForm.requestSubmit(); }
