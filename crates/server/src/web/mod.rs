@@ -11,6 +11,7 @@ mod assets;
 mod chat_admin;
 mod inbox;
 mod login;
+mod portal;
 mod render;
 mod ticket;
 
@@ -48,6 +49,14 @@ pub(crate) fn router() -> Router<AppState> {
             get(ticket::escalation_page).post(ticket::escalate),
         )
         .route("/admin/chat", get(chat_admin::page_handler))
+        .route(
+            "/portal/login",
+            get(portal::login_page).post(portal::login_submit),
+        )
+        .route("/portal", get(portal::home))
+        .route("/portal/tickets", post(portal::create))
+        .route("/portal/tickets/{id}", get(portal::ticket_page))
+        .route("/portal/tickets/{id}/reply", post(portal::reply))
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::map_response(security_headers))
 }

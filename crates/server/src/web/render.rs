@@ -18,6 +18,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("timeline.html", include_str!("templates/timeline.html")),
     ("escalate.html", include_str!("templates/escalate.html")),
     ("chat_admin.html", include_str!("templates/chat_admin.html")),
+    (
+        "portal_login.html",
+        include_str!("templates/portal_login.html"),
+    ),
+    ("portal.html", include_str!("templates/portal.html")),
+    (
+        "portal_ticket.html",
+        include_str!("templates/portal_ticket.html"),
+    ),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

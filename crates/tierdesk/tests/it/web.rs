@@ -840,3 +840,133 @@ async fn chat_widget_page_shows_each_keys_snippet_to_admins_only() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
     assert!(!unescape(&html).contains(key_text));
 }
+
+/// Signs a customer in through the portal form.
+async fn portal_login(base: &str, email: &str) -> Browser {
+    let mut browser = Browser::new(base);
+    let (status, headers, html) = browser.get("/portal/login").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_secure_headers(&headers);
+    let token = hidden_value(&html, "login_token").expect("login token in the form");
+    let (status, headers, body) = browser
+        .post(
+            "/portal/login",
+            &[
+                ("login_token", &token),
+                ("email", email),
+                ("password", "customer-pass-1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers[LOCATION], "/portal");
+    let (status, _, html) = browser.get("/portal").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    browser.csrf = hidden_value(&html, "csrf").expect("csrf token in the page");
+    browser
+}
+
+#[tokio::test]
+async fn portal_shows_only_own_tickets_and_never_internal_notes() {
+    let desk = Desk::start().await;
+    let (_, ann) = desk.customer("ann@cust.test", "Ann").await;
+    let (_, bob) = desk.customer("bob@cust.test", "Bob").await;
+    let open = |requester: i64, subject: &'static str| {
+        let admin = desk.admin.clone();
+        async move {
+            let (status, t) = admin
+                .post(
+                    "/api/v1/tickets",
+                    json!({ "subject": subject, "body": "Help please", "requester_id": requester }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{t}");
+            t["id"].as_i64().unwrap()
+        }
+    };
+    let ann_ticket = open(ann, "Ann's VPN is down").await;
+    let bob_ticket = open(bob, "Bob's secret project").await;
+    let (status, _) = desk
+        .admin
+        .post(
+            &format!("/api/v1/tickets/{ann_ticket}/notes"),
+            json!({ "body": "INTERNAL: customer is on the watch list" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = desk
+        .admin
+        .post(
+            &format!("/api/v1/tickets/{ann_ticket}/replies"),
+            json!({ "body": "Please restart the client." }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let browser = portal_login(&desk.url, "ann@cust.test").await;
+    let (_, _, home) = browser.get("/portal").await;
+    let home = unescape(&home);
+    assert!(home.contains("Ann's VPN is down"), "{home}");
+    assert!(!home.contains("Bob's secret project"), "{home}");
+
+    let (status, headers, page) = browser.get(&format!("/portal/tickets/{ann_ticket}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_secure_headers(&headers);
+    assert!(page.contains("Please restart the client."), "{page}");
+    assert!(page.contains("Help please"), "{page}");
+    assert!(
+        !page.contains("INTERNAL"),
+        "an internal note leaked: {page}"
+    );
+    assert!(!page.contains("watch list"), "{page}");
+
+    let (status, _, _) = browser.get(&format!("/portal/tickets/{bob_ticket}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = browser
+        .submit(
+            &format!("/portal/tickets/{bob_ticket}/reply"),
+            &[("body", "sneaky")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Replies and new requests, with the CSRF token; without it, refused.
+    let (status, headers, _) = browser
+        .submit(
+            &format!("/portal/tickets/{ann_ticket}/reply"),
+            &[("body", "Restarted, still down")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], format!("/portal/tickets/{ann_ticket}"));
+    let (_, _, page) = browser.get(&format!("/portal/tickets/{ann_ticket}")).await;
+    assert!(page.contains("Restarted, still down"), "{page}");
+    let (status, _, _) = browser
+        .post(
+            &format!("/portal/tickets/{ann_ticket}/reply"),
+            &[("body", "forged")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, headers, _) = browser
+        .submit(
+            "/portal/tickets",
+            &[("subject", "Printer jam"), ("body", "Tray 2")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = headers[LOCATION].to_str().unwrap().to_string();
+    let (status, _, page) = browser.get(&location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Printer jam") && page.contains("Tray 2"),
+        "{page}"
+    );
+
+    // Agents' pages stay closed to customers; signed out, the portal asks to sign in.
+    let (status, _, _) = browser.get("/inbox").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, headers, _) = Browser::new(&desk.url).get("/portal").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], "/portal/login");
+}
