@@ -114,7 +114,7 @@ async fn post(
             change
         }
         Some(ticket) => {
-            ops::change_ticket(
+            let change = ops::change_ticket(
                 &mut PgTx(&mut *conn),
                 rules,
                 ticket,
@@ -126,7 +126,17 @@ async fn post(
                 actor,
                 now,
             )
-            .await?
+            .await?;
+            // A message on a closed chat opened a follow-up: the chat moves there.
+            if change.ticket.id != ticket {
+                sqlx::query("UPDATE chat_conversations SET ticket_id = $1 WHERE id = $2")
+                    .bind(change.ticket.id.0)
+                    .bind(conversation)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            }
+            change
         }
     };
     let event = message_event(&change)

@@ -106,18 +106,27 @@ fn post(
                 .map_err(sql_err)?;
             change
         }
-        Some(ticket) => run_now(ops::change_ticket(
-            &mut WriteTx(conn),
-            rules,
-            ticket,
-            None,
-            TicketChange::CustomerMessage {
-                author: conv.contact,
-                body,
-            },
-            actor,
-            now,
-        ))?,
+        Some(ticket) => {
+            let change = run_now(ops::change_ticket(
+                &mut WriteTx(conn),
+                rules,
+                ticket,
+                None,
+                TicketChange::CustomerMessage {
+                    author: conv.contact,
+                    body,
+                },
+                actor,
+                now,
+            ))?;
+            // A message on a closed chat opened a follow-up: the chat moves there.
+            if change.ticket.id != ticket {
+                conn.prepare_cached("UPDATE chat_conversations SET ticket_id = ? WHERE id = ?")
+                    .and_then(|mut s| s.execute(params![change.ticket.id.0, conversation]))
+                    .map_err(sql_err)?;
+            }
+            change
+        }
     };
     let event = message_event(&change)
         .ok_or_else(|| StoreError::Backend("a chat message wrote no customer message".into()))?;

@@ -110,6 +110,14 @@ async fn upload(
             .conversation(&token_hash(token))
             .await?
             .ok_or_else(|| ApiError::forbidden("unknown conversation"))?;
+        let key_active = store
+            .list_widget_keys()
+            .await?
+            .iter()
+            .any(|k| k.id == conversation.widget_key && k.revoked_at.is_none());
+        if !key_active {
+            return Err(ApiError::forbidden("this chat's widget key was revoked"));
+        }
         let raw_name = headers
             .get("x-filename")
             .and_then(|v| v.to_str().ok())

@@ -295,6 +295,26 @@ async fn chat_resume_loses_nothing_and_duplicates_nothing() {
         ]
     );
 
+    // Closed, the chat moves to the follow-up ticket and stays there.
+    for status in ["solved", "closed"] {
+        let (_, current) = agent.get(&format!("/api/v1/tickets/{ticket_id}")).await;
+        let (code, body) = agent
+            .patch(
+                &format!("/api/v1/tickets/{ticket_id}"),
+                json!({ "status": status, "version": current["version"] }),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    let later = say(&mut third, "c3", "It is back").await;
+    let follow_up = later["ticket_id"].as_i64().unwrap();
+    assert_ne!(follow_up, ticket_id);
+    let again = say(&mut third, "c4", "Really").await;
+    assert_eq!(
+        again["ticket_id"], follow_up,
+        "one follow-up, not one per message"
+    );
+
     // A made-up token is refused.
     let mut stranger = connect(&desk, &key).await;
     send(
@@ -400,7 +420,17 @@ async fn chat_keys_are_admin_only_and_revocable_and_origins_checked() {
         .insert("origin", "https://shop.test".parse().unwrap());
     let (mut ok, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     send(&mut ok, json!({ "type": "hello" })).await;
-    assert_eq!(next(&mut ok).await["type"], "welcome");
+    let welcome = next(&mut ok).await;
+    assert_eq!(welcome["type"], "welcome");
+    let token = welcome["conversation_token"].as_str().unwrap().to_string();
+    let upload = || {
+        reqwest::Client::new()
+            .post(format!("{}/chat/upload", desk.url))
+            .header("x-conversation-token", token.clone())
+            .body("file")
+            .send()
+    };
+    assert_eq!(upload().await.unwrap().status(), StatusCode::CREATED);
 
     let (status, _) = desk
         .admin
