@@ -131,6 +131,8 @@ try {
     await Promise.all([agent.waitForURL(/\/tickets\/\d+$/), row.locator("a").first().click()]);
     await agent.locator("#timeline li", { hasText: text }).first().waitFor();
     await agent.locator("#kind-reply").check();
+    await agent.locator("#body").pressSequentially("We found", { delay: 20 });
+    await visitor.getByText("Support is typing\u2026").waitFor();
     await agent.locator("#body").fill("We found it, it arrives tomorrow.");
     await Promise.all([agent.waitForURL(/\/tickets\/\d+$/), agent.getByRole("button", { name: "Send" }).click()]);
     await agent.locator("#timeline li.entry-reply", { hasText: "We found it" }).waitFor();

@@ -232,6 +232,25 @@
   }
 
   var ticketId = ticket ? ticket.getAttribute("data-ticket-id") : null;
+
+  // On a chat, the visitor sees "Support is typing…" while a reply is written.
+  if (ticket && ticket.getAttribute("data-channel") === "chat") {
+    var typedAt = 0;
+    var composer = $("#body");
+    var csrfField = $("input[name=csrf]");
+    if (composer && csrfField) {
+      composer.addEventListener("input", function () {
+        var reply = $("#kind-reply");
+        if ((reply && !reply.checked) || Date.now() - typedAt < 2000) return;
+        typedAt = Date.now();
+        fetch("/api/v1/tickets/" + ticketId + "/typing", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "x-csrf-token": csrfField.value }
+        }).catch(function () {});
+      });
+    }
+  }
   var refreshTimeline = later(function () {
     var after = ticket.getAttribute("data-last-event") || "0";
     fetch("/tickets/" + ticketId + "/timeline?after=" + encodeURIComponent(after), { credentials: "same-origin" })
