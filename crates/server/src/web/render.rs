@@ -69,6 +69,8 @@ pub(crate) struct Shell<'a> {
     pub agent_name: &'a str,
     pub agent_email: &'a str,
     pub csrf: &'a str,
+    /// Admins get a link to the chat widget page.
+    pub is_admin: bool,
 }
 
 impl<'a> Shell<'a> {
@@ -77,6 +79,7 @@ impl<'a> Shell<'a> {
             agent_name: &session.agent.name,
             agent_email: &session.agent.email,
             csrf: &session.csrf,
+            is_admin: session.agent.role == tierdesk_core::Role::Admin,
         }
     }
 }

@@ -817,6 +817,11 @@ async fn chat_widget_page_shows_each_keys_snippet_to_admins_only() {
     let secret = key["secret"].as_str().unwrap();
 
     let admin = Browser::login(&desk.url, "admin@desk.test").await;
+    let (_, _, inbox) = admin.get("/inbox").await;
+    assert!(
+        inbox.contains("href=\"&#x2f;admin&#x2f;chat\"") || inbox.contains("href=\"/admin/chat\""),
+        "admins get a link"
+    );
     let (status, headers, html) = admin.get("/admin/chat").await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert_secure_headers(&headers);
@@ -836,6 +841,11 @@ async fn chat_widget_page_shows_each_keys_snippet_to_admins_only() {
 
     desk.agent("amy@desk.test", Role::Agent, Tier::ONE).await;
     let agent = Browser::login(&desk.url, "amy@desk.test").await;
+    let (_, _, inbox) = agent.get("/inbox").await;
+    assert!(
+        !inbox.contains("admin/chat") && !inbox.contains("admin&#x2f;chat"),
+        "agents get no link"
+    );
     let (status, _, html) = agent.get("/admin/chat").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
     assert!(!unescape(&html).contains(key_text));
