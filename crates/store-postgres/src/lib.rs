@@ -6,6 +6,7 @@
 mod assignment;
 mod escalation;
 mod events;
+mod imap;
 mod jobs;
 mod macros;
 mod mail;

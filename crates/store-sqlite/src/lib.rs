@@ -4,6 +4,7 @@
 
 mod assignment;
 mod escalation;
+mod imap;
 mod jobs;
 mod macros;
 mod mail;

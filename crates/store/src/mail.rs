@@ -160,6 +160,9 @@ pub struct MailboxSpec {
     pub from_name: Option<String>,
     #[serde(default)]
     pub smtp: SmtpSettings,
+    /// Fetch this mailbox's mail from an IMAP account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imap: Option<crate::imap::ImapSettings>,
 }
 
 impl MailboxSpec {
@@ -214,10 +217,26 @@ impl MailboxSpec {
         {
             problem("from_name", e.to_string());
         }
+        if let Some(imap) = &mut self.imap {
+            imap.validate(&mut problems);
+        }
         if problems.is_empty() {
             Ok(())
         } else {
             Err(StoreError::InvalidConfig(problems))
+        }
+    }
+
+    /// For a replacement that leaves a password out: keeps the stored one
+    /// (the API never shows passwords, so a client cannot send them back).
+    pub fn keep_passwords(&mut self, current: MailboxSpec) {
+        if self.smtp.password.is_none() {
+            self.smtp.password = current.smtp.password;
+        }
+        if let (Some(imap), Some(old)) = (&mut self.imap, current.imap)
+            && imap.password.is_none()
+        {
+            imap.password = old.password;
         }
     }
 

@@ -82,6 +82,7 @@ pub async fn serve(
         let _ = stopping.wait_for(|stop| *stop).await;
     };
     let smtp = crate::intake::start_smtp(config, &store, until_stopped(stopping.clone())).await?;
+    let imap = crate::intake::start_imap(&store, until_stopped(stopping.clone()));
     let http = tierdesk_server::serve(listener, state, until_stopped(stopping.clone()));
     let jobs = async {
         until_stopped(stopping).await;
@@ -91,6 +92,7 @@ pub async fn serve(
     if let Some((_, task)) = smtp {
         let _ = task.await;
     }
+    let _ = imap.await;
     served?;
     tracing::info!("Tierdesk stopped");
     Ok(())
