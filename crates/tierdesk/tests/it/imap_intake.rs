@@ -536,8 +536,9 @@ async fn imap_uidvalidity_change_stores_nothing_twice() {
     pollers.stop().await;
 }
 
-/// A message over the mailbox's size limit is skipped (left unseen on the
-/// server) with the reason recorded, and the mail after it still arrives.
+/// A message over the mailbox's size limit, and one intake refuses, are
+/// skipped (left unseen on the server: flags are set only after a commit)
+/// with the reason recorded, and the mail after them still arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imap_a_huge_message_is_skipped_and_later_mail_arrives() {
     let desk = Desk::start().await;
@@ -546,6 +547,14 @@ async fn imap_a_huge_message_is_skipped_and_later_mail_arrives() {
     huge.truncate(huge.len() - 2);
     huge.extend(std::iter::repeat_n(b'x', 60_000));
     huge.extend(b"\r\n");
+    // No sender: intake refuses it, so it is skipped and left unseen too.
+    dovecot
+        .append(
+            "support",
+            "INBOX",
+            b"Subject: Nobody sent this\r\n\r\nHello\r\n",
+        )
+        .await;
     dovecot.append("support", "INBOX", &huge).await;
     dovecot
         .append(
@@ -566,7 +575,7 @@ async fn imap_a_huge_message_is_skipped_and_later_mail_arrives() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let state = loop {
         let state = imap_state(api, mailbox).await;
-        if state["folders"][0]["last_uid"] == 2 {
+        if state["folders"][0]["last_uid"] == 3 {
             break state;
         }
         assert!(Instant::now() < deadline, "{state}");
@@ -576,7 +585,7 @@ async fn imap_a_huge_message_is_skipped_and_later_mail_arrives() {
         .as_str()
         .unwrap_or_default();
     assert!(
-        error.contains("UID 1") && error.contains("max_message_bytes") && error.contains("skipped"),
+        error.contains("UID 2") && error.contains("max_message_bytes") && error.contains("skipped"),
         "{state}"
     );
     assert_eq!(state["folders"][0]["consecutive_failures"], 0, "{state}");
@@ -584,9 +593,13 @@ async fn imap_a_huge_message_is_skipped_and_later_mail_arrives() {
     let on_server = dovecot.messages("support", "INBOX").await;
     assert!(
         !seen(&on_server[0].1),
+        "the refused one is left unseen: {on_server:?}"
+    );
+    assert!(
+        !seen(&on_server[1].1),
         "the huge one is left unseen: {on_server:?}"
     );
-    assert!(seen(&on_server[1].1), "{on_server:?}");
+    assert!(seen(&on_server[2].1), "{on_server:?}");
     pollers.stop().await;
 }
 
