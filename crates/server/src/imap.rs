@@ -16,6 +16,10 @@
 //! fetch), ingest, and only once ingest has committed: `\Seen`, move or
 //! delete on the server, then the UID is saved. Between polls the task
 //! waits in IMAP IDLE when the server offers it, else for the interval.
+//!
+//! Several instances may share one PostgreSQL database: a lease per mailbox
+//! (the store's task leadership) lets one poll it at a time, and another
+//! takes over when it stops or dies.
 
 mod session;
 
@@ -43,6 +47,14 @@ pub struct ImapConfig {
     /// The longest any one exchange with the server (connect, login, a
     /// command, a message's fetch) may take.
     pub timeout: Duration,
+    /// One instance polls a mailbox at a time: it holds a lease this long,
+    /// renewed every third of it (through the store's task leadership, so
+    /// instances sharing a PostgreSQL database take turns).
+    pub lease: Duration,
+    /// How often an instance that does not hold a mailbox's lease asks again.
+    pub lead_retry: Duration,
+    /// This instance's name in the leases.
+    pub owner: String,
 }
 
 impl Default for ImapConfig {
@@ -52,6 +64,9 @@ impl Default for ImapConfig {
             backoff_base: Duration::from_secs(5),
             backoff_cap: Duration::from_secs(300),
             timeout: Duration::from_secs(120),
+            lease: Duration::from_secs(60),
+            lead_retry: Duration::from_secs(15),
+            owner: crate::worker::instance_owner(),
         }
     }
 }

@@ -3,14 +3,15 @@
 
 use super::ImapConfig;
 use crate::mail::{IngestError, ingest};
-use async_imap::types::{Capabilities, Fetch};
+use async_imap::extensions::idle::IdleResponse;
+use async_imap::types::{Capabilities, Fetch, UnsolicitedResponse};
 use async_imap::{Client, Session};
 use futures::TryStreamExt;
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tierdesk_store::imap::{ImapAfter, ImapFolderState, ImapSettings, ImapTls};
 use tierdesk_store::mail::{Mailbox, sha256_hex};
 use tierdesk_store::{Store, StoreError};
@@ -37,6 +38,9 @@ pub enum PollError {
     Imap(#[from] async_imap::error::Error),
     #[error("storing a message failed: {0}")]
     Store(#[from] StoreError),
+    /// Another instance polls this mailbox now.
+    #[error("another instance took over this mailbox")]
+    LeaseLost,
     /// The mailbox was deleted, disabled or lost its IMAP settings.
     #[error("the mailbox is gone or its intake is off")]
     Gone,
@@ -85,17 +89,41 @@ pub(super) async fn run(
         config,
         states: HashMap::new(),
         failures: 0,
+        lease_task: format!("imap.mailbox.{}", mailbox.id),
+        renewed: Instant::now(),
+        new_mail: false,
     };
     loop {
-        let result = poller.poll(&mut stop).await;
+        // With several instances on one database, one polls each mailbox.
+        let result = match poller.lead().await {
+            Ok(true) => poller.poll(&mut stop).await,
+            Ok(false) => {
+                tokio::select! {
+                    () = stopped(&mut stop) => return,
+                    () = tokio::time::sleep(poller.config.lead_retry) => {}
+                }
+                continue;
+            }
+            Err(e) => Err(e),
+        };
         match result {
-            Ok(()) => return,
+            Ok(()) => {
+                poller.resign().await;
+                return;
+            }
             Err(PollError::Gone) => {
                 tracing::info!(
                     mailbox = poller.mailbox_id,
                     "IMAP poller ends: the mailbox is gone or off"
                 );
+                poller.resign().await;
                 return;
+            }
+            Err(PollError::LeaseLost) => {
+                tracing::info!(
+                    mailbox = poller.mailbox_id,
+                    "IMAP: another instance polls this mailbox now"
+                );
             }
             Err(e) => {
                 poller.failures = poller.failures.saturating_add(1);
@@ -131,6 +159,11 @@ struct Poller {
     states: HashMap<String, ImapFolderState>,
     /// Failed sessions in a row.
     failures: u32,
+    /// The lease that makes this the one instance polling the mailbox.
+    lease_task: String,
+    renewed: Instant,
+    /// The server announced a new message during this sync.
+    new_mail: bool,
 }
 
 impl Poller {
@@ -190,52 +223,128 @@ impl Poller {
         let mut session = within(self.limit(), connect(&self.settings, self.limit())).await?;
         let capabilities = within(self.limit(), session.capabilities()).await?;
         let idle = self.settings.idle && capabilities.has_str("IDLE");
+        tracing::debug!(mailbox = self.mailbox_id, idle, "IMAP: connected");
         let interval = Duration::from_secs(u64::from(self.settings.poll_interval_seconds));
+        // Waits end at least this often to renew the lease.
+        let renew_every = (self.config.lease / 3).max(Duration::from_millis(100));
+        let mut next_sync = Instant::now();
+        let mut woke = true;
         loop {
-            for folder in self.settings.folders.clone() {
-                if *stop.borrow() {
-                    break;
+            if woke || Instant::now() >= next_sync {
+                // What the server announced before this sync, it sees.
+                new_mail(&session);
+                self.new_mail = false;
+                for folder in self.settings.folders.clone() {
+                    if *stop.borrow() {
+                        break;
+                    }
+                    self.keep_lease().await?;
+                    self.sync_folder(&mut session, &capabilities, &folder, stop)
+                        .await?;
                 }
-                self.sync_folder(&mut session, &capabilities, &folder, stop)
-                    .await?;
-            }
-            self.failures = 0;
-            if *stop.borrow() {
-                let _ = within(Duration::from_secs(5), session.logout()).await;
-                return Ok(());
-            }
-            if idle {
+                self.failures = 0;
+                next_sync = Instant::now() + interval;
                 // IDLE watches the selected folder: the first one. Others
-                // are polled when the wait ends, at the interval at most.
-                if self.settings.folders.len() > 1
+                // are polled when the interval has passed.
+                if idle
+                    && self.settings.folders.len() > 1
                     && let Some(first) = self.settings.folders.first()
                 {
                     within(self.limit(), session.select(first)).await?;
                 }
+                // Mail that arrived while syncing was announced then, not
+                // in the IDLE to come: sync again at once.
+                if self.new_mail || new_mail(&session) {
+                    woke = true;
+                    continue;
+                }
+            }
+            self.keep_lease().await?;
+            if *stop.borrow() {
+                let _ = within(Duration::from_secs(5), session.logout()).await;
+                return Ok(());
+            }
+            let wait = next_sync
+                .saturating_duration_since(Instant::now())
+                .min(renew_every)
+                .max(Duration::from_millis(10));
+            let stopping;
+            if idle {
                 let mut handle = session.idle();
                 within(self.limit(), handle.init()).await?;
-                let stopped = {
-                    let (wait, _interrupt) = handle.wait_with_timeout(interval);
+                tracing::debug!(mailbox = self.mailbox_id, ?wait, "IMAP: idling");
+                (woke, stopping) = {
+                    let (wait, _interrupt) = handle.wait_with_timeout(wait);
                     tokio::select! {
-                        woke = wait => { woke?; false }
-                        () = stopped(stop) => true,
+                        response = wait => {
+                            (matches!(response?, IdleResponse::NewData(_)), false)
+                        }
+                        () = stopped(stop) => (false, true),
                     }
                 };
                 session = within(self.limit(), handle.done()).await?;
-                if stopped {
-                    let _ = within(Duration::from_secs(5), session.logout()).await;
-                    return Ok(());
-                }
+                // New mail announced as the IDLE ended comes with DONE's answer.
+                woke |= new_mail(&session);
+                tracing::debug!(mailbox = self.mailbox_id, woke, "IMAP: idle ended");
             } else {
-                tokio::select! {
-                    () = tokio::time::sleep(interval) => {}
-                    () = stopped(stop) => {
-                        let _ = within(Duration::from_secs(5), session.logout()).await;
-                        return Ok(());
-                    }
-                }
+                woke = false;
+                stopping = tokio::select! {
+                    () = tokio::time::sleep(wait) => false,
+                    () = stopped(stop) => true,
+                };
+            }
+            if stopping {
+                let _ = within(Duration::from_secs(5), session.logout()).await;
+                return Ok(());
             }
         }
+    }
+
+    /// Becomes the one instance polling this mailbox, unless another one is.
+    async fn lead(&mut self) -> Result<bool, PollError> {
+        let leading = self
+            .store
+            .try_lead(
+                &self.lease_task,
+                &self.config.owner,
+                crate::now(),
+                self.config.lease,
+            )
+            .await?;
+        if leading {
+            self.renewed = Instant::now();
+        }
+        Ok(leading)
+    }
+
+    /// Renews the lease once a third of it has passed; `LeaseLost` when
+    /// another instance has taken over.
+    async fn keep_lease(&mut self) -> Result<(), PollError> {
+        if self.renewed.elapsed() < self.config.lease / 3 {
+            return Ok(());
+        }
+        if self
+            .store
+            .renew_lead(
+                &self.lease_task,
+                &self.config.owner,
+                crate::now(),
+                self.config.lease,
+            )
+            .await?
+        {
+            self.renewed = Instant::now();
+            Ok(())
+        } else {
+            Err(PollError::LeaseLost)
+        }
+    }
+
+    async fn resign(&self) {
+        let _ = self
+            .store
+            .resign_lead(&self.lease_task, &self.config.owner)
+            .await;
     }
 
     /// Takes every new message of one folder. A folder the server refuses
@@ -293,9 +402,19 @@ impl Poller {
                 if *stop.borrow() {
                     break;
                 }
+                self.keep_lease().await?;
                 self.take(session, capabilities, &mut state, uid).await?;
+                // Read the announcements as they come: the channel drops
+                // what does not fit.
+                self.new_mail |= new_mail(session);
             }
         }
+        tracing::debug!(
+            mailbox = self.mailbox_id,
+            folder,
+            last_uid = state.last_uid,
+            "IMAP: folder synced"
+        );
         state.last_success_at = Some(crate::now());
         state.consecutive_failures = 0;
         self.save(state).await
@@ -414,6 +533,19 @@ impl Poller {
             }
         }
     }
+}
+
+/// Reads the responses the server sent unasked (between and during our
+/// commands); true when one announced a new message (EXISTS or RECENT).
+fn new_mail(session: &ImapSession) -> bool {
+    let mut announced = false;
+    while let Ok(response) = session.unsolicited_responses.try_recv() {
+        announced |= matches!(
+            response,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        );
+    }
+    announced
 }
 
 async fn fetch(

@@ -237,6 +237,9 @@ impl Pollers {
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
+            lease: Duration::from_secs(3),
+            lead_retry: Duration::from_millis(200),
+            ..ImapConfig::default()
         };
         let task = tierdesk_server::imap::spawn(store, config, async {
             let _ = stopped.await;
@@ -720,4 +723,85 @@ async fn imap_a_broken_mailbox_never_delays_a_healthy_one() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     pollers.stop().await;
     held.abort();
+}
+
+/// Two instances on one PostgreSQL database, both running pollers: one
+/// polls the mailbox at a time, so messages without a Message-ID (which
+/// only their bytes identify) still make one ticket each; when the one
+/// polling stops, the other takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_two_instances_take_turns_on_one_mailbox() {
+    let db = Database::create().await;
+    let store: Arc<dyn Store> = Arc::new(
+        PostgresStore::connect(&db.url, PostgresOptions::default())
+            .await
+            .unwrap(),
+    );
+    let other: Arc<dyn Store> = Arc::new(
+        PostgresStore::connect(&db.url, PostgresOptions::default())
+            .await
+            .unwrap(),
+    );
+    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    let dovecot = Dovecot::start();
+    let api = &desk.admin;
+    let mailbox = create_mailbox(
+        api,
+        "support@desk.example",
+        json!({ "imap": imap(dovecot.port, "support", json!({})) }),
+    )
+    .await;
+    let first = Pollers::start(desk.store.clone());
+    let second = Pollers::start(other);
+    for subject in ["One", "Two", "Three", "Four", "Five"] {
+        dovecot
+            .append("support", "INBOX", &message(subject, None))
+            .await;
+    }
+    wait_for_subjects(
+        api,
+        &["Five", "Four", "One", "Three", "Two"],
+        Duration::from_secs(15),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(subjects(api).await, ["Five", "Four", "One", "Three", "Two"]);
+    // Whichever was polling, stopping the first leaves the second to it.
+    first.stop().await;
+    dovecot
+        .append("support", "INBOX", &message("Six", None))
+        .await;
+    wait_for_subjects(api, &["Six"], Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(subjects(api).await.len(), 6);
+    let state = imap_state(api, mailbox).await;
+    assert_eq!(state["folders"][0]["last_uid"], 6, "{state}");
+    second.stop().await;
+}
+
+/// Mail that arrives while the poller is busy taking earlier mail is
+/// announced during that sync, not in the IDLE after it: it must still
+/// arrive at once, not at the next interval (a minute here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_mail_arriving_during_a_sync_is_not_left_waiting() {
+    let desk = Desk::start().await;
+    let dovecot = Dovecot::start();
+    let api = &desk.admin;
+    create_mailbox(
+        api,
+        "support@desk.example",
+        json!({ "imap": imap(dovecot.port, "support", json!({})) }),
+    )
+    .await;
+    let pollers = Pollers::start(desk.store.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let subjects_sent: Vec<String> = (1..=12).map(|n| format!("Burst {n:02}")).collect();
+    for subject in &subjects_sent {
+        dovecot
+            .append("support", "INBOX", &message(subject, None))
+            .await;
+    }
+    let want: Vec<&str> = subjects_sent.iter().map(String::as_str).collect();
+    wait_for_subjects(api, &want, Duration::from_secs(8)).await;
+    pollers.stop().await;
 }
