@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tierdesk_server::ServerConfig;
 use tierdesk_server::imap::ImapConfig;
 use tierdesk_store::Store;
+use tierdesk_store::mail::MailStore;
 use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 use tokio::net::TcpStream;
 
@@ -804,4 +805,100 @@ async fn imap_mail_arriving_during_a_sync_is_not_left_waiting() {
     let want: Vec<&str> = subjects_sent.iter().map(String::as_str).collect();
     wait_for_subjects(api, &want, Duration::from_secs(8)).await;
     pollers.stop().await;
+}
+
+/// `tierdesk serve` with a `[[mailboxes]]` entry that has `[mailboxes.imap]`
+/// in its config file polls that account from the start; the CLI lists the
+/// mailbox without the IMAP password, and `mailboxes set` without one keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tierdesk_serve_polls_config_file_imap_mailboxes() {
+    let dovecot = Dovecot::start();
+    dovecot
+        .append("support", "INBOX", &message("Waiting before start", None))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("desk.db").display());
+    let token = crate::process::admin_token(dir.path(), &database, "admin@desk.test");
+    let config = dir.path().join("tierdesk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[mailboxes]]\nname = \"Support\"\naddress = \"support@desk.example\"\ntier = 2\n\
+             [mailboxes.smtp]\nhost = \"127.0.0.1\"\nport = 9\n\
+             [mailboxes.imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             username = \"support\"\npassword = \"secret\"\nafter = \"delete\"\n",
+            dovecot.port
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let server = crate::process::Server::start_with_env(
+        dir.path(),
+        &database,
+        &[("TIERDESK_CONFIG", config.as_str())],
+    );
+    let api = Api {
+        bearer: Some(token),
+        ..Api::anonymous(&server.url)
+    };
+    wait_for_subjects(&api, &["Waiting before start"], Duration::from_secs(15)).await;
+    dovecot
+        .append("support", "INBOX", &message("Sent while running", None))
+        .await;
+    wait_for_subjects(&api, &["Sent while running"], Duration::from_secs(10)).await;
+    // `after = "delete"`: gone from the server once stored.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dovecot.messages("support", "INBOX").await.is_empty() {
+        assert!(Instant::now() < deadline, "not deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, list) = api.get("/api/v1/mailboxes").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let tickets = api.get("/api/v1/tickets?limit=10").await.1;
+    assert!(
+        tickets["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["tier"] == 2 && t["channel"] == "email"),
+        "{tickets}"
+    );
+    let state = imap_state(&api, list[0]["id"].as_i64().unwrap()).await;
+    assert_eq!(state["folders"][0]["last_uid"], 2, "{state}");
+
+    let (ok, out, err) =
+        crate::process::run(dir.path(), &["mailboxes", "list", "--database", &database]);
+    assert!(ok, "{err}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["imap"]["password_set"], true, "{out}");
+    assert!(!out.contains("\"secret\""), "{out}");
+    drop(server);
+    // `set` without the password keeps the stored one.
+    let file = dir.path().join("mailbox.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"name": "Support", "address": "support@desk.example",
+                "imap": {{"host": "127.0.0.1", "port": {}, "tls": "none", "username": "support"}}}}"#,
+            dovecot.port
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = crate::process::run(
+        dir.path(),
+        &[
+            "mailboxes",
+            "set",
+            "1",
+            file.to_str().unwrap(),
+            "--database",
+            &database,
+        ],
+    );
+    assert!(ok, "{err}");
+    let store = tierdesk_store_sqlite::SqliteStore::open(&database, Default::default())
+        .await
+        .unwrap();
+    let kept = store.mailbox(1).await.unwrap().unwrap();
+    assert_eq!(kept.spec.imap.unwrap().password.as_deref(), Some("secret"));
 }
