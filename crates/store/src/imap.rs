@@ -89,6 +89,10 @@ pub struct ImapSettings {
     pub port: Option<u16>,
     #[serde(default)]
     pub tls: ImapTls,
+    /// A PEM file of CA certificates to trust besides the Mozilla roots
+    /// (an internal CA), for `tls` and `starttls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
     pub username: String,
     /// Never shown back by the API (`imap.password_set`).
     #[serde(default)]
@@ -111,6 +115,7 @@ impl std::fmt::Debug for ImapSettings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("folders", &self.folders)
@@ -161,6 +166,11 @@ impl ImapSettings {
             problem("port", "must not be 0");
         }
         self.port = Some(self.port());
+        if let Some(file) = &self.ca_file
+            && (file.trim().is_empty() || file.chars().any(char::is_control))
+        {
+            problem("ca_file", "must be the path of a PEM file");
+        }
         if self.username.trim().is_empty() || self.username.chars().any(char::is_control) {
             problem(
                 "username",

@@ -453,6 +453,7 @@ tls_key = ""
 # host = "imap.example.com"
 # port = 993                  # default: 993 with tls = "tls", else 143
 # tls = "tls"                 # "tls" (default), "starttls" or "none"
+# ca_file = "/etc/ssl/internal-ca.pem"  # CAs to trust besides the Mozilla roots
 # username = "support@example.com"
 # password = "…"
 # folders = ["INBOX"]

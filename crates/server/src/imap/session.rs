@@ -612,25 +612,42 @@ async fn expunge(
     }
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, rustls::Error> {
+/// Trusts the Mozilla roots, and the CAs in `ca_file` when given.
+fn tls_connector(ca_file: Option<&str>) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(file) = ca_file {
+        let certs = CertificateDer::pem_file_iter(file)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("cannot read ca_file {file}: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!("ca_file {file} holds no certificate"));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("ca_file {file}: {e}"))?;
+        }
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
-async fn tls(host: &str, tcp: TcpStream) -> Result<Box<dyn Io>, PollError> {
+async fn tls(host: &str, ca_file: Option<&str>, tcp: TcpStream) -> Result<Box<dyn Io>, PollError> {
     let failed = |reason: String| PollError::Tls {
         host: host.to_string(),
         reason,
     };
     let name = rustls_pki_types::ServerName::try_from(host.to_string())
         .map_err(|e| failed(e.to_string()))?;
-    let connector = tls_connector().map_err(|e| failed(e.to_string()))?;
+    let connector = tls_connector(ca_file).map_err(failed)?;
     let stream = connector
         .connect(name, tcp)
         .await
@@ -669,7 +686,8 @@ async fn connect(settings: &ImapSettings, limit: Duration) -> Result<ImapSession
             client
         }
         ImapTls::Tls => {
-            let mut client = Client::new(tls(&settings.host, tcp).await?);
+            let mut client =
+                Client::new(tls(&settings.host, settings.ca_file.as_deref(), tcp).await?);
             greeting(&mut client).await?;
             client
         }
@@ -683,7 +701,14 @@ async fn connect(settings: &ImapSettings, limit: Duration) -> Result<ImapSession
                 }
                 Err(e) => return Err(e.into()),
             }
-            Client::new(tls(&settings.host, client.into_inner()).await?)
+            Client::new(
+                tls(
+                    &settings.host,
+                    settings.ca_file.as_deref(),
+                    client.into_inner(),
+                )
+                .await?,
+            )
         }
     };
     let password = settings.password.clone().unwrap_or_default();

@@ -97,7 +97,7 @@ pub async fn list(
 
 #[utoipa::path(
     post, path = "/api/v1/mailboxes", tag = "mail",
-    request_body(content = Object, description = "`{name, address, aliases?, team_id?, tier?, priority?, enabled?, max_message_bytes?, max_attachment_bytes?, auto_reply_limit_per_hour?, acknowledge?, ack_subject?, ack_body?, from_name?, smtp: {host, port, username?, password?, tls: none}, imap?: {host, port?, tls?: none|starttls|tls, username, password?, folders?: [\"INBOX\"], after?: seen|move:FOLDER|delete, poll_interval_seconds?: 60, idle?: true}}`; `{{reference}}` and `{{subject}}` fill the acknowledgement"),
+    request_body(content = Object, description = "`{name, address, aliases?, team_id?, tier?, priority?, enabled?, max_message_bytes?, max_attachment_bytes?, auto_reply_limit_per_hour?, acknowledge?, ack_subject?, ack_body?, from_name?, smtp: {host, port, username?, password?, tls: none}, imap?: {host, port?, tls?: none|starttls|tls, ca_file?, username, password?, folders?: [\"INBOX\"], after?: seen|move:FOLDER|delete, poll_interval_seconds?: 60, idle?: true}}`; `{{reference}}` and `{{subject}}` fill the acknowledgement"),
     responses(
         (status = 201, description = "Saved; `inbound_secret` is shown once", body = CreatedMailboxView),
         (status = 403, body = Problem),

@@ -41,11 +41,80 @@ fn id(args: &[&str]) -> String {
 struct Dovecot {
     dir: tempfile::TempDir,
     port: u16,
+    imaps_port: u16,
     child: Option<Child>,
+}
+
+/// Makes a CA and a certificate it signs for 127.0.0.1 in `dir` with
+/// `openssl`: `ca.pem`, `cert.pem`, `key.pem`.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl: `cargo xtask provision` installs it");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
 }
 
 impl Dovecot {
     fn start() -> Dovecot {
+        Self::start_with(false)
+    }
+
+    /// With `tls`, STARTTLS on the IMAP port and TLS on `imaps_port`, with
+    /// a certificate from the CA in `ca.pem` (see [`Dovecot::ca_file`]).
+    fn start_with(tls: bool) -> Dovecot {
         assert!(
             Path::new(DOVECOT).is_file(),
             "{DOVECOT} is missing: `cargo xtask provision` installs it (apt-get install dovecot-imapd)"
@@ -74,31 +143,47 @@ impl Dovecot {
         std::os::unix::fs::chown(&mail, uid.parse().ok(), gid.parse().ok()).unwrap();
         std::fs::write(
             root.join("passwd"),
-            "support:{PLAIN}secret\nbilling:{PLAIN}secret\n",
+            "support:{PLAIN}secret\nbilling:{PLAIN}secret\nother:{PLAIN}secret\n",
         )
         .unwrap();
         let port = free_port();
+        let imaps_port = free_port();
         let r = root.display();
+        let ssl = if tls {
+            make_certificates(root);
+            format!(
+                "ssl = yes\nssl_cert = <{r}/cert.pem\nssl_key = <{r}/key.pem\n\
+                 service imap-login {{\n  inet_listener imaps {{\n    address = 127.0.0.1\n    \
+                 port = {imaps_port}\n    ssl = yes\n  }}\n}}\n"
+            )
+        } else {
+            "ssl = no\nservice imap-login {\n  inet_listener imaps {\n    port = 0\n  }\n}\n"
+                .to_string()
+        };
         let conf = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {r}/run\nstate_dir = {r}/state\n\
              log_path = {r}/dovecot.log\n\
              default_internal_user = {internal}\ndefault_internal_group = {internal}\n\
-             default_login_user = {login}\nfirst_valid_uid = 0\nssl = no\n\
+             default_login_user = {login}\nfirst_valid_uid = 0\n{ssl}\
              disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
              mail_location = maildir:{r}/mail/%u\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {r}/passwd\n}}\n\
              userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={r}/mail/%u\n}}\n\
-             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n\
-             \x20 inet_listener imaps {{\n    port = 0\n  }}\n}}\n"
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n"
         );
         std::fs::write(root.join("dovecot.conf"), conf).unwrap();
         let mut dovecot = Dovecot {
             dir,
             port,
+            imaps_port,
             child: None,
         };
         dovecot.run();
         dovecot
+    }
+
+    fn ca_file(&self) -> String {
+        self.dir.path().join("ca.pem").display().to_string()
     }
 
     fn conf(&self) -> PathBuf {
@@ -901,4 +986,68 @@ async fn tierdesk_serve_polls_config_file_imap_mailboxes() {
         .unwrap();
     let kept = store.mailbox(1).await.unwrap().unwrap();
     assert_eq!(kept.spec.imap.unwrap().password.as_deref(), Some("secret"));
+}
+
+/// TLS from the start and STARTTLS, each trusting the server's CA from
+/// `ca_file`, take mail; without that CA the certificate is refused before
+/// any login, and the reason is visible through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_tls_and_starttls_verify_the_server() {
+    let desk = Desk::start().await;
+    let dovecot = Dovecot::start_with(true);
+    dovecot
+        .append("support", "INBOX", &message("Over TLS", None))
+        .await;
+    dovecot
+        .append("billing", "INBOX", &message("Over STARTTLS", None))
+        .await;
+    let api = &desk.admin;
+    create_mailbox(
+        api,
+        "support@desk.example",
+        json!({ "imap": {
+            "host": "127.0.0.1", "port": dovecot.imaps_port, "tls": "tls",
+            "ca_file": dovecot.ca_file(), "username": "support", "password": "secret",
+        } }),
+    )
+    .await;
+    create_mailbox(
+        api,
+        "billing@desk.example",
+        json!({ "imap": {
+            "host": "127.0.0.1", "port": dovecot.port, "tls": "starttls",
+            "ca_file": dovecot.ca_file(), "username": "billing", "password": "secret",
+        } }),
+    )
+    .await;
+    let untrusted = create_mailbox(
+        api,
+        "other@desk.example",
+        json!({ "imap": {
+            "host": "127.0.0.1", "port": dovecot.imaps_port, "tls": "tls",
+            "username": "other", "password": "secret",
+        } }),
+    )
+    .await;
+    let pollers = Pollers::start(desk.store.clone());
+    wait_for_subjects(api, &["Over STARTTLS", "Over TLS"], Duration::from_secs(15)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = imap_state(api, untrusted).await["folders"][0].clone();
+        if let Some(error) = state["last_error"].as_str() {
+            assert!(
+                error.contains("TLS with 127.0.0.1 failed") && error.contains("certificate"),
+                "{state}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{state}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pollers.stop().await;
+    assert!(
+        !dovecot.log().contains("user=<other>"),
+        "logged in over an untrusted connection: {}",
+        dovecot.log()
+    );
 }
