@@ -109,12 +109,12 @@ fn make_certificates(dir: &Path) {
 
 impl Dovecot {
     fn start() -> Dovecot {
-        Self::start_with(false)
+        Self::start_with(false, "")
     }
 
     /// With `tls`, STARTTLS on the IMAP port and TLS on `imaps_port`, with
     /// a certificate from the CA in `ca.pem` (see [`Dovecot::ca_file`]).
-    fn start_with(tls: bool) -> Dovecot {
+    fn start_with(tls: bool, extra: &str) -> Dovecot {
         assert!(
             Path::new(DOVECOT).is_file(),
             "{DOVECOT} is missing: `cargo xtask provision` installs it (apt-get install dovecot-imapd)"
@@ -171,7 +171,7 @@ impl Dovecot {
              userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={r}/mail/%u\n}}\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n"
         );
-        std::fs::write(root.join("dovecot.conf"), conf).unwrap();
+        std::fs::write(root.join("dovecot.conf"), format!("{conf}{extra}\n")).unwrap();
         let mut dovecot = Dovecot {
             dir,
             port,
@@ -994,7 +994,7 @@ async fn tierdesk_serve_polls_config_file_imap_mailboxes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imap_tls_and_starttls_verify_the_server() {
     let desk = Desk::start().await;
-    let dovecot = Dovecot::start_with(true);
+    let dovecot = Dovecot::start_with(true, "");
     dovecot
         .append("support", "INBOX", &message("Over TLS", None))
         .await;
@@ -1050,4 +1050,53 @@ async fn imap_tls_and_starttls_verify_the_server() {
         "logged in over an untrusted connection: {}",
         dovecot.log()
     );
+}
+
+/// A server without MOVE and UIDPLUS (Dovecot told to advertise neither):
+/// `move:Done` copies, flags `\Deleted` and expunges instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_without_move_copies_flags_and_expunges() {
+    let desk = Desk::start().await;
+    let dovecot = Dovecot::start_with(false, "imap_capability = IMAP4rev1 LITERAL+ IDLE");
+    dovecot.run_command("support", &["CREATE Done"]).await;
+    dovecot
+        .append(
+            "support",
+            "INBOX",
+            &message("Old school", Some("old-1@customer.example")),
+        )
+        .await;
+    dovecot
+        .append("support", "INBOX", &message("Older school", None))
+        .await;
+    let api = &desk.admin;
+    let mailbox = create_mailbox(
+        api,
+        "support@desk.example",
+        json!({ "imap": imap(dovecot.port, "support", json!({ "after": "move:Done" })) }),
+    )
+    .await;
+    let pollers = Pollers::start(desk.store.clone());
+    wait_for_subjects(
+        api,
+        &["Old school", "Older school"],
+        Duration::from_secs(15),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dovecot.messages("support", "INBOX").await.is_empty() {
+        assert!(Instant::now() < deadline, "not expunged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let done = dovecot.messages("support", "Done").await;
+    assert_eq!(done.len(), 2, "{done:?}");
+    assert!(
+        done.iter()
+            .all(|(_, flags)| !flags.iter().any(|f| f == "Deleted")),
+        "{done:?}"
+    );
+    let state = imap_state(api, mailbox).await;
+    assert_eq!(state["folders"][0]["last_uid"], 2, "{state}");
+    assert!(state["folders"][0]["last_error"].is_null(), "{state}");
+    pollers.stop().await;
 }
