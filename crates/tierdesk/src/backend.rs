@@ -83,6 +83,16 @@ pub async fn serve(
         let _ = stopping.wait_for(|stop| *stop).await;
     };
     let smtp = crate::intake::start_smtp(config, &store, until_stopped(stopping.clone())).await?;
+    if let Some((smtp_addr, _)) = &smtp {
+        if let Some(mailbox) = config.mailboxes.first() {
+            println!(
+                "Mail intake: SMTP at {smtp_addr}, e.g. swaks --server {smtp_addr} --to {}",
+                mailbox.address
+            );
+        } else {
+            println!("Mail intake: SMTP at {smtp_addr}");
+        }
+    }
     let http = tierdesk_server::serve(listener, state, until_stopped(stopping.clone()));
     let jobs = async {
         until_stopped(stopping).await;
