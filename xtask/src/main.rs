@@ -70,7 +70,29 @@ fn provision() -> anyhow::Result<()> {
     // Makes the certificate the STARTTLS test offers.
     ensure_debian_tool("openssl", "openssl")?;
     // The IMAP server the polling tests fetch from; each test runs its own.
-    ensure_debian_file("/usr/sbin/dovecot", "dovecot-imapd")
+    ensure_debian_file("/usr/sbin/dovecot", "dovecot-imapd")?;
+    ensure_browser_test()
+}
+
+/// The web app's browser test (`it` test `web_browser`): Debian's chromium,
+/// node, and the script's one package, playwright-core, exactly as
+/// tests/browser/package-lock.json pins it.
+fn ensure_browser_test() -> anyhow::Result<()> {
+    if !std::path::Path::new("/usr/bin/chromium").is_file() {
+        eprintln!("xtask: /usr/bin/chromium is missing; installing Debian's chromium");
+        run(as_root("apt-get", &["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(as_root("apt-get", &["install", "-y", "-q", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    ensure_debian_tool("node", "nodejs")?;
+    ensure_debian_tool("npm", "npm")?;
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
+    if !scripts.join("node_modules/playwright-core").is_dir() {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&scripts))?;
+    }
+    Ok(())
 }
 
 fn on_path(program: &str) -> bool {

@@ -432,10 +432,11 @@ impl Action {
     }
 }
 
-/// The value of a `similar_tickets` condition: at least `count` tickets —
-/// this one included when its subject matches — opened within the last
-/// `within_minutes` whose subject contains any of `words`. An outage shows
-/// as many customers writing "down" or "outage" at once.
+/// The value of a `similar_tickets` condition: this ticket's subject
+/// contains any of `words`, and with it at least `count` such tickets were
+/// opened within the last `within_minutes`. An outage shows as many
+/// customers writing "down" or "outage" at once; a ticket about something
+/// else opened during the burst is not one of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimilarTickets {
@@ -483,17 +484,21 @@ impl SimilarTickets {
         RecentTickets {
             within_ms: self.within_minutes * 60_000,
             words,
+            enough: self.count - 1,
         }
     }
 }
 
 /// "How many other tickets were opened in the last `within_ms` whose
-/// subject contains (case-insensitively) any of `words`?"
+/// subject contains (case-insensitively) any of `words`?" Counting stops at
+/// `enough`: the condition only needs to know whether there are that many,
+/// and during an outage the window holds thousands.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RecentTickets {
     pub within_ms: i64,
     /// Lowercase, sorted, without duplicates.
     pub words: Vec<String>,
+    pub enough: i64,
 }
 
 #[cfg(test)]

@@ -336,7 +336,12 @@ pub async fn problem_for_bare_errors(
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
-    if status.as_u16() < 400 || is_problem {
+    // The web app's error pages are for people and already say what happened.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if status.as_u16() < 400 || is_problem || is_html {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -16,6 +16,7 @@ mod routes;
 pub mod sla;
 pub mod smtp;
 pub mod views;
+mod web;
 pub mod worker;
 
 use auth::LoginLimiter;

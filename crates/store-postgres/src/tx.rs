@@ -341,12 +341,14 @@ impl Tx for PgTx<'_> {
         until: Timestamp,
         words: &[String],
         except: TicketId,
+        enough: i64,
     ) -> Result<i64> {
-        if words.is_empty() {
+        if words.is_empty() || enough <= 0 {
             return Ok(0);
         }
-        let mut q =
-            QueryBuilder::<Postgres>::new("SELECT count(*) FROM tickets WHERE created_at >= ");
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT count(*) FROM (SELECT 1 FROM tickets WHERE created_at >= ",
+        );
         q.push_bind(since.0)
             .push(" AND created_at <= ")
             .push_bind(until.0)
@@ -361,7 +363,9 @@ impl Tx for PgTx<'_> {
                 .push_bind(word.as_str())
                 .push(") > 0");
         }
-        q.push(")");
+        q.push(") ORDER BY created_at DESC LIMIT ")
+            .push_bind(enough)
+            .push(") AS recent_similar");
         let (count,): (i64,) = q
             .build_query_as()
             .fetch_one(&mut *self.0)

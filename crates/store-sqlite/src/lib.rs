@@ -194,6 +194,43 @@ pub async fn raw_connection(url: &str) -> Result<RawConnection> {
     Ok(RawConnection(writer_connection(&file, Durability::Full)?))
 }
 
+/// Files raw messages for `mailbox` straight on one connection inside a
+/// single transaction, with the same intake logic (storage, threading, rules)
+/// the store runs per message: the email benchmark's physical baseline.
+/// Synchronous: run it off the async runtime.
+pub fn ingest_mail_in_one_transaction(
+    conn: &mut RawConnection,
+    mailbox: i64,
+    messages: Vec<(Vec<u8>, tierdesk_core::mail::InboundMail)>,
+    now: tierdesk_core::Timestamp,
+) -> Result<usize> {
+    let conn = &mut conn.0;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
+    let count = messages.len();
+    let rules = tierdesk_store::RuleCache::default();
+    let filed = messages.iter().try_for_each(|(raw, mail)| {
+        tx::run_now(tierdesk_store::mail::ingest(
+            &mut tx::WriteTx(conn),
+            &rules,
+            mailbox,
+            raw,
+            mail,
+            now,
+        ))
+        .map(|_| ())
+    });
+    match filed {
+        Ok(()) => {
+            conn.execute_batch("COMMIT").map_err(sql_err)?;
+            Ok(count)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
 /// Creates tickets straight on one connection inside a single transaction,
 /// bypassing the API and the writer thread. The rows and the statements are
 /// exactly those the writer uses, which makes this the ingest benchmark's

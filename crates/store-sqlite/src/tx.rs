@@ -111,13 +111,15 @@ impl Tx for WriteTx<'_> {
         until: Timestamp,
         words: &[String],
         except: TicketId,
+        enough: i64,
     ) -> Result<i64> {
-        if words.is_empty() {
+        if words.is_empty() || enough <= 0 {
             return Ok(0);
         }
         let any_word = vec!["instr(lower(subject), ?) > 0"; words.len()].join(" OR ");
         let sql = format!(
-            "SELECT count(*) FROM tickets WHERE created_at >= ? AND created_at <= ? AND id <> ? AND ({any_word})"
+            "SELECT count(*) FROM (SELECT 1 FROM tickets WHERE created_at >= ? AND created_at <= ? \
+             AND id <> ? AND ({any_word}) ORDER BY created_at DESC LIMIT ?)"
         );
         let mut values: Vec<rusqlite::types::Value> =
             vec![since.0.into(), until.0.into(), except.0.into()];
@@ -126,6 +128,7 @@ impl Tx for WriteTx<'_> {
                 .iter()
                 .map(|w| rusqlite::types::Value::from(w.clone())),
         );
+        values.push(enough.into());
         self.0
             .prepare_cached(&sql)
             .and_then(|mut s| s.query_row(rusqlite::params_from_iter(values), |r| r.get(0)))

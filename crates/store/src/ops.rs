@@ -52,13 +52,15 @@ pub trait Tx:
     async fn enabled_rules(&mut self) -> Result<Vec<Rule>>;
     async fn organisation_plan(&mut self, id: OrganisationId) -> Result<Option<String>>;
     /// Tickets other than `except` opened in `[since, until]` whose subject
-    /// contains (case-insensitively) any of `words` (already lowercase).
+    /// contains (case-insensitively) any of `words` (already lowercase),
+    /// counted up to `enough` at most.
     async fn count_recent_tickets(
         &mut self,
         since: Timestamp,
         until: Timestamp,
         words: &[String],
         except: TicketId,
+        enough: i64,
     ) -> Result<i64>;
 }
 

@@ -249,7 +249,7 @@ async fn look_up(
     for question in &missing.recent {
         let since = Timestamp(now.millis().saturating_sub(question.within_ms));
         let count = tx
-            .count_recent_tickets(since, now, &question.words, ticket.id)
+            .count_recent_tickets(since, now, &question.words, ticket.id, question.enough)
             .await?;
         facts.recent.insert(question.clone(), count);
     }

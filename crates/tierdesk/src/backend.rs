@@ -69,6 +69,7 @@ pub async fn serve(
             "Sign in as the admin: {}  password: {}",
             login.email, login.password
         );
+        println!("Agent web app: http://{addr}/inbox");
         println!("API description: http://{addr}/api/v1/openapi.json");
     }
     // One signal stops both: HTTP drains its connections while the worker
@@ -82,6 +83,16 @@ pub async fn serve(
         let _ = stopping.wait_for(|stop| *stop).await;
     };
     let smtp = crate::intake::start_smtp(config, &store, until_stopped(stopping.clone())).await?;
+    if let Some((smtp_addr, _)) = &smtp {
+        if let Some(mailbox) = config.mailboxes.first() {
+            println!(
+                "Mail intake: SMTP at {smtp_addr}, e.g. swaks --server {smtp_addr} --to {}",
+                mailbox.address
+            );
+        } else {
+            println!("Mail intake: SMTP at {smtp_addr}");
+        }
+    }
     let imap = crate::intake::start_imap(&store, until_stopped(stopping.clone()));
     let http = tierdesk_server::serve(listener, state, until_stopped(stopping.clone()));
     let jobs = async {

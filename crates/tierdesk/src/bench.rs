@@ -14,6 +14,7 @@ use tierdesk_store::{NewAgent, Requester, Store, TicketDraft};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
 mod assign;
+mod email;
 mod jobs;
 mod postgres;
 mod rules;
@@ -42,6 +43,24 @@ pub enum BenchCommand {
         /// database, clients spread evenly over them; a list runs each side by side.
         #[arg(long, value_delimiter = ',', default_value = "1")]
         instances: Vec<usize>,
+    },
+    /// Raw customer mail through intake (parsing, storage, threading, the
+    /// demo routing rules), next to parsing alone and the same filing in one
+    /// transaction; then over SMTP to the live event stream.
+    Email {
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// Concurrent intake tasks.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Messages sent through the SMTP listener in the second phase (0 skips it).
+        #[arg(long, default_value_t = 5_000)]
+        smtp_messages: usize,
+        #[arg(long, default_value_t = 16)]
+        smtp_connections: usize,
+        /// `full` or `normal`.
+        #[arg(long, default_value = "full")]
+        durability: String,
     },
     /// What a rule set costs: one engine evaluation per event, and ticket
     /// writes on SQLite with and without the rules.
@@ -137,6 +156,30 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
                 timers,
                 window_seconds: window,
                 slots,
+            })
+            .await
+        }
+        BenchCommand::Email {
+            messages,
+            clients,
+            smtp_messages,
+            smtp_connections,
+            durability,
+        } => {
+            if messages == 0 || clients == 0 || smtp_connections == 0 {
+                bail!("--messages, --clients and --smtp-connections must be at least 1");
+            }
+            let durability = match durability.as_str() {
+                "full" => Durability::Full,
+                "normal" => Durability::Normal,
+                other => bail!("--durability {other:?}: use full or normal"),
+            };
+            email::run(email::Options {
+                messages,
+                clients,
+                smtp_messages,
+                smtp_connections,
+                durability,
             })
             .await
         }

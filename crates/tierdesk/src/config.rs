@@ -438,6 +438,9 @@ tls_key = ""
 # aliases = ["help@example.com"]
 # tier = 1
 # acknowledge = true
+# # Agents' notifications (assigned, escalated, SLA, mentions) are also mailed
+# # from here; the first mailbox with this on sends those of non-mail tickets.
+# notify_agents = true
 # [mailboxes.smtp]
 # host = "smtp.example.com"
 # port = 587

@@ -591,17 +591,22 @@ impl Eval<'_> {
                 let Some((spec, query)) = &c.similar else {
                     return false;
                 };
-                let Some(others) = self.facts.recent.get(query) else {
-                    self.missing.recent.insert(query.clone());
-                    return false;
-                };
+                // Only a report of the same kind counts the others, so
+                // unrelated tickets never cost the query.
                 let recent = t.created_at.millis() >= self.now.millis() - query.within_ms;
                 let this_one = recent
                     && query
                         .words
                         .iter()
                         .any(|w| self.texts.subject_lower.contains(w.as_str()));
-                others + i64::from(this_one) >= spec.count
+                if !this_one {
+                    return false;
+                }
+                let Some(others) = self.facts.recent.get(query) else {
+                    self.missing.recent.insert(query.clone());
+                    return false;
+                };
+                others + 1 >= spec.count
             }
         }
     }

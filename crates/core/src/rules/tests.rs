@@ -543,6 +543,7 @@ fn similar_tickets_detect_many_reports_at_once() {
     let query = RecentTickets {
         within_ms: 15 * 60_000,
         words: vec!["down".into(), "outage".into()],
+        enough: 2,
     };
     assert_eq!(out.missing.recent, BTreeSet::from([query.clone()]));
     let mut f = facts();
@@ -553,8 +554,12 @@ fn similar_tickets_detect_many_reports_at_once() {
     f.recent.insert(query.clone(), 2);
     let out = set.run(&ticket, &events, &f, NOW);
     assert!(out.ticket.unwrap().tags.contains("l3-outage"));
-    // A ticket whose subject does not match does not count itself.
+    // A ticket about something else, opened during the burst, is not an
+    // outage report, and costs no query.
     let (other, events) = created("Printer jam", "again");
+    let out = set.run(&other, &events, &facts(), NOW);
+    assert!(out.missing.recent.is_empty());
+    f.recent.insert(query.clone(), 50);
     let out = set.run(&other, &events, &f, NOW);
     assert!(out.firings.is_empty());
 

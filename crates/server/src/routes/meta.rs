@@ -14,6 +14,7 @@ pub async fn index() -> Html<String> {
     Html(format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Tierdesk</title></head>\n\
          <body><h1>Tierdesk is running</h1><p>Version {VERSION}.</p>\n\
+         <p>Agents sign in at <a href=\"/inbox\">/inbox</a>.</p>\n\
          <p>The API is described in <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p></body></html>\n"
     ))
 }

@@ -160,6 +160,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(meta::index))
         .route("/healthz", get(meta::healthz))
         .nest("/api/v1", api)
+        .merge(crate::web::router())
         .fallback(meta::not_found)
 }
 

@@ -25,7 +25,7 @@ pub struct Options {
 }
 
 /// Resident and peak memory of this process, from /proc (Linux).
-fn memory_mb() -> (f64, f64) {
+pub(super) fn memory_mb() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status

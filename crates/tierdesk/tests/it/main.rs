@@ -5,6 +5,7 @@
 mod assignment;
 mod auth;
 mod bad_input;
+mod bench;
 mod bulk;
 mod cli;
 mod cli_inbox;
@@ -27,3 +28,5 @@ mod smtp_intake;
 mod sse;
 mod tags;
 mod views;
+mod web;
+mod web_browser;

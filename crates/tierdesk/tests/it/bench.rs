@@ -1,0 +1,141 @@
+//! Every `tierdesk bench` scenario runs on a tiny size and prints
+//! well-formed results. Speed is never asserted here: that is what the
+//! benchmarks themselves are for.
+
+use crate::durability::tierdesk;
+
+/// Runs `tierdesk bench ARGS` and returns its stdout; fails on a non-zero exit.
+fn bench(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tierdesk(dir.path())
+        .arg("bench")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+/// The number just before `unit` on the line containing `label`.
+fn figure(output: &str, label: &str, unit: &str) -> f64 {
+    let line = output
+        .lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("no line with {label:?} in:\n{output}"));
+    let before = &line[..line
+        .find(unit)
+        .unwrap_or_else(|| panic!("no {unit:?} in {line:?}"))];
+    before
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number before {unit:?} in {line:?}"))
+}
+
+#[test]
+fn email_bench_files_every_message_and_sees_every_ticket_on_the_stream() {
+    let out = bench(&[
+        "email",
+        "--messages",
+        "300",
+        "--clients",
+        "4",
+        "--smtp-messages",
+        "40",
+        "--smtp-connections",
+        "3",
+        "--durability",
+        "normal",
+    ]);
+    assert!(figure(&out, "  intake ", "messages/s") > 0.0, "{out}");
+    assert!(figure(&out, "parse only", "messages/s") > 0.0, "{out}");
+    assert!(
+        figure(&out, "raw SQLite, 1 tx", "messages/s") > 0.0,
+        "{out}"
+    );
+    let ratio: f64 = out
+        .lines()
+        .find(|l| l.contains("intake / raw"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ratio in:\n{out}"));
+    assert!(ratio > 0.0, "{out}");
+    // 300 messages: replies start at 97, three in ten from there.
+    let replies = (97..300).filter(|i| i % 10 < 3).count();
+    assert!(
+        out.contains(&format!(
+            "{} new tickets, {replies} threaded replies, 0 other",
+            300 - replies
+        )),
+        "{out}"
+    );
+    assert!(out.contains("(40 of 40 seen)"), "{out}");
+    assert!(figure(&out, "  SMTP ", "messages/s") > 0.0, "{out}");
+}
+
+#[test]
+fn ingest_bench_reports_rates_and_durability() {
+    let out = bench(&[
+        "ingest",
+        "--tickets",
+        "200",
+        "--clients",
+        "4",
+        "--durability",
+        "normal",
+    ]);
+    assert!(figure(&out, "through the API", "tickets/s") > 0.0, "{out}");
+    assert!(figure(&out, "raw SQLite, 1 tx", "tickets/s") > 0.0, "{out}");
+    assert!(out.contains("tickets on disk after reopen"), "{out}");
+}
+
+#[test]
+fn rules_sla_assign_and_jobs_benches_run_small() {
+    let out = bench(&[
+        "rules", "--rules", "50", "--events", "500", "--writes", "50",
+    ]);
+    assert!(out.contains("50 rules compiled"), "{out}");
+    let out = bench(&["sla", "--timers", "100", "--window", "2", "--slots", "8"]);
+    assert!(out.contains("armed 100 timers"), "{out}");
+    assert!(out.contains("fired     100/100"), "{out}");
+    let out = bench(&[
+        "assign",
+        "--agents",
+        "5",
+        "--capacity",
+        "2",
+        "--tickets",
+        "30",
+        "--durability",
+        "normal",
+    ]);
+    assert!(
+        out.contains("still waiting 15; no agent over capacity"),
+        "{out}"
+    );
+    let out = bench(&[
+        "jobs",
+        "--jobs",
+        "200",
+        "--workers",
+        "2",
+        "--finished",
+        "500",
+        "--durability",
+        "normal",
+    ]);
+    assert!(figure(&out, "claim+complete", "jobs/s") > 0.0, "{out}");
+}
+
+#[test]
+fn views_bench_times_every_view_on_a_small_desk() {
+    let out = bench(&["views", "--tickets", "2000", "--repeat", "2"]);
+    assert!(out.contains("Views on SQLite, 2000 tickets"), "{out}");
+    assert!(out.contains("worst p99: page"), "{out}");
+    assert!(out.contains("My open tickets"), "{out}");
+}
