@@ -102,13 +102,12 @@ async fn with_my_tier(pool: &PgPool, query: &Query, me: Option<AgentId>) -> Resu
 }
 
 pub(crate) async fn search_tickets(pool: &PgPool, search: &SearchQuery) -> Result<Vec<SearchHit>> {
-    let resolved = match with_my_tier(pool, &search.query, search.me).await? {
-        Some(query) => Some(SearchQuery {
+    let resolved = with_my_tier(pool, &search.query, search.me)
+        .await?
+        .map(|query| SearchQuery {
             query,
             ..search.clone()
-        }),
-        None => None,
-    };
+        });
     let search = resolved.as_ref().unwrap_or(search);
     let terms = ranked::ranking_terms(&search.query);
     if terms.is_empty() {
@@ -128,13 +127,12 @@ pub(crate) async fn search_tickets(pool: &PgPool, search: &SearchQuery) -> Resul
 }
 
 pub(crate) async fn query_tickets(pool: &PgPool, query: &TicketQuery) -> Result<Vec<Ticket>> {
-    let resolved = match with_my_tier(pool, &query.query, query.me).await? {
-        Some(resolved) => Some(TicketQuery {
+    let resolved = with_my_tier(pool, &query.query, query.me)
+        .await?
+        .map(|resolved| TicketQuery {
             query: resolved,
             ..query.clone()
-        }),
-        None => None,
-    };
+        });
     let query = resolved.as_ref().unwrap_or(query);
     let rows = search::select_tickets_deferred(query, text_matches)
         .build_query_as::<TicketRow>()
