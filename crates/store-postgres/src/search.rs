@@ -82,9 +82,8 @@ struct HitRow {
 }
 
 /// The query with `tier:mine` as the asker's tier, when it has the term:
-/// PostgreSQL plans a subquery's result as unknown and picks the wrong
-/// index for "Unassigned in my tier", where a constant lets it use the
-/// tier + assignee backlog index.
+/// planning a page's `ORDER BY … LIMIT` with the subquery, PostgreSQL walks
+/// the order and probes; with a constant it reads the tier's backlog first.
 async fn with_my_tier(pool: &PgPool, query: &Query, me: Option<AgentId>) -> Result<Option<Query>> {
     if !query.mentions_my_tier() {
         return Ok(None);
@@ -147,8 +146,10 @@ pub(crate) async fn count_tickets(
     query: &Query,
     me: Option<AgentId>,
 ) -> Result<u64> {
-    let resolved = with_my_tier(pool, query, me).await?;
-    let query = resolved.as_ref().unwrap_or(query);
+    // Counts keep the subquery: measured at 300,000 tickets, the constant
+    // made PostgreSQL's count of "Unassigned in my tier" slower (p50 10 ms
+    // against 0.8 ms; plan not yet examined), while pages gained (4 ms
+    // against 20 ms).
     let (count,): (i64,) = search::count_tickets(query, me, text_matches)
         .build_query_as()
         .fetch_one(pool)
