@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the one command that runs Tierdesk's whole test suite
-//! on a fresh machine. It provisions what the tests talk to (PostgreSQL, and
-//! the aiosmtpd SMTP server the email tests deliver to), then runs
+//! on a fresh machine. It provisions what the tests talk to (PostgreSQL, the
+//! aiosmtpd SMTP server the email tests deliver to, swaks, openssl and
+//! Dovecot for the IMAP polling tests), then runs
 //! formatting, lints and every test.
 
 use anyhow::{Context, bail};
@@ -68,6 +69,8 @@ fn provision() -> anyhow::Result<()> {
     ensure_debian_tool("swaks", "swaks")?;
     // Makes the certificate the STARTTLS test offers.
     ensure_debian_tool("openssl", "openssl")?;
+    // The IMAP server the polling tests fetch from; each test runs its own.
+    ensure_debian_file("/usr/sbin/dovecot", "dovecot-imapd")?;
     ensure_browser_test()
 }
 
@@ -109,6 +112,22 @@ fn ensure_debian_tool(program: &str, package: &str) -> anyhow::Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     if !on_path(program) {
         bail!("{program} is still missing after installing {package}");
+    }
+    Ok(())
+}
+
+/// A program the tests start by its full path (outside a user's PATH, like
+/// `/usr/sbin/dovecot`), installed from Debian's packages when missing.
+fn ensure_debian_file(path: &str, package: &str) -> anyhow::Result<()> {
+    if std::path::Path::new(path).is_file() {
+        return Ok(());
+    }
+    eprintln!("xtask: {path} is missing; installing Debian's {package}");
+    run(as_root("apt-get", &["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(as_root("apt-get", &["install", "-y", "-q", package])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if !std::path::Path::new(path).is_file() {
+        bail!("{path} is still missing after installing {package}");
     }
     Ok(())
 }

@@ -594,6 +594,32 @@ fn date(text: &str) -> Option<Timestamp> {
 }
 
 impl Query {
+    /// Whether `tier:mine` appears anywhere in the query.
+    pub fn mentions_my_tier(&self) -> bool {
+        match self {
+            Query::And(all) | Query::Or(all) => all.iter().any(Query::mentions_my_tier),
+            Query::Not(inner) => inner.mentions_my_tier(),
+            Query::Term(term) => *term == Term::MyTier,
+        }
+    }
+
+    /// The query with `tier:mine` replaced by the asker's tier (`None`: an
+    /// asker without a tier, which `tier:mine` never matches), so a SQL
+    /// planner sees a constant instead of a subquery it cannot look into.
+    pub fn with_my_tier(&self, tier: Option<Tier>) -> Query {
+        match self {
+            Query::And(all) => Query::And(all.iter().map(|q| q.with_my_tier(tier)).collect()),
+            Query::Or(all) => Query::Or(all.iter().map(|q| q.with_my_tier(tier)).collect()),
+            Query::Not(inner) => Query::Not(Box::new(inner.with_my_tier(tier))),
+            Query::Term(Term::MyTier) => match tier {
+                Some(tier) => Query::Term(Term::Tier(tier)),
+                // An empty OR matches nothing.
+                None => Query::Or(Vec::new()),
+            },
+            Query::Term(term) => Query::Term(term.clone()),
+        }
+    }
+
     /// Parses a query; relative dates resolve against `now`.
     pub fn parse(input: &str, now: Timestamp) -> Result<Query, QueryError> {
         if input.chars().count() > MAX_QUERY_CHARS {

@@ -276,8 +276,9 @@ pub struct Outgoing<'a> {
     pub body: &'a str,
     pub in_reply_to: Option<&'a str>,
     pub references: &'a [String],
-    /// Marks acknowledgements `Auto-Submitted: auto-replied` (RFC 3834).
-    pub automatic: bool,
+    /// `Auto-Submitted` (RFC 3834): `auto-replied` for acknowledgements,
+    /// `auto-generated` for notifications; `None` for a person's mail.
+    pub auto_submitted: Option<&'a str>,
 }
 
 fn mailbox(name: Option<&str>, email: &str) -> Result<Mailbox, MailError> {
@@ -308,10 +309,10 @@ pub fn build(out: &Outgoing<'_>) -> Result<Message, MailError> {
         let chain: Vec<String> = out.references.iter().map(|r| format!("<{r}>")).collect();
         builder = builder.references(chain.join(" "));
     }
-    if out.automatic {
+    if let Some(kind) = out.auto_submitted {
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-replied".into(),
+            kind.to_string(),
         ));
     }
     builder

@@ -201,7 +201,7 @@ fn built_replies_carry_the_threading_headers() {
         body: "Please restart it.\nÜbrigens: danke.",
         in_reply_to: Some("ann-1@customer.example"),
         references: &references,
-        automatic: true,
+        auto_submitted: Some("auto-replied"),
     })
     .expect("builds");
     let raw = String::from_utf8(message.formatted()).expect("ascii headers");
@@ -250,7 +250,7 @@ fn addresses_that_cannot_be_sent_to_are_refused() {
         body: "y",
         in_reply_to: None,
         references: &[],
-        automatic: false,
+        auto_submitted: None,
     });
     assert!(matches!(err, Err(MailError::BadAddress(_))));
 }
@@ -275,7 +275,7 @@ async fn an_unreachable_server_is_a_temporary_failure() {
         body: "y",
         in_reply_to: None,
         references: &[],
-        automatic: false,
+        auto_submitted: None,
     })
     .expect("builds");
     for security in [Security::None, Security::StartTls, Security::Tls] {

@@ -9,6 +9,7 @@ pub mod auth;
 mod credential_cache;
 pub mod error;
 pub mod extract;
+pub mod imap;
 pub mod mail;
 pub mod openapi;
 mod routes;

@@ -10,7 +10,9 @@ use std::time::Duration;
 use tierdesk_core::Timestamp;
 use tierdesk_core::job::{JobKind, Outcome};
 use tierdesk_mail::{MailError, Outgoing, Security, SmtpTarget};
-use tierdesk_store::mail::{Delivery, IngestOutcome, OutgoingMail, SEND_JOB, SmtpTls};
+use tierdesk_store::mail::{
+    Delivery, IngestOutcome, NOTIFICATION, OutgoingMail, SEND_JOB, SmtpTls,
+};
 use tierdesk_store::{Store, StoreError};
 
 /// Why a message was not taken. Nothing of it is stored.
@@ -80,6 +82,17 @@ pub struct SendMail {
 
 impl SendMail {
     async fn record(&self, mail: &OutgoingMail, delivery: Delivery) -> Result<(), StoreError> {
+        if mail.purpose == NOTIFICATION {
+            match &delivery {
+                Delivery::Sent => {
+                    tracing::info!(message_id = %mail.message_id, to = ?mail.to, "notification mailed")
+                }
+                Delivery::Failed(reason) => {
+                    tracing::warn!(message_id = %mail.message_id, to = ?mail.to, %reason, "notification mail failed")
+                }
+            }
+            return Ok(());
+        }
         self.store
             .record_mail_delivery(mail.ticket_id, &mail.message_id, delivery, crate::now())
             .await
@@ -124,7 +137,12 @@ impl JobHandler for SendMail {
             body: &mail.body,
             in_reply_to: mail.in_reply_to.as_deref(),
             references: &mail.references,
-            automatic: mail.purpose == "acknowledgement",
+            // Auto-Submitted, so vacation replies don't answer them.
+            auto_submitted: match mail.purpose.as_str() {
+                "acknowledgement" => Some("auto-replied"),
+                NOTIFICATION => Some("auto-generated"),
+                _ => None,
+            },
         }) {
             Ok(message) => message,
             Err(e) => return self.give_up(&mail, e.to_string()).await,

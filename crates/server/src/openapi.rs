@@ -26,7 +26,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         sla::delete_calendar, sla::list_policies, sla::create_policy, sla::get_policy,
         sla::replace_policy, sla::delete_policy, sla::reorder_policies,
         bulk::bulk,
-        mail::list, mail::create, mail::get_one, mail::replace, mail::remove,
+        mail::list, mail::create, mail::get_one, mail::replace, mail::remove, mail::imap_state,
         mail::inbound, mail::ticket_mail, mail::contact_mail, mail::raw_message, mail::attachment,
         search::search,
         events::stream,
@@ -146,6 +146,7 @@ mod tests {
             "/api/v1/notifications",
             "/api/v1/teams/{id}/assignment",
             "/api/v1/teams/{id}/backlog",
+            "/api/v1/mailboxes/{id}/imap",
         ] {
             assert!(json["paths"].get(path).is_some(), "{path} missing");
         }

@@ -7,6 +7,7 @@ mod assignment;
 mod chat;
 mod escalation;
 mod events;
+mod imap;
 mod jobs;
 mod macros;
 mod mail;

@@ -75,6 +75,14 @@ impl MailTx for PgTx<'_> {
         mailbox(self.0, id).await
     }
 
+    async fn mailboxes_in_tx(&mut self) -> Result<Vec<Mailbox>> {
+        let rows: Vec<MailboxColumns> = sqlx::query_as(&format!("{MAILBOX} ORDER BY id"))
+            .fetch_all(&mut *self.0)
+            .await
+            .map_err(backend)?;
+        rows.into_iter().map(mailbox_record).collect()
+    }
+
     async fn insert_mailbox(
         &mut self,
         spec: &MailboxSpec,

@@ -4,7 +4,7 @@
 use crate::rows::TicketRow;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use tierdesk_core::query::Query;
-use tierdesk_core::{AgentId, Ticket};
+use tierdesk_core::{AgentId, Ticket, Tier};
 use tierdesk_store::ranked;
 use tierdesk_store::search::{self, search_words};
 use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery};
@@ -81,7 +81,33 @@ struct HitRow {
     hit_text: Option<String>,
 }
 
+/// The query with `tier:mine` as the asker's tier, when it has the term:
+/// planning a page's `ORDER BY … LIMIT` with the subquery, PostgreSQL walks
+/// the order and probes; with a constant it reads the tier's backlog first.
+async fn with_my_tier(pool: &PgPool, query: &Query, me: Option<AgentId>) -> Result<Option<Query>> {
+    if !query.mentions_my_tier() {
+        return Ok(None);
+    }
+    let tier = match me {
+        Some(me) => sqlx::query_as::<_, (i64,)>("SELECT tier FROM agents WHERE id = $1")
+            .bind(me.0)
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?
+            .and_then(|(level,)| Tier::new(level).ok()),
+        None => None,
+    };
+    Ok(Some(query.with_my_tier(tier)))
+}
+
 pub(crate) async fn search_tickets(pool: &PgPool, search: &SearchQuery) -> Result<Vec<SearchHit>> {
+    let resolved = with_my_tier(pool, &search.query, search.me)
+        .await?
+        .map(|query| SearchQuery {
+            query,
+            ..search.clone()
+        });
+    let search = resolved.as_ref().unwrap_or(search);
     let terms = ranked::ranking_terms(&search.query);
     if terms.is_empty() {
         return Err(StoreError::invalid("q", ranked::NEEDS_WORDS));
@@ -100,6 +126,13 @@ pub(crate) async fn search_tickets(pool: &PgPool, search: &SearchQuery) -> Resul
 }
 
 pub(crate) async fn query_tickets(pool: &PgPool, query: &TicketQuery) -> Result<Vec<Ticket>> {
+    let resolved = with_my_tier(pool, &query.query, query.me)
+        .await?
+        .map(|resolved| TicketQuery {
+            query: resolved,
+            ..query.clone()
+        });
+    let query = resolved.as_ref().unwrap_or(query);
     let rows = search::select_tickets_deferred(query, text_matches)
         .build_query_as::<TicketRow>()
         .fetch_all(pool)
@@ -113,6 +146,10 @@ pub(crate) async fn count_tickets(
     query: &Query,
     me: Option<AgentId>,
 ) -> Result<u64> {
+    // Counts keep the subquery: measured at 300,000 tickets, the constant
+    // made PostgreSQL's count of "Unassigned in my tier" slower (p50 10 ms
+    // against 0.8 ms; plan not yet examined), while pages gained (4 ms
+    // against 20 ms).
     let (count,): (i64,) = search::count_tickets(query, me, text_matches)
         .build_query_as()
         .fetch_one(pool)

@@ -102,6 +102,7 @@ async fn fresh() -> TestStore {
 tierdesk_store::conformance_suite!(fresh);
 tierdesk_store::escalation_conformance_suite!(fresh);
 tierdesk_store::assignment_conformance_suite!(fresh);
+tierdesk_store::imap_conformance_suite!(fresh);
 
 // --- PostgreSQL-specific guarantees -------------------------------------------
 

@@ -124,6 +124,10 @@ impl MailTx for WriteTx<'_> {
         mailbox(self.0, id)
     }
 
+    async fn mailboxes_in_tx(&mut self) -> Result<Vec<Mailbox>> {
+        mailboxes(self.0)
+    }
+
     async fn insert_mailbox(
         &mut self,
         spec: &MailboxSpec,

@@ -91,6 +91,8 @@ macro_rules! conformance_suite {
 
 mod escalation;
 pub use escalation::*;
+mod imap;
+pub use imap::*;
 mod rules;
 pub use rules::*;
 mod macros;

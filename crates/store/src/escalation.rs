@@ -462,5 +462,6 @@ pub(crate) async fn notify(
     if notifications.is_empty() {
         return Ok(());
     }
-    tx.insert_notifications(&notifications, now).await
+    tx.insert_notifications(&notifications, now).await?;
+    crate::mail::queue_notification_mail(tx, ticket, &notifications, now).await
 }

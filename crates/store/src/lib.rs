@@ -9,6 +9,7 @@ pub mod checks;
 pub mod conformance;
 mod error;
 pub mod escalation;
+pub mod imap;
 pub mod jobs;
 pub mod mail;
 pub mod model;
@@ -26,6 +27,7 @@ pub use escalation::{
     DeEscalationRequest, EscalationRequest, EscalationStore, EscalationTx, Notification,
     NotificationCursor, NotificationPage,
 };
+pub use imap::{ImapFolderState, ImapStore};
 pub use jobs::{Claim, Enqueued, JobFilter, JobKindSummary, JobStore, JobTx};
 pub use model::*;
 pub use ops::Tx;

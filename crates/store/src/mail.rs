@@ -158,8 +158,16 @@ pub struct MailboxSpec {
     /// Display name of outgoing mail.
     #[serde(default)]
     pub from_name: Option<String>,
+    /// Agents' notifications (assigned, escalated to your team, SLA
+    /// warning/breach, mentioned) about this mailbox's tickets are also
+    /// mailed to them; the first such mailbox sends those of other tickets.
+    #[serde(default = "default_true")]
+    pub notify_agents: bool,
     #[serde(default)]
     pub smtp: SmtpSettings,
+    /// Fetch this mailbox's mail from an IMAP account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imap: Option<crate::imap::ImapSettings>,
 }
 
 impl MailboxSpec {
@@ -214,10 +222,26 @@ impl MailboxSpec {
         {
             problem("from_name", e.to_string());
         }
+        if let Some(imap) = &mut self.imap {
+            imap.validate(&mut problems);
+        }
         if problems.is_empty() {
             Ok(())
         } else {
             Err(StoreError::InvalidConfig(problems))
+        }
+    }
+
+    /// For a replacement that leaves a password out: keeps the stored one
+    /// (the API never shows passwords, so a client cannot send them back).
+    pub fn keep_passwords(&mut self, current: MailboxSpec) {
+        if self.smtp.password.is_none() {
+            self.smtp.password = current.smtp.password;
+        }
+        if let (Some(imap), Some(old)) = (&mut self.imap, current.imap)
+            && imap.password.is_none()
+        {
+            imap.password = old.password;
         }
     }
 
@@ -430,6 +454,8 @@ pub enum Delivery {
 #[async_trait]
 pub trait MailTx: Send {
     async fn mailbox_in_tx(&mut self, id: i64) -> Result<Option<Mailbox>>;
+    /// Every mailbox, oldest first.
+    async fn mailboxes_in_tx(&mut self) -> Result<Vec<Mailbox>>;
     async fn insert_mailbox(
         &mut self,
         spec: &MailboxSpec,
@@ -1083,6 +1109,86 @@ fn outgoing_message_id(
         "tierdesk.{}.{version}.{part}.{}@{domain}",
         ticket.reference, link.secret
     )
+}
+
+/// `purpose` of an agent notification mail: not part of the conversation,
+/// so it is neither logged with the ticket's mail nor on its timeline.
+pub const NOTIFICATION: &str = "notification";
+
+/// Mails each notification to its agent through the ticket's mailbox (or
+/// the first mailbox that notifies agents), as `mail.send` jobs in the same
+/// transaction as the notifications. Without such a mailbox, notifications
+/// stay in the app.
+pub(crate) async fn queue_notification_mail(
+    tx: &mut dyn Tx,
+    ticket: &Ticket,
+    notifications: &[tierdesk_core::notify::NewNotification],
+    now: Timestamp,
+) -> Result<()> {
+    if notifications.is_empty() {
+        return Ok(());
+    }
+    let linked = match tx.ticket_mail(ticket.id).await? {
+        Some(link) => tx.mailbox_in_tx(link.mailbox).await?,
+        None => None,
+    };
+    let mailbox = match linked.filter(|m| m.spec.notify_agents) {
+        Some(mailbox) => mailbox,
+        None => match tx
+            .mailboxes_in_tx()
+            .await?
+            .into_iter()
+            .find(|m| m.spec.notify_agents && m.spec.enabled)
+        {
+            Some(mailbox) => mailbox,
+            None => return Ok(()),
+        },
+    };
+    let agents = tx.agent_directory().await?;
+    let domain = validate::email_domain(&mailbox.spec.address);
+    for notification in notifications {
+        let Some(agent) = agents
+            .iter()
+            .find(|a| a.id == notification.agent && a.active)
+        else {
+            continue;
+        };
+        let message_id = format!(
+            "tierdesk.notify.{}.{}.{}@{domain}",
+            notification.event.0, agent.id.0, notification.kind
+        );
+        let mail = OutgoingMail {
+            ticket_id: ticket.id,
+            mailbox_id: mailbox.id,
+            message_id: message_id.clone(),
+            from: mailbox.spec.address.clone(),
+            from_name: mailbox.spec.from_name.clone(),
+            reply_to: mailbox.spec.address.clone(),
+            to: vec![agent.email.clone()],
+            cc: Vec::new(),
+            subject: format!("[#{}] {}", ticket.reference, notification.text),
+            body: format!(
+                "Hello {},\n\n{}.\n\nTicket #{}: {}\nStatus {}, priority {}, tier {}.\n\n                 This is a notification from Tierdesk; your notifications are also listed in the app.\n",
+                agent.name,
+                notification.text,
+                ticket.reference,
+                ticket.subject,
+                ticket.status,
+                ticket.priority,
+                ticket.tier,
+            ),
+            in_reply_to: None,
+            references: Vec::new(),
+            purpose: NOTIFICATION.into(),
+        };
+        let payload =
+            serde_json::to_value(&mail).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let job = NewJob::new(send_kind()?, payload, now)
+            .with_dedupe_key(format!("mail:{message_id}"))
+            .with_max_attempts(12);
+        JobTx::enqueue_job(tx, job, now).await?;
+    }
+    Ok(())
 }
 
 async fn enqueue_outgoing(tx: &mut dyn Tx, mail: &OutgoingMail, now: Timestamp) -> Result<()> {

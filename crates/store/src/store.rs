@@ -22,6 +22,7 @@ pub trait Store:
     + crate::escalation::EscalationStore
     + crate::sla::SlaStore
     + crate::mail::MailStore
+    + crate::imap::ImapStore
     + crate::chat::ChatStore
     + Send
     + Sync

@@ -83,6 +83,17 @@ pub async fn serve(
         let _ = stopping.wait_for(|stop| *stop).await;
     };
     let smtp = crate::intake::start_smtp(config, &store, until_stopped(stopping.clone())).await?;
+    if let Some((smtp_addr, _)) = &smtp {
+        if let Some(mailbox) = config.mailboxes.first() {
+            println!(
+                "Mail intake: SMTP at {smtp_addr}, e.g. swaks --server {smtp_addr} --to {}",
+                mailbox.address
+            );
+        } else {
+            println!("Mail intake: SMTP at {smtp_addr}");
+        }
+    }
+    let imap = crate::intake::start_imap(&store, until_stopped(stopping.clone()));
     let http = tierdesk_server::serve(listener, state, until_stopped(stopping.clone()));
     let jobs = async {
         until_stopped(stopping).await;
@@ -92,6 +103,7 @@ pub async fn serve(
     if let Some((_, task)) = smtp {
         let _ = task.await;
     }
+    let _ = imap.await;
     served?;
     tracing::info!("Tierdesk stopped");
     Ok(())

@@ -438,12 +438,31 @@ tls_key = ""
 # aliases = ["help@example.com"]
 # tier = 1
 # acknowledge = true
+# # Agents' notifications (assigned, escalated, SLA, mentions) are also mailed
+# # from here; the first mailbox with this on sends those of non-mail tickets.
+# notify_agents = true
 # [mailboxes.smtp]
 # host = "smtp.example.com"
 # port = 587
 # tls = "starttls"
 # username = "support@example.com"
 # password = "…"
+#
+# A mailbox can also fetch its mail from an IMAP account instead of (or as
+# well as) taking it over SMTP. Every enabled mailbox with an imap section is
+# polled on its own; a message is marked, moved or deleted on the server only
+# once it is stored here. See GET /api/v1/mailboxes/{id}/imap for its state.
+# [mailboxes.imap]
+# host = "imap.example.com"
+# port = 993                  # default: 993 with tls = "tls", else 143
+# tls = "tls"                 # "tls" (default), "starttls" or "none"
+# ca_file = "/etc/ssl/internal-ca.pem"  # CAs to trust besides the Mozilla roots
+# username = "support@example.com"
+# password = "…"
+# folders = ["INBOX"]
+# after = "seen"              # "seen" (default), "move:FOLDER" or "delete"
+# poll_interval_seconds = 60  # at least 5; the wait when IDLE is off or not offered
+# idle = true                 # wait with IMAP IDLE when the server offers it
 "#;
 
 #[cfg(test)]
@@ -504,6 +523,25 @@ mod tests {
         );
         let err = load("[smtp]\nlisten = \"127.0.0.1:25\"\nport = 25\n").unwrap_err();
         assert!(err.contains("unknown field"), "{err}");
+        let imap = load(
+            "[[mailboxes]]\nname = \"Support\"\naddress = \"support@example.com\"\n\
+             [mailboxes.imap]\nhost = \"imap.example.com\"\nusername = \"support\"\n\
+             password = \"imap-s3cret\"\nafter = \"move:Done\"\n",
+        )
+        .unwrap();
+        let settings = imap.mailboxes[0].imap.clone().unwrap();
+        assert_eq!(settings.port(), 993);
+        assert!(!format!("{imap:?}").contains("imap-s3cret"));
+        let err = load(
+            "[[mailboxes]]\nname = \"Support\"\naddress = \"support@example.com\"\n\
+             [mailboxes.imap]\nhost = \"imap.example.com\"\nusername = \"support\"\n\
+             poll_interval_seconds = 1\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("mailboxes[0]") && err.contains("imap.poll_interval_seconds"),
+            "{err}"
+        );
     }
 
     #[test]

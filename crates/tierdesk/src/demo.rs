@@ -422,6 +422,30 @@ fn tier(level: u8) -> Tier {
 }
 
 /// Fills an empty store; on a store that already has agents it only reports the login.
+/// The demo desk's mailbox, and the SMTP listener on a free local port
+/// unless the configuration names one, so mail sent to it becomes tickets.
+pub fn mail_intake(config: &mut crate::config::Config) -> anyhow::Result<()> {
+    if config.smtp.listen.is_empty() {
+        config.smtp.listen = "127.0.0.1:0".into();
+    }
+    if config.mailboxes.is_empty() {
+        let mut spec: tierdesk_store::mail::MailboxSpec =
+            serde_json::from_value(serde_json::json!({
+                "name": "Northstar support",
+                "address": DEMO_MAILBOX,
+                "tier": 1,
+                "acknowledge": true,
+                "from_name": "Northstar IT Support",
+            }))?;
+        spec.validate()?;
+        config.mailboxes.push(spec);
+    }
+    Ok(())
+}
+
+/// Where the demo desk takes mail.
+pub const DEMO_MAILBOX: &str = "support@northstar-it.example";
+
 pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin> {
     let login = DemoLogin {
         email: ADMIN_EMAIL.into(),

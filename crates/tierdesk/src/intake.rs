@@ -1,5 +1,5 @@
-//! Mail intake at start: mailboxes from the config file, and the built-in
-//! SMTP listener.
+//! Mail intake at start: mailboxes from the config file, the built-in
+//! SMTP listener and the IMAP pollers.
 
 use crate::SharedStore;
 use crate::config::Config;
@@ -67,4 +67,18 @@ pub async fn start_smtp(
             .await
             .with_context(|| format!("cannot listen for SMTP on {}", config.smtp.listen))?;
     Ok(Some((addr, task)))
+}
+
+/// Starts the IMAP pollers: one per enabled mailbox with an `imap` section,
+/// the mailbox list read again every 30 seconds for changes made through
+/// the API or CLI. They stop when `shutdown` completes.
+pub fn start_imap(
+    store: &SharedStore,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tierdesk_server::imap::spawn(
+        store.clone(),
+        tierdesk_server::imap::ImapConfig::default(),
+        shutdown,
+    )
 }

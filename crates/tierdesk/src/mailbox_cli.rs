@@ -12,12 +12,12 @@ use tierdesk_store::{Store, StoreError};
 
 #[derive(Subcommand)]
 pub enum MailboxAction {
-    /// Print every mailbox as JSON (SMTP passwords left out).
+    /// Print every mailbox as JSON (SMTP and IMAP passwords left out).
     List,
     /// Create a mailbox from a JSON file and print its inbound secret.
     Add { file: PathBuf },
-    /// Replace mailbox ID's settings with a JSON file (an omitted SMTP
-    /// password keeps the stored one).
+    /// Replace mailbox ID's settings with a JSON file (an omitted SMTP or
+    /// IMAP password keeps the stored one).
     Set { id: i64, file: PathBuf },
     /// Delete mailbox ID (refused while tickets talk through it).
     Remove { id: i64 },
@@ -46,9 +46,11 @@ fn refusal(error: StoreError) -> anyhow::Error {
 
 fn shown(mailbox: &Mailbox) -> serde_json::Value {
     let mut value = serde_json::to_value(mailbox).unwrap_or_default();
-    if let Some(smtp) = value.get_mut("smtp").and_then(|s| s.as_object_mut()) {
-        let set = smtp.remove("password").is_some_and(|p| !p.is_null());
-        smtp.insert("password_set".into(), set.into());
+    for section in ["smtp", "imap"] {
+        if let Some(settings) = value.get_mut(section).and_then(|s| s.as_object_mut()) {
+            let set = settings.remove("password").is_some_and(|p| !p.is_null());
+            settings.insert("password_set".into(), set.into());
+        }
     }
     value
 }
@@ -76,9 +78,7 @@ pub async fn run(store: &dyn Store, action: MailboxAction, now: Timestamp) -> an
                 .mailbox(id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no mailbox {id}"))?;
-            if spec.smtp.password.is_none() {
-                spec.smtp.password = current.spec.smtp.password;
-            }
+            spec.keep_passwords(current.spec);
             let saved = store.update_mailbox(id, spec, now).await.map_err(refusal)?;
             println!("mailbox {} {}", saved.id, saved.spec.address);
         }

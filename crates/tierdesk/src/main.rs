@@ -261,6 +261,7 @@ async fn main() -> anyhow::Result<()> {
                 None => demo::fresh_dir()?,
             };
             config.database = String::new();
+            demo::mail_intake(&mut config)?;
             let store = backend::open(&config).await?;
             let login = demo::seed(&*store, tickets).await?;
             backend::serve(&config, store, Some(login)).await

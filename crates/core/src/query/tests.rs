@@ -535,4 +535,25 @@ fn my_tier_is_the_asking_agents_tier() {
         !q("tier:mine").matches(&ticket, &facts(None)),
         "nobody asking has no tier"
     );
+    // Resolving `tier:mine` up front changes no answer, however it is nested.
+    for text in [
+        "tier:mine",
+        "-tier:mine",
+        "assignee:none tier:mine",
+        "(tier:mine OR priority:P1) -status:closed",
+        "NOT (tier:mine tier:2)",
+    ] {
+        let query = q(text);
+        assert!(query.mentions_my_tier(), "{text}");
+        for asker in [None, Some(Tier::ONE), Some(Tier::TWO), Some(Tier::THREE)] {
+            let resolved = query.with_my_tier(asker);
+            assert!(!resolved.mentions_my_tier(), "{text}");
+            assert_eq!(
+                resolved.matches(&ticket, &facts(None)),
+                query.matches(&ticket, &facts(asker)),
+                "{text} for {asker:?}"
+            );
+        }
+    }
+    assert!(!q("tier:2 status:open").mentions_my_tier());
 }

@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/mailboxes", get(list).post(create))
         .route("/mailboxes/{id}", get(get_one).put(replace).delete(remove))
+        .route("/mailboxes/{id}/imap", get(imap_state))
         .route("/tickets/{id}/mail", get(ticket_mail))
         .route("/contacts/{id}/mail", get(contact_mail))
         .route("/tickets/{id}/mail/{message}/raw", get(raw_message))
@@ -40,8 +41,8 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
-/// A mailbox as the API shows it: its settings with the SMTP password
-/// replaced by `smtp.password_set`.
+/// A mailbox as the API shows it: its settings with the SMTP and IMAP
+/// passwords replaced by `smtp.password_set` and `imap.password_set`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MailboxView {
     pub id: i64,
@@ -57,9 +58,11 @@ pub struct MailboxView {
 impl From<&Mailbox> for MailboxView {
     fn from(m: &Mailbox) -> Self {
         let mut spec = serde_json::to_value(&m.spec).unwrap_or_default();
-        if let Some(smtp) = spec.get_mut("smtp").and_then(|s| s.as_object_mut()) {
-            let set = smtp.remove("password").is_some_and(|p| !p.is_null());
-            smtp.insert("password_set".into(), set.into());
+        for section in ["smtp", "imap"] {
+            if let Some(settings) = spec.get_mut(section).and_then(|s| s.as_object_mut()) {
+                let set = settings.remove("password").is_some_and(|p| !p.is_null());
+                settings.insert("password_set".into(), set.into());
+            }
         }
         MailboxView {
             id: m.id,
@@ -94,7 +97,7 @@ pub async fn list(
 
 #[utoipa::path(
     post, path = "/api/v1/mailboxes", tag = "mail",
-    request_body(content = Object, description = "`{name, address, aliases?, team_id?, tier?, priority?, enabled?, max_message_bytes?, max_attachment_bytes?, auto_reply_limit_per_hour?, acknowledge?, ack_subject?, ack_body?, from_name?, smtp: {host, port, username?, password?, tls: none}}`; `{{reference}}` and `{{subject}}` fill the acknowledgement"),
+    request_body(content = Object, description = "`{name, address, aliases?, team_id?, tier?, priority?, enabled?, max_message_bytes?, max_attachment_bytes?, auto_reply_limit_per_hour?, acknowledge?, ack_subject?, ack_body?, from_name?, smtp: {host, port, username?, password?, tls: none}, imap?: {host, port?, tls?: none|starttls|tls, ca_file?, username, password?, folders?: [\"INBOX\"], after?: seen|move:FOLDER|delete, poll_interval_seconds?: 60, idle?: true}}`; `{{reference}}` and `{{subject}}` fill the acknowledgement"),
     responses(
         (status = 201, description = "Saved; `inbound_secret` is shown once", body = CreatedMailboxView),
         (status = 403, body = Problem),
@@ -145,7 +148,7 @@ pub async fn get_one(
 #[utoipa::path(
     put, path = "/api/v1/mailboxes/{id}", tag = "mail",
     params(("id" = i64, Path)),
-    request_body(content = Object, description = "The whole mailbox, as for create. An omitted `smtp.password` keeps the stored one."),
+    request_body(content = Object, description = "The whole mailbox, as for create. An omitted `smtp.password` or `imap.password` keeps the stored one."),
     responses(
         (status = 200, body = MailboxView), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 422, body = Problem),
@@ -163,11 +166,99 @@ pub async fn replace(
         .mailbox(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("mailbox {id} not found")))?;
-    if spec.smtp.password.is_none() {
-        spec.smtp.password = current.spec.smtp.password;
-    }
+    spec.keep_passwords(current.spec);
     let saved = state.store().update_mailbox(id, spec, state.now()).await?;
     Ok(Json(MailboxView::from(&saved)))
+}
+
+/// One polled folder of a mailbox's IMAP account.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImapFolderView {
+    pub folder: String,
+    /// The folder's UIDVALIDITY when `last_uid` was taken.
+    pub uidvalidity: Option<i64>,
+    /// Every message up to this UID has been taken or skipped.
+    pub last_uid: i64,
+    #[schema(format = DateTime)]
+    pub last_poll_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub last_success_at: Option<String>,
+    /// The last problem: a failed poll, or a message skipped (too large,
+    /// unreadable); kept until another replaces it.
+    pub last_error: Option<String>,
+    #[schema(format = DateTime)]
+    pub last_error_at: Option<String>,
+    /// Failed polls in a row; 0 when the last poll worked.
+    pub consecutive_failures: i64,
+}
+
+/// Where a mailbox's IMAP poller stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImapStateView {
+    pub mailbox_id: i64,
+    /// Whether the mailbox has IMAP settings (and is polled while enabled).
+    pub configured: bool,
+    pub enabled: bool,
+    /// The folders polled now, then any polled before; a folder not polled
+    /// yet shows no times.
+    pub folders: Vec<ImapFolderView>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/mailboxes/{id}/imap", tag = "mail",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "The IMAP poll state of each folder (admins)", body = ImapStateView),
+        (status = 403, body = Problem), (status = 404, body = Problem),
+    )
+)]
+pub async fn imap_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Json<ImapStateView>> {
+    caller.admin()?;
+    let mailbox = state
+        .store()
+        .mailbox(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("mailbox {id} not found")))?;
+    let mut saved = state.store().imap_folders(id).await?;
+    let configured: Vec<String> = mailbox
+        .spec
+        .imap
+        .as_ref()
+        .map(|imap| imap.folders.clone())
+        .unwrap_or_default();
+    let mut folders = Vec::new();
+    for folder in &configured {
+        let found = saved.iter().position(|s| &s.folder == folder);
+        let s = match found {
+            Some(i) => saved.remove(i),
+            None => tierdesk_store::ImapFolderState::new(id, folder),
+        };
+        folders.push(s);
+    }
+    folders.extend(saved);
+    let time = |t: Option<tierdesk_core::Timestamp>| t.map(rfc3339);
+    Ok(Json(ImapStateView {
+        mailbox_id: id,
+        configured: mailbox.spec.imap.is_some(),
+        enabled: mailbox.spec.enabled,
+        folders: folders
+            .into_iter()
+            .map(|s| ImapFolderView {
+                folder: s.folder,
+                uidvalidity: s.uidvalidity,
+                last_uid: s.last_uid,
+                last_poll_at: time(s.last_poll_at),
+                last_success_at: time(s.last_success_at),
+                last_error: s.last_error,
+                last_error_at: time(s.last_error_at),
+                consecutive_failures: s.consecutive_failures,
+            })
+            .collect(),
+    }))
 }
 
 #[utoipa::path(

@@ -247,6 +247,11 @@ impl Api {
         (s, b)
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, _, b) = self.send(self.request(Method::PUT, path).json(&body)).await;
+        (s, b)
+    }
+
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         let (s, _, b) = self.send(self.request(Method::DELETE, path)).await;
         (s, b)

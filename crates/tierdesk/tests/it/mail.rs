@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tierdesk_core::job::Backoff;
+use tierdesk_core::{Role, Tier};
 use tierdesk_server::ServerConfig;
 use tierdesk_server::worker::{Registry, Worker, WorkerConfig};
 use tierdesk_store::{JobStore, Store};
@@ -869,4 +870,104 @@ async fn tierdesk_serve_delivers_replies() {
     );
     wait_for_event(&api, ticket, "mail_sent").await;
     drop(server);
+}
+
+/// Notifications also reach agents by mail through the outbox: automatic
+/// (Auto-Submitted) so vacation replies stay quiet, never on the ticket's
+/// timeline or mail log (the customer sees neither), and not at all from a
+/// mailbox that turned them off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_get_their_notifications_by_mail() {
+    let desk = Desk::start().await;
+    let api = &desk.admin;
+    let smtp = Smtp::start();
+    let worker = start_mailer(desk.store.clone());
+    let ann = desk.agent("ann@desk.example", Role::Agent, Tier::ONE).await;
+    let (_, me) = ann.get("/api/v1/agents/me").await;
+    let ann_id = me["id"].as_i64().unwrap();
+    let (mailbox, _) = create_mailbox(api, smtp.port, json!({})).await;
+    let (status, intake) = pipe(api, mailbox, fixture("new_plain_utf8.eml")).await;
+    assert_eq!(status, StatusCode::CREATED, "{intake}");
+    let ticket = intake["ticket_id"].as_i64().unwrap();
+    let (_, detail) = api.get(&format!("/api/v1/tickets/{ticket}")).await;
+    let reference = detail["reference"].as_str().unwrap().to_string();
+
+    let (status, changed) = api
+        .patch(
+            &format!("/api/v1/tickets/{ticket}"),
+            json!({ "assignee_id": ann_id, "version": detail["version"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let (status, note) = api
+        .post(
+            &format!("/api/v1/tickets/{ticket}/notes"),
+            json!({ "body": "@ann@desk.example can you call the customer back?" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+
+    let arrived = smtp.wait_for(2).await;
+    assert_eq!(arrived.len(), 2, "one mail per notification");
+    for mail in &arrived {
+        assert_eq!(header(mail, "To").as_deref(), Some("ann@desk.example"));
+        assert_eq!(
+            header(mail, "Auto-Submitted").as_deref(),
+            Some("auto-generated")
+        );
+        let subject = tierdesk_mail::parse(mail).unwrap().subject;
+        assert!(subject.starts_with(&format!("[{reference}] ")), "{subject}");
+    }
+    let text: Vec<String> = arrived
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    assert!(text.iter().any(|t| t.contains("assigned")), "{text:?}");
+    assert!(text.iter().any(|t| t.contains("mentioned")), "{text:?}");
+    // The note's own words travel only in the app.
+    assert!(text.iter().all(|t| !t.contains("call the customer back")));
+    let events = timeline(api, ticket).await;
+    assert!(
+        !types(&events).iter().any(|t| t.starts_with("mail_")),
+        "notifications are not part of the conversation: {:?}",
+        types(&events)
+    );
+    let (_, log) = api.get(&format!("/api/v1/tickets/{ticket}/mail")).await;
+    assert_eq!(
+        log.as_array().map(Vec::len),
+        Some(1),
+        "only the customer's mail: {log}"
+    );
+
+    // A mailbox with notify_agents off sends none.
+    let (_, spec) = api.get(&format!("/api/v1/mailboxes/{mailbox}")).await;
+    assert_eq!(spec["notify_agents"], true, "on by default: {spec}");
+    let (status, saved) = api
+        .put(
+            &format!("/api/v1/mailboxes/{mailbox}"),
+            json!({
+                "name": "Northstar support",
+                "address": "support@desk.example",
+                "smtp": { "host": "127.0.0.1", "port": smtp.port },
+                "notify_agents": false,
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/tickets/{ticket}/notes"),
+            json!({ "body": "@ann@desk.example one more thing" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, page) = ann.get("/api/v1/notifications").await;
+    assert_eq!(
+        page["notifications"].as_array().map(Vec::len),
+        Some(3),
+        "still told in the app: {page}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(smtp.messages().len(), 2, "nothing mailed once turned off");
+    worker.shutdown().await;
 }

@@ -15,6 +15,7 @@ mod durability;
 mod escalation;
 mod events;
 mod harness;
+mod imap_intake;
 mod jobs;
 mod lifecycle;
 mod macros;

@@ -90,7 +90,11 @@ impl Server {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).unwrap();
+        // Keep reading what it prints later (the mail intake line, say):
+        // a closed pipe would make its next println! panic.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let url = line
             .trim()
             .trim_start_matches("Tierdesk is running at ")
