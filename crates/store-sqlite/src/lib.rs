@@ -202,32 +202,22 @@ pub async fn raw_connection(url: &str) -> Result<RawConnection> {
     Ok(RawConnection(writer_connection(&file, Durability::Full)?))
 }
 
-/// Files raw messages for `mailbox` straight on one connection inside a
-/// single transaction, with the same intake logic (storage, threading, rules)
-/// the store runs per message: the email benchmark's physical baseline.
-/// Synchronous: run it off the async runtime.
-pub fn ingest_mail_in_one_transaction(
+/// Runs `write` for each item on one connection inside a single
+/// transaction, bypassing the writer thread: the benchmarks' physical
+/// baseline. Everything or nothing is committed.
+fn each_in_one_transaction<T>(
     conn: &mut RawConnection,
-    mailbox: i64,
-    messages: Vec<(Vec<u8>, tierdesk_core::mail::InboundMail)>,
-    now: tierdesk_core::Timestamp,
+    items: Vec<T>,
+    mut write: impl FnMut(&mut tx::WriteTx<'_>, &tierdesk_store::RuleCache, T) -> Result<()>,
 ) -> Result<usize> {
     let conn = &mut conn.0;
     conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
-    let count = messages.len();
+    let count = items.len();
     let rules = tierdesk_store::RuleCache::default();
-    let filed = messages.iter().try_for_each(|(raw, mail)| {
-        tx::run_now(tierdesk_store::mail::ingest(
-            &mut tx::WriteTx(conn),
-            &rules,
-            mailbox,
-            raw,
-            mail,
-            now,
-        ))
-        .map(|_| ())
-    });
-    match filed {
+    let written = items
+        .into_iter()
+        .try_for_each(|item| write(&mut tx::WriteTx(conn), &rules, item));
+    match written {
         Ok(()) => {
             conn.execute_batch("COMMIT").map_err(sql_err)?;
             Ok(count)
@@ -239,38 +229,37 @@ pub fn ingest_mail_in_one_transaction(
     }
 }
 
-/// Creates tickets straight on one connection inside a single transaction,
-/// bypassing the API and the writer thread. The rows and the statements are
-/// exactly those the writer uses, which makes this the ingest benchmark's
-/// physical baseline. Synchronous: run it off the async runtime.
+/// Files raw messages for `mailbox` with the same intake logic (storage,
+/// threading, rules) the store runs per message, in one transaction: the
+/// email benchmark's physical baseline. Synchronous: run it off the async
+/// runtime.
+pub fn ingest_mail_in_one_transaction(
+    conn: &mut RawConnection,
+    mailbox: i64,
+    messages: Vec<(Vec<u8>, tierdesk_core::mail::InboundMail)>,
+    now: tierdesk_core::Timestamp,
+) -> Result<usize> {
+    each_in_one_transaction(conn, messages, |tx, rules, (raw, mail)| {
+        tx::run_now(tierdesk_store::mail::ingest(
+            tx, rules, mailbox, &raw, &mail, now,
+        ))
+        .map(|_| ())
+    })
+}
+
+/// Creates tickets with exactly the rows and statements the writer uses,
+/// in one transaction: the ingest benchmark's physical baseline.
+/// Synchronous: run it off the async runtime.
 pub fn create_tickets_in_one_transaction(
     conn: &mut RawConnection,
     drafts: Vec<tierdesk_store::TicketDraft>,
     actor: tierdesk_core::Actor,
     now: tierdesk_core::Timestamp,
 ) -> Result<usize> {
-    let conn = &mut conn.0;
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
-    let count = drafts.len();
-    let rules = tierdesk_store::RuleCache::default();
-    let inserted = drafts.into_iter().try_for_each(|draft| {
+    each_in_one_transaction(conn, drafts, |tx, rules, draft| {
         tx::run_now(tierdesk_store::ops::create_ticket(
-            &mut tx::WriteTx(conn),
-            &rules,
-            draft,
-            actor,
-            now,
+            tx, rules, draft, actor, now,
         ))
         .map(|_| ())
-    });
-    match inserted {
-        Ok(()) => {
-            conn.execute_batch("COMMIT").map_err(sql_err)?;
-            Ok(count)
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    })
 }
