@@ -70,27 +70,43 @@ pub(crate) async fn page_handler(
     form(&state, &headers, StatusCode::OK, "", &next, None)
 }
 
+/// A sign-in form as posted, once it passed the checks a form without a
+/// session can have: same site, and the `login_token` field matching the
+/// `cookie` set with the form (double submit).
+pub(super) async fn sign_in_form(
+    state: &AppState,
+    request: Request,
+    cookie: &str,
+) -> Result<(HeaderMap, Fields), Response> {
+    let headers = request.headers().clone();
+    if cross_site(&headers, state) {
+        return Err(WebError::csrf().into_response());
+    }
+    let fields = match axum::Form::<Vec<(String, String)>>::from_request(request, state).await {
+        Ok(axum::Form(pairs)) => Fields(pairs),
+        Err(e) => {
+            return Err(
+                WebError::new(StatusCode::BAD_REQUEST, "Bad form", e.body_text()).into_response(),
+            );
+        }
+    };
+    let expected = cookie_value(&headers, cookie).unwrap_or_default();
+    let sent = fields.get("login_token").unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+        return Err(WebError::csrf().into_response());
+    }
+    Ok((headers, fields))
+}
+
 pub(crate) async fn submit(
     State(state): State<AppState>,
     ip: ClientIp,
     request: Request,
 ) -> Response {
-    let headers = request.headers().clone();
-    if cross_site(&headers, &state) {
-        return WebError::csrf().into_response();
-    }
-    let pairs = match axum::Form::<Vec<(String, String)>>::from_request(request, &state).await {
-        Ok(axum::Form(pairs)) => Fields(pairs),
-        Err(e) => {
-            return WebError::new(StatusCode::BAD_REQUEST, "Bad form", e.body_text())
-                .into_response();
-        }
+    let (headers, pairs) = match sign_in_form(&state, request, LOGIN_COOKIE).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
     };
-    let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or_default();
-    let sent = pairs.get("login_token").unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
-        return WebError::csrf().into_response();
-    }
     let email = pairs.get("email").unwrap_or_default().trim().to_string();
     let next = local_path(pairs.get("next"));
     let request = LoginRequest {

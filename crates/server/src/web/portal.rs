@@ -64,22 +64,10 @@ pub(crate) async fn login_submit(
     ip: ClientIp,
     request: Request,
 ) -> Response {
-    let headers = request.headers().clone();
-    if cross_site(&headers, &state) {
-        return WebError::csrf().into_response();
-    }
-    let fields = match axum::Form::<Vec<(String, String)>>::from_request(request, &state).await {
-        Ok(axum::Form(pairs)) => Fields(pairs),
-        Err(e) => {
-            return WebError::new(StatusCode::BAD_REQUEST, "Bad form", e.body_text())
-                .into_response();
-        }
+    let (headers, fields) = match super::login::sign_in_form(&state, request, LOGIN_COOKIE).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
     };
-    let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or_default();
-    let sent = fields.get("login_token").unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
-        return WebError::csrf().into_response();
-    }
     let email = fields.get("email").unwrap_or_default().trim().to_string();
     let request = LoginRequest {
         email: email.clone(),
