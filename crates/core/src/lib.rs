@@ -10,6 +10,7 @@ pub mod escalation;
 pub mod event;
 pub mod ids;
 pub mod job;
+pub mod kb;
 pub mod macros;
 pub mod mail;
 pub mod notify;

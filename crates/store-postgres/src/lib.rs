@@ -9,6 +9,7 @@ mod escalation;
 mod events;
 mod imap;
 mod jobs;
+mod kb;
 mod macros;
 mod mail;
 mod rows;

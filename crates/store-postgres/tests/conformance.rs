@@ -103,6 +103,7 @@ tierdesk_store::conformance_suite!(fresh);
 tierdesk_store::escalation_conformance_suite!(fresh);
 tierdesk_store::assignment_conformance_suite!(fresh);
 tierdesk_store::imap_conformance_suite!(fresh);
+tierdesk_store::kb_conformance_suite!(fresh);
 
 // --- PostgreSQL-specific guarantees -------------------------------------------
 

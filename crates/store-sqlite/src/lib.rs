@@ -7,6 +7,7 @@ mod chat;
 mod escalation;
 mod imap;
 mod jobs;
+mod kb;
 mod macros;
 mod mail;
 mod rows;

@@ -19,6 +19,7 @@ tierdesk_store::conformance_suite!(fresh);
 tierdesk_store::escalation_conformance_suite!(fresh);
 tierdesk_store::assignment_conformance_suite!(fresh);
 tierdesk_store::imap_conformance_suite!(fresh);
+tierdesk_store::kb_conformance_suite!(fresh);
 
 /// Every default view on the unsolved backlog counts from a partial index
 /// on the backlog (or from a covering index), and no page scans the whole table: at a million tickets

@@ -92,6 +92,8 @@ macro_rules! conformance_suite {
 mod escalation;
 pub use escalation::*;
 mod imap;
+pub use kb::*;
+mod kb;
 pub use imap::*;
 mod rules;
 pub use rules::*;

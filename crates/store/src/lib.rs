@@ -11,6 +11,7 @@ mod error;
 pub mod escalation;
 pub mod imap;
 pub mod jobs;
+pub mod kb;
 pub mod mail;
 pub mod model;
 pub mod ops;

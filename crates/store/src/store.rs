@@ -24,6 +24,7 @@ pub trait Store:
     + crate::mail::MailStore
     + crate::imap::ImapStore
     + crate::chat::ChatStore
+    + crate::kb::KbStore
     + Send
     + Sync
     + 'static
