@@ -92,6 +92,8 @@ const KIND_ARTICLE: &str = "article";
 const KIND_PASSAGE: &str = "passage";
 const MAX_SEARCH_LIMIT: usize = 100;
 const SNIPPET_CHARS: usize = 180;
+/// A term in fewer than one in this many documents may be a typo: it gets fuzzy clauses.
+const RARE_TERM_RATIO: u64 = 1000;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Fields {
@@ -349,7 +351,15 @@ impl KbIndex {
         category: Option<&str>,
     ) -> Option<BooleanQuery> {
         let f = &self.fields;
-        let text_query = query::text_query(f, terms, boosts)?;
+        let searcher = self.searcher();
+        let total = searcher.num_docs();
+        let is_rare = |stem: &str| {
+            let doc_freq = searcher
+                .doc_freq(&Term::from_field_text(f.body, stem))
+                .unwrap_or(0);
+            doc_freq.saturating_mul(RARE_TERM_RATIO) < total.max(1)
+        };
+        let text_query = query::text_query(f, terms, boosts, is_rare)?;
         let filter = |field: Field, value: &str| -> (Occur, Box<dyn Query>) {
             let term = TermQuery::new(
                 Term::from_field_text(field, value),

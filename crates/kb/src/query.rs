@@ -51,12 +51,15 @@ fn boosted(query: Box<dyn Query>, boost: f32) -> (Occur, Box<dyn Query>) {
     (Occur::Should, Box::new(BoostQuery::new(query, boost)))
 }
 
-/// A disjunction over the terms: exact stems per field, fuzzy variants for typos,
+/// A disjunction over the terms: exact stems per field, fuzzy variants for typos
+/// (only of words the index rarely or never uses: a common word is no typo, and its
+/// fuzzy expansion is the costliest clause on a large index),
 /// and phrase clauses for adjacent pairs. `None` when there is no content term.
 pub(crate) fn text_query(
     f: &Fields,
     terms: &[QueryTerm],
     boosts: &FieldBoosts,
+    is_rare: impl Fn(&str) -> bool,
 ) -> Option<Box<dyn Query>> {
     if terms.is_empty() {
         return None;
@@ -86,7 +89,7 @@ pub(crate) fn text_query(
             ));
         }
         let distance = fuzzy_distance(&term.word);
-        if distance > 0 {
+        if distance > 0 && is_rare(&term.stem) {
             for (field, boost) in [(f.title, boosts.title), (f.body, boosts.body)] {
                 let fuzzy =
                     FuzzyTermQuery::new(Term::from_field_text(field, &term.stem), distance, true);
