@@ -10,6 +10,7 @@ mod credential_cache;
 pub mod error;
 pub mod extract;
 pub mod imap;
+pub mod kb;
 pub mod mail;
 pub mod openapi;
 mod routes;
@@ -81,6 +82,9 @@ pub struct AppState {
     shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
     /// Who is typing on which chat ticket, for the chat sockets.
     typing: tokio::sync::broadcast::Sender<routes::chat::Typing>,
+    /// This instance's knowledge-base index.
+    kb: Arc<kb::KbSearch>,
+    answer_options: Arc<tierdesk_kb::AnswerOptions>,
 }
 
 impl AppState {
@@ -94,7 +98,35 @@ impl AppState {
             clock: Arc::new(now),
             shutting_down: Arc::new(tokio::sync::watch::Sender::new(false)),
             typing: tokio::sync::broadcast::Sender::new(256),
+            kb: Arc::new(
+                kb::KbSearch::in_memory()
+                    .unwrap_or_else(|e| panic!("an in-memory search index: {e}")),
+            ),
+            answer_options: Arc::default(),
         }
+    }
+
+    /// Uses `search` (say, an index kept on disk) for the knowledge base.
+    pub fn with_kb(mut self, search: Arc<kb::KbSearch>) -> Self {
+        self.kb = search;
+        self
+    }
+
+    /// The answer bot's confidence threshold (0–1): below it, it offers a person.
+    pub fn with_answer_threshold(mut self, threshold: f32) -> Self {
+        self.answer_options = Arc::new(tierdesk_kb::AnswerOptions {
+            threshold,
+            ..tierdesk_kb::AnswerOptions::default()
+        });
+        self
+    }
+
+    pub fn kb(&self) -> &kb::KbSearch {
+        &self.kb
+    }
+
+    pub(crate) fn answer_options(&self) -> &tierdesk_kb::AnswerOptions {
+        &self.answer_options
     }
 
     /// Replaces the wall clock, so tests can move time (session expiry, SLAs).
@@ -199,6 +231,17 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, backend = state.store.backend(), "listening");
     }
+    match state.kb.open(state.store()).await {
+        Ok(n) => tracing::info!(articles = n, "knowledge-base index is current"),
+        Err(e) => {
+            tracing::warn!(error = %e, "knowledge-base index could not be brought up to date")
+        }
+    }
+    let follower = state.kb.clone().follow(
+        state.store_arc(),
+        std::time::Duration::from_secs(1),
+        state.shutdown_signal(),
+    );
     let stopping = state.clone();
     let shutdown = async move {
         shutdown.await;
@@ -210,5 +253,7 @@ pub async fn serve(
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await?;
+    follower.abort();
+    Ok(())
 }

@@ -60,7 +60,10 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     crate::intake::sync_mailboxes(config, &store).await?;
     let worker = start_worker(config, &store);
-    let state = tierdesk_server::AppState::new(store.clone(), config.server_config());
+    let search = std::sync::Arc::new(crate::kb_cli::open_search(config)?);
+    let state = tierdesk_server::AppState::new(store.clone(), config.server_config())
+        .with_kb(search)
+        .with_answer_threshold(config.answer_threshold);
     tracing::info!(%addr, "Tierdesk is listening");
     println!("Tierdesk is running at http://{addr}/");
     if let Some(login) = demo {
@@ -70,6 +73,7 @@ pub async fn serve(
             login.email, login.password
         );
         println!("Agent web app: http://{addr}/inbox");
+        println!("Help center: http://{addr}/help");
         println!("API description: http://{addr}/api/v1/openapi.json");
     }
     // One signal stops both: HTTP drains its connections while the worker

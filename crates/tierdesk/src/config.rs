@@ -34,6 +34,9 @@ pub struct Config {
     pub job_poll_seconds: u64,
     /// Finished jobs are deleted after this many days (dead ones are kept).
     pub job_retention_days: u64,
+    /// The answer bot's confidence threshold (0–1): below it, it hands the
+    /// question over to a person.
+    pub answer_threshold: f32,
     /// The built-in SMTP intake.
     pub smtp: SmtpIntake,
     /// Mailboxes kept in step with this file at start (matched by address).
@@ -88,6 +91,7 @@ impl Default for Config {
             job_lease_seconds: 30,
             job_poll_seconds: 5,
             job_retention_days: 7,
+            answer_threshold: tierdesk_kb::AnswerOptions::default().threshold,
             smtp: SmtpIntake::default(),
             mailboxes: Vec::new(),
         }
@@ -124,6 +128,7 @@ impl fmt::Debug for Config {
             .field("job_lease_seconds", &self.job_lease_seconds)
             .field("job_poll_seconds", &self.job_poll_seconds)
             .field("job_retention_days", &self.job_retention_days)
+            .field("answer_threshold", &self.answer_threshold)
             .field("smtp", &self.smtp)
             .field("mailboxes", &self.mailboxes)
             .finish()
@@ -205,6 +210,9 @@ impl Config {
         if let Some(v) = env("TIERDESK_JOB_RETENTION_DAYS") {
             self.job_retention_days = parse("TIERDESK_JOB_RETENTION_DAYS", &v)?;
         }
+        if let Some(v) = env("TIERDESK_ANSWER_THRESHOLD") {
+            self.answer_threshold = parse("TIERDESK_ANSWER_THRESHOLD", &v)?;
+        }
         if let Some(v) = env("TIERDESK_SMTP_LISTEN") {
             self.smtp.listen = v;
         }
@@ -260,6 +268,9 @@ impl Config {
         }
         if self.job_retention_days == 0 {
             bail!("job_retention_days must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.answer_threshold) {
+            bail!("answer_threshold must be between 0 and 1");
         }
         let smtp = &self.smtp;
         if !smtp.listen.is_empty() && smtp.listen.parse::<std::net::SocketAddr>().is_err() {
@@ -411,6 +422,10 @@ job_poll_seconds = 5
 # Finished jobs are deleted after this many days; dead ones are kept for
 # inspection (TIERDESK_JOB_RETENTION_DAYS).
 job_retention_days = 7
+
+# The answer bot's confidence threshold, 0 to 1: below it the bot hands the
+# question to a person, with the transcript (TIERDESK_ANSWER_THRESHOLD).
+answer_threshold = 0.6
 
 # The built-in SMTP intake: MTAs deliver customer mail here. It accepts mail
 # only for the addresses of enabled mailboxes (never a relay) and answers 250

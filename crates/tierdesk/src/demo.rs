@@ -652,6 +652,13 @@ pub async fn seed(store: &dyn Store, tickets: usize) -> anyhow::Result<DemoLogin
         dir.contacts.len(),
         started.elapsed().as_secs_f64()
     );
+    let articles =
+        tierdesk_kb::demo_articles().map_err(|e| anyhow::anyhow!("demo article: {e}"))?;
+    let report = crate::kb_cli::import_sources(store, articles, None, false).await?;
+    eprintln!(
+        "Demo data: {} knowledge-base articles in {} categories",
+        report.created, report.categories
+    );
     Ok(login)
 }
 

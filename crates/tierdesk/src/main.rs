@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod escalation_cli;
 mod intake;
+mod kb_cli;
 mod mailbox_cli;
 mod migrate_data;
 mod sla_cli;
@@ -147,6 +148,14 @@ enum Command {
     /// Troubleshooting runbooks attached to tags.
     #[command(subcommand)]
     Runbooks(escalation_cli::ConfigCommand),
+    /// The knowledge base: import and export Markdown, rebuild the search
+    /// index, search, ask the answer bot.
+    Kb {
+        #[command(subcommand)]
+        command: kb_cli::KbCommand,
+        #[command(flatten)]
+        location: Location,
+    },
 }
 
 #[derive(Subcommand)]
@@ -265,6 +274,11 @@ async fn main() -> anyhow::Result<()> {
             let store = backend::open(&config).await?;
             let login = demo::seed(&*store, tickets).await?;
             backend::serve(&config, store, Some(login)).await
+        }
+        Command::Kb { command, location } => {
+            location.apply(&mut config);
+            let store = backend::open(&config).await?;
+            kb_cli::run(command, &config, store).await
         }
         Command::Migrate { location } => {
             location.apply(&mut config);

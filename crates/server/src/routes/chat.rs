@@ -434,6 +434,19 @@ enum FromVisitor {
         client_id: String,
         text: String,
     },
+    /// Before a ticket exists: ask the answer bot first.
+    Ask {
+        client_id: String,
+        text: String,
+    },
+    /// The bot's answer solved it.
+    Solved {
+        answer_id: i64,
+    },
+    /// Talk to a person: opens the chat ticket with the bot transcript.
+    Handover {
+        client_id: String,
+    },
     Typing,
 }
 
@@ -465,6 +478,14 @@ enum ToVisitor {
     Message(ChatMessage),
     Typing {
         from: &'static str,
+    },
+    /// The answer bot's reply to an `ask`.
+    Answer {
+        client_id: String,
+        answer: super::kb::AnswerView,
+    },
+    Solved {
+        answer_id: i64,
     },
     Error {
         code: &'static str,
@@ -526,6 +547,7 @@ async fn socket(
                 ws,
                 conversation: None,
                 position: EventId(0),
+                bot: BotStage::default(),
             };
             if let Err(e) = chat.run().await {
                 tracing::debug!(error = %e, "chat socket ended");
@@ -551,7 +573,21 @@ struct Chat {
     conversation: Option<Conversation>,
     /// The last event read from the log (sent or filtered out).
     position: EventId,
+    bot: BotStage,
 }
+
+/// The conversation with the answer bot before a person takes over.
+#[derive(Default)]
+struct BotStage {
+    transcript: Vec<tierdesk_core::kb::TranscriptLine>,
+    /// Articles shown, in order, once each.
+    shown: Vec<i64>,
+    /// The newest unsettled answer.
+    answer: Option<i64>,
+}
+
+/// At most this many questions go to the bot in one conversation.
+const MAX_BOT_QUESTIONS: usize = 20;
 
 impl Chat {
     async fn send(&mut self, message: &ToVisitor) -> Result<(), ChatError> {
@@ -820,7 +856,43 @@ impl Chat {
                 Ok(())
             }
             FromVisitor::Message { client_id, text } => {
-                let text = text.trim().to_string();
+                let Some(text) = self.checked(&client_id, &text).await? else {
+                    return Ok(());
+                };
+                self.post(client_id, text).await
+            }
+            FromVisitor::Ask { client_id, text } => {
+                let Some(text) = self.checked(&client_id, &text).await? else {
+                    return Ok(());
+                };
+                if self.ticket().is_some() || self.bot.transcript.len() >= 2 * MAX_BOT_QUESTIONS {
+                    // A person is (or must be) on it already: a plain message.
+                    return self.post(client_id, text).await;
+                }
+                self.ask(client_id, text).await
+            }
+            FromVisitor::Solved { answer_id } => {
+                if self.bot.answer != Some(answer_id) {
+                    return self
+                        .send(&ToVisitor::Error {
+                            code: "bad_message",
+                            message: "no such answer in this chat".into(),
+                        })
+                        .await;
+                }
+                self.state
+                    .store()
+                    .settle_answer(
+                        answer_id,
+                        tierdesk_core::kb::AnswerOutcome::Deflected,
+                        None,
+                        self.state.now(),
+                    )
+                    .await?;
+                self.bot.answer = None;
+                self.send(&ToVisitor::Solved { answer_id }).await
+            }
+            FromVisitor::Handover { client_id } => {
                 if client_id.is_empty() || client_id.chars().count() > MAX_CLIENT_ID {
                     return self
                         .send(&ToVisitor::Error {
@@ -829,61 +901,208 @@ impl Chat {
                         })
                         .await;
                 }
-                if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
-                    return self
-                        .send(&ToVisitor::Error {
-                            code: "bad_message",
-                            message: format!("text must be 1 to {MAX_TEXT_CHARS} characters"),
-                        })
-                        .await;
-                }
-                let Some(conversation) = self.conversation.clone() else {
-                    return Err(ChatError::Closed);
-                };
-                let subject: String = text
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(80)
-                    .collect();
-                let mut tags = Vec::new();
-                if !conversation.verified
-                    && let Ok(tag) = TagName::parse("chat-unverified")
-                {
-                    tags.push(tag);
-                }
-                let posted = self
-                    .state
-                    .store()
-                    .post_chat_message(
-                        conversation.id,
-                        &client_id,
-                        text,
-                        ChatOpening {
-                            subject: format!("Chat: {subject}"),
-                            tags,
-                        },
-                        self.state.now(),
-                    )
-                    .await?;
-                if let Some(c) = self.conversation.as_mut() {
-                    c.ticket = Some(posted.ticket.id);
-                }
-                // Replies committed before this message go out before its
-                // ack: a visitor who has the ack has everything older.
-                self.follow().await?;
-                let agents_available =
-                    Self::agents_available(&self.state, Some(posted.ticket.id)).await?;
-                self.send(&ToVisitor::Ack {
-                    client_id,
-                    id: posted.event.0,
-                    ticket_id: posted.ticket.id.0,
-                    agents_available,
-                })
-                .await
+                self.hand_over(client_id, "I would like to talk to a person.".into())
+                    .await
             }
         }
+    }
+
+    /// The trimmed text, or `None` after telling the visitor what is wrong.
+    async fn checked(&mut self, client_id: &str, text: &str) -> Result<Option<String>, ChatError> {
+        let text = text.trim().to_string();
+        if client_id.is_empty() || client_id.chars().count() > MAX_CLIENT_ID {
+            self.send(&ToVisitor::Error {
+                code: "bad_message",
+                message: format!("client_id must be 1 to {MAX_CLIENT_ID} characters"),
+            })
+            .await?;
+            return Ok(None);
+        }
+        if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+            self.send(&ToVisitor::Error {
+                code: "bad_message",
+                message: format!("text must be 1 to {MAX_TEXT_CHARS} characters"),
+            })
+            .await?;
+            return Ok(None);
+        }
+        Ok(Some(text))
+    }
+
+    /// Answers from the knowledge base; hands over at once when the bot is
+    /// not confident or the visitor asked for a person.
+    async fn ask(&mut self, client_id: String, text: String) -> Result<(), ChatError> {
+        let contact = self.conversation.as_ref().map(|c| c.contact);
+        let question: String = text.chars().take(tierdesk_core::kb::MAX_QUESTION).collect();
+        let answer = match super::kb::answer_question(
+            &self.state,
+            &question,
+            tierdesk_core::kb::AnswerChannel::Widget,
+            contact,
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::warn!(error = ?e.problem().detail, "answer bot failed; handing over");
+                return self.post(client_id, text).await;
+            }
+        };
+        self.bot.transcript.push(tierdesk_core::kb::TranscriptLine {
+            from: "customer".into(),
+            text: text.clone(),
+        });
+        for p in &answer.passages {
+            if !self.bot.shown.contains(&p.article_id) {
+                self.bot.shown.push(p.article_id);
+            }
+        }
+        if let Some(best) = answer.passages.first() {
+            self.bot.transcript.push(tierdesk_core::kb::TranscriptLine {
+                from: "bot".into(),
+                text: format!("Suggested \"{}\" <{}>", best.title, best.url),
+            });
+        }
+        self.bot.answer = Some(answer.answer_id);
+        let handover = answer.handover;
+        self.send(&ToVisitor::Answer {
+            client_id: client_id.clone(),
+            answer,
+        })
+        .await?;
+        if handover {
+            // The question itself is in the transcript: nothing more to add.
+            return self.hand_over(client_id, String::new()).await;
+        }
+        Ok(())
+    }
+
+    /// Opens the chat ticket with the bot transcript, so the agent does
+    /// not start from zero, and records the hand-over.
+    async fn hand_over(&mut self, client_id: String, text: String) -> Result<(), ChatError> {
+        if self.ticket().is_some() || self.bot.transcript.is_empty() {
+            let text = if text.is_empty() {
+                "(no message)".into()
+            } else {
+                text
+            };
+            return self.post(client_id, text).await;
+        }
+        let mut transcript = std::mem::take(&mut self.bot.transcript);
+        if !text.is_empty() {
+            transcript.push(tierdesk_core::kb::TranscriptLine {
+                from: "customer".into(),
+                text,
+            });
+        }
+        let shown = super::kb::shown_articles(&self.state, &self.bot.shown)
+            .await
+            .unwrap_or_default();
+        // The visitor's own words open the ticket (that is what they see in
+        // the chat); the transcript with the articles shown goes to the
+        // agents as an internal note.
+        let own_words = transcript
+            .iter()
+            .filter(|l| l.from != "bot")
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let note = tierdesk_core::kb::handover_message(&transcript, &shown);
+        let answer = self.bot.answer.take();
+        let first = own_words.clone();
+        let Some(ticket) = self.post_as(client_id, own_words, &first).await? else {
+            return Ok(());
+        };
+        let noted = self
+            .state
+            .store()
+            .change_ticket(
+                ticket,
+                None,
+                tierdesk_store::TicketChange::InternalNote { body: note },
+                tierdesk_core::Actor::System,
+                self.state.now(),
+            )
+            .await;
+        if let Err(e) = noted {
+            tracing::warn!(error = %e, ticket = ticket.0, "bot transcript not noted on the chat ticket");
+        }
+        if let Some(answer) = answer {
+            let settled = self
+                .state
+                .store()
+                .settle_answer(
+                    answer,
+                    tierdesk_core::kb::AnswerOutcome::HandedOver,
+                    Some(ticket),
+                    self.state.now(),
+                )
+                .await;
+            if let Err(e) = settled {
+                tracing::debug!(error = %e, answer, "hand-over not recorded on the answer");
+            }
+        }
+        Ok(())
+    }
+
+    async fn post(&mut self, client_id: String, text: String) -> Result<(), ChatError> {
+        let subject = text.clone();
+        self.post_as(client_id, text, &subject).await.map(|_| ())
+    }
+
+    /// Records a visitor message (the first opens the ticket, its subject
+    /// from `subject_source`) and acknowledges it; returns the ticket.
+    async fn post_as(
+        &mut self,
+        client_id: String,
+        text: String,
+        subject_source: &str,
+    ) -> Result<Option<TicketId>, ChatError> {
+        let Some(conversation) = self.conversation.clone() else {
+            return Err(ChatError::Closed);
+        };
+        let subject: String = subject_source
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(80)
+            .collect();
+        let mut tags = Vec::new();
+        if !conversation.verified
+            && let Ok(tag) = TagName::parse("chat-unverified")
+        {
+            tags.push(tag);
+        }
+        let posted = self
+            .state
+            .store()
+            .post_chat_message(
+                conversation.id,
+                &client_id,
+                text,
+                ChatOpening {
+                    subject: format!("Chat: {subject}"),
+                    tags,
+                },
+                self.state.now(),
+            )
+            .await?;
+        if let Some(c) = self.conversation.as_mut() {
+            c.ticket = Some(posted.ticket.id);
+        }
+        // Replies committed before this message go out before its
+        // ack: a visitor who has the ack has everything older.
+        self.follow().await?;
+        let agents_available = Self::agents_available(&self.state, Some(posted.ticket.id)).await?;
+        self.send(&ToVisitor::Ack {
+            client_id,
+            id: posted.event.0,
+            ticket_id: posted.ticket.id.0,
+            agents_available,
+        })
+        .await?;
+        Ok(Some(posted.ticket.id))
     }
 
     /// Sends the agent replies committed since the last read.

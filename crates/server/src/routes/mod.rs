@@ -7,6 +7,7 @@ pub(crate) mod config;
 pub(crate) mod escalation;
 pub(crate) mod events;
 pub(crate) mod jobs;
+pub(crate) mod kb;
 pub(crate) mod macros;
 pub(crate) mod mail;
 pub(crate) mod meta;
@@ -121,6 +122,32 @@ pub fn router() -> Router<AppState> {
                 .delete(saved_views::delete),
         )
         .route("/views/{id}/tickets", get(saved_views::tickets))
+        .route(
+            "/kb/categories",
+            get(kb::list_categories).post(kb::create_category),
+        )
+        .route("/kb/categories/{id}", delete(kb::delete_category))
+        .route(
+            "/kb/articles",
+            get(kb::list_articles).post(kb::create_article),
+        )
+        .route(
+            "/kb/articles/{id}",
+            get(kb::get_article)
+                .patch(kb::update_article)
+                .delete(kb::delete_article),
+        )
+        .route("/kb/articles/{id}/versions", get(kb::article_versions))
+        .route("/kb/articles/{id}/feedback", post(kb::feedback))
+        .route("/kb/search", get(kb::search))
+        .route("/kb/stats", get(kb::stats))
+        .route("/answers", post(kb::ask))
+        .route("/answers/{id}/solved", post(kb::solved))
+        .route("/answers/{id}/handover", post(kb::handover))
+        .route("/tickets/{id}/suggestions", get(kb::suggestions))
+        .route("/tickets/{id}/articles", post(kb::link))
+        .route("/tickets/{id}/articles/{article}", delete(kb::unlink))
+        .route("/tickets/{id}/article-draft", post(kb::article_from_ticket))
         .route("/rules", get(rules::list).post(rules::create))
         .route("/rules/reorder", post(rules::reorder))
         .route("/rules/test", post(rules::test))

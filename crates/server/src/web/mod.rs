@@ -9,6 +9,7 @@
 
 mod assets;
 mod chat_admin;
+mod help;
 mod inbox;
 mod login;
 mod portal;
@@ -57,6 +58,14 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/portal/tickets", post(portal::create))
         .route("/portal/tickets/{id}", get(portal::ticket_page))
         .route("/portal/tickets/{id}/reply", post(portal::reply))
+        .route("/help", get(help::home))
+        .route("/help/search", get(help::search))
+        .route("/help/ask", post(help::ask))
+        .route("/help/c/{slug}", get(help::category))
+        .route("/help/a/{slug}", get(help::article))
+        .route("/help/a/{slug}/feedback", post(help::feedback))
+        .route("/help/answers/{id}/solved", post(help::solved))
+        .route("/help/answers/{id}/handover", post(help::handover))
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::map_response(security_headers))
 }

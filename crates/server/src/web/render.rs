@@ -18,6 +18,17 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("timeline.html", include_str!("templates/timeline.html")),
     ("escalate.html", include_str!("templates/escalate.html")),
     ("chat_admin.html", include_str!("templates/chat_admin.html")),
+    ("help_base.html", include_str!("templates/help_base.html")),
+    ("help_home.html", include_str!("templates/help_home.html")),
+    ("help_list.html", include_str!("templates/help_list.html")),
+    (
+        "help_article.html",
+        include_str!("templates/help_article.html"),
+    ),
+    (
+        "help_answer.html",
+        include_str!("templates/help_answer.html"),
+    ),
     (
         "portal_login.html",
         include_str!("templates/portal_login.html"),

@@ -18,11 +18,11 @@ use tierdesk_store::Store;
 use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A widget key made through the admin API: (key, secret).
-async fn widget_key(desk: &Desk, origins: Value) -> (String, String, i64) {
+pub(crate) async fn widget_key(desk: &Desk, origins: Value) -> (String, String, i64) {
     let (status, body) = desk
         .admin
         .post(
@@ -38,13 +38,13 @@ async fn widget_key(desk: &Desk, origins: Value) -> (String, String, i64) {
     )
 }
 
-async fn connect(desk: &Desk, key: &str) -> Socket {
+pub(crate) async fn connect(desk: &Desk, key: &str) -> Socket {
     let url = format!("{}/chat/ws?key={key}", desk.url.replace("http://", "ws://"));
     let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::Text(message.to_string().into()))
         .await
@@ -52,7 +52,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next JSON message; fails the test after 10 s.
-async fn next(socket: &mut Socket) -> Value {
+pub(crate) async fn next(socket: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

@@ -17,6 +17,7 @@ mod events;
 mod harness;
 mod imap_intake;
 mod jobs;
+mod kb;
 mod lifecycle;
 mod macros;
 mod mail;

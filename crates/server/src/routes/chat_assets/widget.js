@@ -41,6 +41,11 @@
     ".pending{opacity:.6}" +
     ".note{align-self:center;font-size:12px;color:#4a5360;text-align:center}" +
     ".typing{font-size:12px;color:#4a5360;padding:0 10px;min-height:18px}" +
+    ".bot{align-self:flex-start;background:#fff;border:1px solid #d5dae1;max-width:90%}" +
+    ".bot blockquote{margin:4px 0;padding-left:8px;border-left:3px solid #1f5fbf;white-space:pre-wrap}" +
+    ".bot a{color:#1f5fbf}" +
+    ".choices{display:flex;gap:6px;margin-top:6px;flex-wrap:wrap}" +
+    ".choices .alt{background:#e8edf4;color:#1b1f24}" +
     "form{display:flex;gap:6px;padding:8px;border-top:1px solid #e1e5ea}" +
     "form.start{flex-direction:column;border:0}" +
     "input,textarea{flex:1;border:1px solid #b5bcc6;border-radius:8px;padding:6px 8px;background:#fff;min-width:0}" +
@@ -93,8 +98,67 @@
     return window.crypto && crypto.randomUUID ? crypto.randomUUID() :
       Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
+  // Until a person has the chat (no ticket yet), questions go to the
+  // answer bot first; it hands over by itself when it is not sure.
+  var withPerson = false;
   function transmit(p) {
-    if (ws && ready) ws.send(JSON.stringify({ type: "message", client_id: p.client_id, text: p.text }));
+    if (!ws || !ready) return;
+    if (p.handover) ws.send(JSON.stringify({ type: "handover", client_id: p.client_id }));
+    else ws.send(JSON.stringify({ type: withPerson ? "message" : "ask", client_id: p.client_id, text: p.text }));
+  }
+  function botAnswer(m) {
+    var a = m.answer || {};
+    pending = pending.filter(function (p) {
+      if (p.client_id !== m.client_id) return true;
+      if (a.handover) return true; // the hand-over's ack settles it
+      p.el.classList.remove("pending");
+      return false;
+    });
+    var el = document.createElement("div");
+    el.className = "msg bot";
+    if (a.confident && a.passages && a.passages.length) {
+      var intro = document.createElement("p");
+      intro.textContent = "This may answer it:";
+      el.appendChild(intro);
+      a.passages.slice(0, 2).forEach(function (p) {
+        var q = document.createElement("blockquote");
+        q.textContent = p.text;
+        var link = document.createElement("a");
+        link.href = p.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = p.title + (p.heading ? " \u2014 " + p.heading : "");
+        el.appendChild(q);
+        el.appendChild(link);
+      });
+      var choices = document.createElement("div");
+      choices.className = "choices";
+      var yes = document.createElement("button");
+      yes.type = "button";
+      yes.textContent = "That solved it";
+      var no = document.createElement("button");
+      no.type = "button";
+      no.className = "alt";
+      no.textContent = "Talk to a person";
+      yes.addEventListener("click", function () {
+        choices.remove();
+        if (ws && ready) ws.send(JSON.stringify({ type: "solved", answer_id: a.answer_id }));
+      });
+      no.addEventListener("click", function () {
+        choices.remove();
+        var p = { client_id: uid(), text: "I would like to talk to a person.", handover: true };
+        p.el = line("msg visitor pending", p.text);
+        pending.push(p);
+        transmit(p);
+      });
+      choices.appendChild(yes);
+      choices.appendChild(no);
+      el.appendChild(choices);
+    } else {
+      el.textContent = "Let me get someone from our support team for you.";
+    }
+    log.appendChild(el);
+    log.scrollTop = log.scrollHeight;
   }
 
   function connect() {
@@ -121,13 +185,19 @@
         backoff = 1000;
         saved.token = m.conversation_token;
         save();
+        if (m.ticket_id) withPerson = true;
         (m.messages || []).forEach(show);
         if (!m.agents_available) {
           line("note", "No agent is available right now. Leave your message" +
             (saved.email ? "" : " and your email") + " and we\u2019ll answer by email.");
         }
         pending.forEach(transmit);
+      } else if (m.type === "answer") {
+        botAnswer(m);
+      } else if (m.type === "solved") {
+        line("note", "Glad that helped! Ask another question any time.");
       } else if (m.type === "ack") {
+        withPerson = true;
         pending = pending.filter(function (p) {
           if (p.client_id !== m.client_id) return true;
           p.el.classList.remove("pending");
