@@ -254,6 +254,13 @@ impl KbIndex {
             }
         }
         self.commit(&mut writer, cursor)?;
+        // A rebuilt index is read far more than written: one segment makes every
+        // query cheaper than the many the bulk load leaves behind.
+        let segments = writer.index().searchable_segment_ids()?;
+        if segments.len() > 1 {
+            writer.merge(&segments).wait()?;
+            self.reader.reload()?;
+        }
         Ok(indexed)
     }
 
