@@ -16,6 +16,7 @@ use tierdesk_store_sqlite::{Durability, SqliteStore};
 mod assign;
 mod email;
 mod jobs;
+mod kb;
 mod postgres;
 mod rules;
 mod sla;
@@ -23,6 +24,20 @@ mod views;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Knowledge-base search and answer-bot latency over HTTP on the demo
+    /// articles plus N synthetic ones, next to the same queries on the index
+    /// alone; index build time; retrieval quality on the evaluation set.
+    Kb {
+        /// Synthetic articles added to the demo knowledge base.
+        #[arg(long, default_value_t = 100_000)]
+        articles: usize,
+        /// Concurrent HTTP clients.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Times each evaluation question is searched and asked per client pass.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Create tickets through the HTTP API with concurrent clients, then insert
     /// the same rows straight into SQLite in one transaction, and compare.
     Ingest {
@@ -198,6 +213,21 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
                 other => bail!("--durability {other:?}: use full or normal"),
             };
             assign::run(agents, capacity, tickets, mode, durability).await
+        }
+        BenchCommand::Kb {
+            articles,
+            clients,
+            rounds,
+        } => {
+            if clients == 0 || rounds == 0 {
+                bail!("--clients and --rounds must be at least 1");
+            }
+            kb::run(kb::Options {
+                articles,
+                clients,
+                rounds,
+            })
+            .await
         }
         BenchCommand::Rules {
             rules,

@@ -139,3 +139,29 @@ fn views_bench_times_every_view_on_a_small_desk() {
     assert!(out.contains("worst p99: page"), "{out}");
     assert!(out.contains("My open tickets"), "{out}");
 }
+
+#[test]
+fn kb_bench_measures_http_next_to_the_index_and_reports_quality() {
+    let out = bench(&["kb", "--articles", "300", "--clients", "2", "--rounds", "1"]);
+    assert!(figure(&out, "index build", " s") >= 0.0, "{out}");
+    for label in [
+        "search via HTTP",
+        "search on the index",
+        "answer via HTTP",
+        "answer on the index",
+    ] {
+        let p50 = figure(&out, label, "ms   p99");
+        assert!(p50 > 0.0, "{label}: {out}");
+    }
+    let quality = out
+        .lines()
+        .find(|l| l.contains("recall@5"))
+        .unwrap_or_else(|| panic!("no quality line in:\n{out}"));
+    let recall5: f64 = quality
+        .split("recall@5 ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{quality}"));
+    assert!(recall5 > 0.5 && recall5 <= 1.0, "{quality}");
+}
