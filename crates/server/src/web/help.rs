@@ -383,3 +383,73 @@ pub(crate) async fn handover(
         Err(e) => failed(e),
     }
 }
+
+/// An agent reads any article, internal or draft, in the help center's
+/// layout (without the public feedback form).
+pub(crate) async fn agent_article(
+    State(state): State<AppState>,
+    _session: super::AgentSession,
+    Path(slug): Path<String>,
+) -> Response {
+    let article = match state.store().article_by_slug(&slug).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return WebError::not_found().into_response(),
+        Err(e) => return failed(e),
+    };
+    page(
+        StatusCode::OK,
+        "help_article.html",
+        serde_json::json!({
+            "title": article.title,
+            "slug": article.slug,
+            "html": minijinja::Value::from_safe_string(tierdesk_kb::render_markdown(&article.body)),
+            "agent_view": true,
+            "visibility": article.visibility,
+            "status": article.status,
+        }),
+    )
+}
+
+/// "Create article from this ticket": a draft prefilled from the ticket,
+/// linked to it; the agent lands on the draft.
+pub(crate) async fn draft_from_ticket(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: super::AgentForm,
+) -> Response {
+    let id = match super::path_id(&id) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let caller = form.session.caller.clone();
+    match crate::routes::kb::article_from_ticket(State(state), caller, crate::extract::PathId(id))
+        .await
+    {
+        Ok(response) => {
+            let location = response
+                .headers()
+                .get(axum::http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.rsplit('/').next())
+                .and_then(|id| id.parse::<i64>().ok());
+            match location {
+                Some(article) => see_other(&format!("/kb/id/{article}")),
+                None => see_other("/inbox"),
+            }
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// `/kb/id/{id}`: an article by id, for agents.
+pub(crate) async fn agent_article_by_id(
+    State(state): State<AppState>,
+    session: super::AgentSession,
+    Path(id): Path<i64>,
+) -> Response {
+    match state.store().article(id).await {
+        Ok(Some(a)) => agent_article(State(state), session, Path(a.slug)).await,
+        Ok(None) => WebError::not_found().into_response(),
+        Err(e) => failed(e),
+    }
+}

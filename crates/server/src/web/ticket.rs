@@ -310,6 +310,19 @@ async fn ticket_page(
         None => None,
     };
     let last_event = events.last().map_or(0, |e| e.id.0);
+    // Suggested articles for the ticket at hand; a search failure only
+    // leaves the panel empty.
+    let articles: Vec<Value> = crate::routes::kb::search_hits(
+        state,
+        &ticket.subject,
+        tierdesk_kb::Audience::Agent,
+        None,
+        5,
+    )
+    .unwrap_or_default()
+    .into_iter()
+    .map(|h| json!({ "slug": h.slug, "title": h.title }))
+    .collect();
     let next_tier = Tier::new(i64::from(ticket.tier.level()) + 1).ok();
     let context = json!({
         "shell": Shell::of(session),
@@ -342,6 +355,7 @@ async fn ticket_page(
         "choices": choices(&lookups),
         "next_tier": next_tier.map(|t| t.level()),
         "form": form,
+        "articles": articles,
     });
     Ok(page(status, "ticket.html", context))
 }

@@ -485,3 +485,25 @@ async fn the_help_center_searches_answers_and_takes_feedback() {
         (Some(1), Some(0))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_article_pages_need_an_agent_session() {
+    let desk = Desk::start().await;
+    let (status, article) = desk
+        .admin
+        .post(
+            "/api/v1/kb/articles",
+            json!({ "title": "Unlock procedure", "body": "Run Unlock-ADAccount.", "visibility": "internal", "status": "published" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{article}");
+    let page = reqwest::get(format!("{}/kb/unlock-procedure", desk.url))
+        .await
+        .unwrap();
+    assert!(
+        page.url().path().starts_with("/login"),
+        "anonymous readers are sent to sign in: {}",
+        page.url()
+    );
+    assert!(!page.text().await.unwrap().contains("Unlock-ADAccount"));
+}

@@ -168,6 +168,37 @@
     };
   }
 
+  // The portal's new-request form: articles that may already answer the
+  // subject, from the public knowledge base, before the customer sends it.
+  var newSubject = document.body.getAttribute("data-page") === "portal" ? $("#subject") : null;
+  var suggestBox = $("#kb-suggest");
+  if (newSubject && suggestBox) {
+    var lastAsked = "";
+    newSubject.addEventListener("input", later(function () {
+      var q = newSubject.value.trim();
+      if (q.length < 4 || q === lastAsked) return;
+      lastAsked = q;
+      fetch("/api/v1/kb/search?limit=3&q=" + encodeURIComponent(q), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : { results: [] }; })
+        .then(function (page) {
+          var list = suggestBox.querySelector("ul");
+          list.textContent = "";
+          (page.results || []).forEach(function (hit) {
+            var li = document.createElement("li");
+            var a = document.createElement("a");
+            a.href = "/help/a/" + encodeURIComponent(hit.slug);
+            a.target = "_blank";
+            a.rel = "noopener";
+            a.textContent = hit.title;
+            li.appendChild(a);
+            list.appendChild(li);
+          });
+          suggestBox.hidden = !list.children.length;
+        })
+        .catch(function () { suggestBox.hidden = true; });
+    }, 300));
+  }
+
   var inbox = $("#inbox");
   var ticket = $("#ticket");
   if (!window.EventSource || (!inbox && !ticket)) return;
