@@ -507,3 +507,63 @@ async fn agent_article_pages_need_an_agent_session() {
     );
     assert!(!page.text().await.unwrap().contains("Unlock-ADAccount"));
 }
+
+/// Two instances on one PostgreSQL database: an article saved through one
+/// becomes searchable on the other, whose index follows the `kb_events` log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instance_indexes_articles_from_the_log() {
+    let database = Database::create().await;
+    let store: Arc<dyn Store> = Arc::new(
+        PostgresStore::connect(&database.url, PostgresOptions::default())
+            .await
+            .unwrap(),
+    );
+    let first = Desk::start_on(
+        store.clone(),
+        tempfile::tempdir().unwrap(),
+        ServerConfig::default(),
+    )
+    .await;
+    let second_store: Arc<dyn Store> = Arc::new(
+        PostgresStore::connect(&database.url, PostgresOptions::default())
+            .await
+            .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second_url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(tierdesk_server::serve(
+        listener,
+        tierdesk_server::AppState::new(second_store, ServerConfig::default()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let (status, article) = first
+        .admin
+        .post(
+            "/api/v1/kb/articles",
+            json!({
+                "title": "Reconnect the conference room projector",
+                "body": "## Steps\nPress the input button until HDMI 2 shows.",
+                "status": "published",
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{article}");
+    let other = Api::anonymous(&second_url);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, found) = other.get("/api/v1/kb/search?q=projector").await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        if found["results"][0]["id"] == article["id"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second instance never indexed the article: {found}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ = stop.send(());
+}
