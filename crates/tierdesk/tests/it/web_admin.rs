@@ -402,6 +402,8 @@ async fn agents_page_adds_and_changes_agents() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(html.contains("role=\"alert\""), "{html}");
     assert!(!html.contains("not-an-email"), "{html}");
+    let (_, agents) = desk.admin.get("/api/v1/agents").await;
+    assert_eq!(agents.as_array().unwrap().len(), 2, "{agents}");
 
     let id = zed["id"].as_i64().unwrap();
     let (status, _) = admin
