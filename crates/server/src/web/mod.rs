@@ -7,6 +7,7 @@
 //! script or style), the session's CSRF token in every form and checked on
 //! every POST, and cross-site POSTs refused by `Origin`/`Sec-Fetch-Site`.
 
+mod admin;
 mod assets;
 mod chat_admin;
 mod help;
@@ -50,6 +51,25 @@ pub(crate) fn router() -> Router<AppState> {
             get(ticket::escalation_page).post(ticket::escalate),
         )
         .route("/admin/chat", get(chat_admin::page_handler))
+        .route("/admin", get(admin::index))
+        .route(
+            "/admin/tags",
+            get(admin::tags::page_handler).post(admin::tags::create),
+        )
+        .route("/admin/tags/{id}", post(admin::tags::edit))
+        .route("/admin/tags/{id}/rename", post(admin::tags::rename_tag))
+        .route("/admin/tags/{id}/merge", post(admin::tags::merge_tag))
+        .route(
+            "/admin/rules",
+            get(admin::rules::page_handler).post(admin::rules::create),
+        )
+        .route("/admin/rules/{id}", post(admin::rules::save))
+        .route("/admin/rules/{id}/enabled", post(admin::rules::set_enabled))
+        .route(
+            "/admin/agents",
+            get(admin::agents::page_handler).post(admin::agents::create),
+        )
+        .route("/admin/agents/{id}", post(admin::agents::update))
         .route(
             "/portal/login",
             get(portal::login_page).post(portal::login_submit),

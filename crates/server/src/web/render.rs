@@ -30,6 +30,19 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/help_answer.html"),
     ),
     (
+        "admin_index.html",
+        include_str!("templates/admin_index.html"),
+    ),
+    ("admin_tags.html", include_str!("templates/admin_tags.html")),
+    (
+        "admin_rules.html",
+        include_str!("templates/admin_rules.html"),
+    ),
+    (
+        "admin_agents.html",
+        include_str!("templates/admin_agents.html"),
+    ),
+    (
         "portal_login.html",
         include_str!("templates/portal_login.html"),
     ),
@@ -80,7 +93,7 @@ pub(crate) struct Shell<'a> {
     pub agent_name: &'a str,
     pub agent_email: &'a str,
     pub csrf: &'a str,
-    /// Admins get a link to the chat widget page.
+    /// Admins get a link to the admin pages.
     pub is_admin: bool,
 }
 

@@ -31,4 +31,5 @@ mod sse;
 mod tags;
 mod views;
 mod web;
+mod web_admin;
 mod web_browser;
