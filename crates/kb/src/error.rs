@@ -14,6 +14,9 @@ pub enum KbError {
         #[source]
         source: std::io::Error,
     },
+    /// Another writer (usually another process) holds the index directory.
+    #[error("search index is in use by another process")]
+    Busy,
     #[error("search index lock poisoned")]
     Poisoned,
 }

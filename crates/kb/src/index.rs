@@ -191,7 +191,11 @@ impl KbIndex {
             .map(|n| n.get())
             .unwrap_or(1)
             .clamp(1, 4);
-        let writer = index.writer_with_num_threads(threads, threads * WRITER_HEAP_PER_THREAD)?;
+        let writer = match index.writer_with_num_threads(threads, threads * WRITER_HEAP_PER_THREAD)
+        {
+            Err(tantivy::TantivyError::LockFailure(..)) => return Err(KbError::Busy),
+            other => other?,
+        };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

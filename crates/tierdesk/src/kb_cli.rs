@@ -36,17 +36,36 @@ pub enum KbCommand {
     Ask { question: String },
 }
 
-/// This instance's on-disk search index.
+/// This instance's on-disk search index: one per database, so instances
+/// of different desks sharing a data directory never mix their articles.
 pub fn index_dir(config: &Config) -> PathBuf {
-    config.data_dir.join("kb-index")
+    use sha2::Digest;
+    let url = crate::config::redact_url(&config.database_url());
+    let digest = sha2::Sha256::digest(url.as_bytes());
+    config
+        .data_dir
+        .join("kb-index")
+        .join(hex::encode(&digest[..8]))
 }
 
+/// Opens this instance's index. When another process on this machine holds
+/// it (a second instance started in the same directory), this one keeps its
+/// own index in memory, rebuilt from the database, rather than refusing to start.
 pub fn open_search(config: &Config) -> anyhow::Result<KbSearch> {
     let dir = index_dir(config);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let index = tierdesk_kb::KbIndex::open_in_dir(&dir)
-        .with_context(|| format!("cannot open the search index in {}", dir.display()))?;
-    Ok(KbSearch::new(index))
+    match tierdesk_kb::KbIndex::open_in_dir(&dir) {
+        Ok(index) => Ok(KbSearch::new(index)),
+        Err(tierdesk_kb::KbError::Busy) => {
+            tracing::warn!(
+                dir = %dir.display(),
+                "the search index is held by another process; keeping this one in memory"
+            );
+            Ok(KbSearch::in_memory()?)
+        }
+        Err(e) => Err(anyhow::Error::new(e)
+            .context(format!("cannot open the search index in {}", dir.display()))),
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -248,8 +267,18 @@ pub async fn run(command: KbCommand, config: &Config, store: Arc<dyn Store>) -> 
         }
         KbCommand::Reindex => {
             let started = std::time::Instant::now();
-            let search = open_search(config)?;
-            let count = search.rebuild(&*store).await?;
+            let dir = index_dir(config);
+            let index = match tierdesk_kb::KbIndex::open_in_dir(&dir) {
+                Err(tierdesk_kb::KbError::Busy) => anyhow::bail!(
+                    "the search index in {} is held by a running instance; \
+                     it follows the database by itself (stop it to rebuild)",
+                    dir.display()
+                ),
+                other => other.with_context(|| {
+                    format!("cannot open the search index in {}", dir.display())
+                })?,
+            };
+            let count = KbSearch::new(index).rebuild(&*store).await?;
             println!(
                 "search index rebuilt: {count} published article(s) in {:.1} s",
                 started.elapsed().as_secs_f64()

@@ -567,3 +567,57 @@ async fn another_instance_indexes_articles_from_the_log() {
     }
     let _ = stop.send(());
 }
+
+/// Two `tierdesk serve` processes started in one directory on one database:
+/// the second cannot take the on-disk index the first holds, so it keeps its
+/// own in memory. Both start, both find an article saved through the first,
+/// and `tierdesk kb reindex` refuses, saying why, while they run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_in_one_directory_share_the_database_not_the_index() {
+    use crate::process::{Server, admin_token, run};
+    let database = Database::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = admin_token(dir.path(), &database.url, "admin@desk.test");
+    let first = Server::start(dir.path(), &database.url);
+    let second = Server::start(dir.path(), &database.url);
+    let admin = Api {
+        bearer: Some(token),
+        ..Api::anonymous(&first.url)
+    };
+    let (status, article) = admin
+        .post(
+            "/api/v1/kb/articles",
+            json!({
+                "title": "Reset the badge reader in the lobby",
+                "body": "## Steps\nHold the reset key for ten seconds.",
+                "status": "published",
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{article}");
+    for server in [&first, &second] {
+        let reader = Api::anonymous(&server.url);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let (status, found) = reader.get("/api/v1/kb/search?q=badge%20reader").await;
+            assert_eq!(status, StatusCode::OK, "{found}");
+            if found["results"][0]["id"] == article["id"] {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never indexed the article: {found}",
+                server.url
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    let (ok, _, err) = run(dir.path(), &["kb", "reindex", "--database", &database.url]);
+    assert!(!ok, "reindex must not write under a running instance");
+    assert!(err.contains("held by a running instance"), "{err}");
+    drop(second);
+    drop(first);
+    let (ok, out, err) = run(dir.path(), &["kb", "reindex", "--database", &database.url]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 published article"), "{out}");
+}
