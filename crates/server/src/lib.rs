@@ -6,6 +6,7 @@
 
 pub mod assigner;
 pub mod auth;
+mod chat_feed;
 mod credential_cache;
 pub mod error;
 pub mod extract;
@@ -82,6 +83,8 @@ pub struct AppState {
     shutting_down: Arc<tokio::sync::watch::Sender<bool>>,
     /// Who is typing on which chat ticket, for the chat sockets.
     typing: tokio::sync::broadcast::Sender<routes::chat::Typing>,
+    /// New events, per ticket, for the chat sockets.
+    chat_feed: Arc<chat_feed::ChatFeed>,
     /// This instance's knowledge-base index.
     kb: Arc<kb::KbSearch>,
     answer_options: Arc<tierdesk_kb::AnswerOptions>,
@@ -98,6 +101,7 @@ impl AppState {
             clock: Arc::new(now),
             shutting_down: Arc::new(tokio::sync::watch::Sender::new(false)),
             typing: tokio::sync::broadcast::Sender::new(256),
+            chat_feed: Arc::default(),
             kb: Arc::new(
                 kb::KbSearch::in_memory()
                     .unwrap_or_else(|e| panic!("an in-memory search index: {e}")),
@@ -161,6 +165,12 @@ impl AppState {
 
     pub(crate) fn typing(&self) -> &tokio::sync::broadcast::Sender<routes::chat::Typing> {
         &self.typing
+    }
+
+    /// Events of `ticket` from now on, for a chat socket.
+    pub(crate) fn follow_ticket(&self, ticket: tierdesk_core::TicketId) -> chat_feed::FeedReceiver {
+        self.chat_feed
+            .subscribe(&self.store, self.shutdown_signal(), ticket)
     }
 
     /// Ends open event streams; [`serve`] calls it when its shutdown begins.

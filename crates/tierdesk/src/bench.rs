@@ -14,6 +14,7 @@ use tierdesk_store::{NewAgent, Requester, Store, TicketDraft};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
 mod assign;
+mod chat;
 mod email;
 mod jobs;
 mod kb;
@@ -24,6 +25,20 @@ mod views;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Many visitors chatting at once with a `tierdesk serve` process over
+    /// the widget's WebSocket: agent reply → visitor delivery and visitor →
+    /// acknowledgement latency next to the WebSocket ping round trip on the
+    /// same sockets, and the server's memory.
+    Chat {
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// How long messages flow.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Agent replies, visitor messages and pings per second, together.
+        #[arg(long, default_value_t = 600)]
+        rate: u64,
+    },
     /// Knowledge-base search and answer-bot latency over HTTP on the demo
     /// articles plus N synthetic ones, next to the same queries on the index
     /// alone; index build time; retrieval quality on the evaluation set.
@@ -159,6 +174,21 @@ pub enum BenchCommand {
 
 pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Chat {
+            connections,
+            seconds,
+            rate,
+        } => {
+            if connections == 0 || rate == 0 {
+                bail!("--connections and --rate must be at least 1");
+            }
+            chat::run(chat::Options {
+                connections,
+                seconds,
+                rate,
+            })
+            .await
+        }
         BenchCommand::Sla {
             timers,
             window,

@@ -29,7 +29,6 @@ use axum::routing::{delete, get, post};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use std::time::Duration;
 use tierdesk_core::{
     Actor, Agent, ContactId, EventId, EventKind, TagName, Ticket, TicketId, Tier, Timestamp,
 };
@@ -42,10 +41,6 @@ pub const IDENTITY_WINDOW_SECS: i64 = 600;
 const MAX_TEXT_CHARS: usize = 10_000;
 /// Longest client id.
 const MAX_CLIENT_ID: usize = 100;
-/// Events read per query while following.
-const PAGE: u32 = 500;
-/// Re-read this often even without a signal.
-const RECHECK: Duration = Duration::from_secs(5);
 
 /// Routes under `/api/v1`.
 pub fn api_routes() -> Router<AppState> {
@@ -571,7 +566,7 @@ struct Chat {
     secret: String,
     ws: WebSocket,
     conversation: Option<Conversation>,
-    /// The last event read from the log (sent or filtered out).
+    /// The newest event of the ticket already handled (sent or filtered out).
     position: EventId,
     bot: BotStage,
 }
@@ -631,12 +626,20 @@ impl Chat {
             Some(Ok(_)) => return Err(self.refuse("hello_first", "say hello first").await),
             Some(Err(e)) => return Err(self.refuse("bad_message", e).await),
         };
-        let mut signal = self.state.store().event_signal();
         let mut typing = self.state.typing().subscribe();
         self.hello(hello).await?;
-        let mut recheck = tokio::time::interval(RECHECK);
         let mut shutdown = self.state.shutdown_signal();
+        let mut feed: Option<crate::chat_feed::FeedReceiver> = None;
         loop {
+            // Follow the ticket from the moment there is one (at hello, or
+            // when the first message or a hand-over opens it): subscribe
+            // first, then read, so nothing committed in between is missed.
+            if feed.is_none()
+                && let Some(ticket) = self.ticket()
+            {
+                feed = Some(self.state.follow_ticket(ticket));
+                self.catch_up().await?;
+            }
             tokio::select! {
                 incoming = self.receive() => match incoming? {
                     None => return Ok(()),
@@ -645,12 +648,13 @@ impl Chat {
                         self.send(&ToVisitor::Error { code: "bad_message", message: e }).await?;
                     }
                 },
-                changed = signal.changed() => {
-                    if changed.is_err() { return Ok(()); }
-                    signal.borrow_and_update();
-                    self.follow().await?;
-                }
-                _ = recheck.tick() => self.follow().await?,
+                event = next_event(&mut feed) => match event {
+                    Ok(event) => self.deliver(&event).await?,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        self.catch_up().await?;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                },
                 seen = typing.recv() => {
                     if let Ok(seen) = seen
                         && seen.agent
@@ -1093,7 +1097,7 @@ impl Chat {
         }
         // Replies committed before this message go out before its
         // ack: a visitor who has the ack has everything older.
-        self.follow().await?;
+        self.catch_up().await?;
         let agents_available = Self::agents_available(&self.state, Some(posted.ticket.id)).await?;
         self.send(&ToVisitor::Ack {
             client_id,
@@ -1106,33 +1110,44 @@ impl Chat {
     }
 
     /// Sends the agent replies committed since the last read.
-    async fn follow(&mut self) -> Result<(), ChatError> {
+    /// Sends what the ticket gained since `position`, read from the store:
+    /// when following starts, when the feed ran ahead of this socket, and
+    /// before acknowledging a message.
+    async fn catch_up(&mut self) -> Result<(), ChatError> {
         let Some(ticket) = self.ticket() else {
             return Ok(());
         };
-        let store = self.state.store_arc();
-        loop {
-            let page = store.events_after(self.position, PAGE).await?;
-            let Some(last) = page.last() else {
-                return Ok(());
-            };
-            self.position = last.id;
-            let full = page.len() as u32 == PAGE;
-            for stored in &page {
-                if stored.event.ticket != ticket {
-                    continue;
-                }
-                // The visitor's own messages are acknowledged, not echoed.
-                if let Some(message) = visible(stored)
-                    && message.from == "agent"
-                {
-                    self.send(&ToVisitor::Message(message)).await?;
-                }
-            }
-            if !full {
-                return Ok(());
-            }
+        let after = self.position;
+        let events = self.state.store().ticket_events(ticket).await?;
+        for stored in events.iter().filter(|e| e.id > after) {
+            self.deliver(stored).await?;
         }
+        Ok(())
+    }
+
+    /// Sends an event once, if the visitor may see it.
+    async fn deliver(&mut self, stored: &StoredEvent) -> Result<(), ChatError> {
+        if stored.id <= self.position || Some(stored.event.ticket) != self.ticket() {
+            return Ok(());
+        }
+        self.position = stored.id;
+        // The visitor's own messages are acknowledged, not echoed.
+        if let Some(message) = visible(stored)
+            && message.from == "agent"
+        {
+            self.send(&ToVisitor::Message(message)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The next event of the followed ticket; never, while there is none.
+async fn next_event(
+    feed: &mut Option<crate::chat_feed::FeedReceiver>,
+) -> Result<std::sync::Arc<StoredEvent>, tokio::sync::broadcast::error::RecvError> {
+    match feed {
+        Some(feed) => feed.recv().await,
+        None => std::future::pending().await,
     }
 }
 

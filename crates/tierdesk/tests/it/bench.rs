@@ -165,3 +165,25 @@ fn kb_bench_measures_http_next_to_the_index_and_reports_quality() {
         .unwrap_or_else(|| panic!("{quality}"));
     assert!(recall5 > 0.5 && recall5 <= 1.0, "{quality}");
 }
+
+#[test]
+fn chat_bench_delivers_every_reply_and_reports_memory() {
+    let out = bench(&[
+        "chat",
+        "--connections",
+        "30",
+        "--seconds",
+        "2",
+        "--rate",
+        "60",
+    ]);
+    assert!(figure(&out, "  opening ", "chats/s") > 0.0, "{out}");
+    assert!(
+        figure(&out, "agent reply → visitor", "delivered") > 0.0,
+        "{out}"
+    );
+    assert!(figure(&out, "visitor → ack", "delivered") > 0.0, "{out}");
+    assert!(figure(&out, "ping → pong", "delivered") > 0.0, "{out}");
+    assert!(figure(&out, "server memory", "MB") > 0.0, "{out}");
+    assert!(out.contains("lost 0"), "{out}");
+}

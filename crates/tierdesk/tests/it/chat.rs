@@ -529,3 +529,74 @@ async fn chat_upload_becomes_a_message_agents_can_download() {
         .unwrap();
     assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// Two instances on one PostgreSQL database, twenty visitors on the second:
+/// agent replies made through the first reach each visitor on the second,
+/// their own replies only, once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_replies_cross_instances_to_the_right_visitor_only() {
+    let database = Database::create().await;
+    let connect_store = || async {
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::connect(&database.url, PostgresOptions::default())
+                .await
+                .unwrap(),
+        );
+        store
+    };
+    let first = Desk::start_on(
+        connect_store().await,
+        tempfile::tempdir().unwrap(),
+        ServerConfig::default(),
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second_url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(tierdesk_server::serve(
+        listener,
+        tierdesk_server::AppState::new(connect_store().await, ServerConfig::default()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let (key, _, _) = widget_key(&first, json!([])).await;
+    let ws = format!(
+        "{}/chat/ws?key={key}",
+        second_url.replace("http://", "ws://")
+    );
+    let mut visitors = Vec::new();
+    for i in 0..20 {
+        let (mut socket, _) = tokio_tungstenite::connect_async(&ws).await.unwrap();
+        send(&mut socket, json!({ "type": "hello" })).await;
+        assert_eq!(next(&mut socket).await["type"], "welcome");
+        let ack = say(&mut socket, "c1", &format!("Visitor {i} needs help")).await;
+        visitors.push((socket, ack["ticket_id"].as_i64().unwrap()));
+    }
+    for round in 0..2 {
+        for (i, (_, ticket)) in visitors.iter().enumerate() {
+            let (status, body) = first
+                .admin
+                .post(
+                    &format!("/api/v1/tickets/{ticket}/replies"),
+                    json!({ "body": format!("Answer {round} for visitor {i}") }),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    }
+    for (i, (socket, _)) in visitors.iter_mut().enumerate() {
+        for round in 0..2 {
+            let reply = next(socket).await;
+            assert_eq!(reply["type"], "message", "{reply}");
+            assert_eq!(
+                reply["text"],
+                format!("Answer {round} for visitor {i}"),
+                "{reply}"
+            );
+        }
+    }
+    // Nothing else arrives for anyone (all are watched at once).
+    futures::future::join_all(visitors.iter_mut().map(|(socket, _)| quiet(socket))).await;
+    let _ = stop.send(());
+}
