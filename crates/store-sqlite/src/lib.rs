@@ -230,6 +230,24 @@ fn each_in_one_transaction<T>(
     }
 }
 
+/// The `limit` best-ranked message ids for an FTS5 `MATCH` expression,
+/// straight from the full-text index with no ticket join, filter or
+/// snippet: the search benchmark's physical floor. Synchronous.
+pub fn fts_top_events(conn: &RawConnection, expression: &str, limit: u32) -> Result<Vec<i64>> {
+    let mut statement = conn
+        .0
+        .prepare_cached(
+            "SELECT rowid FROM search_ticket_text WHERE search_ticket_text MATCH ?1 \
+             ORDER BY rank LIMIT ?2",
+        )
+        .map_err(sql_err)?;
+    let rows = statement
+        .query_map(rusqlite::params![expression, limit], |row| row.get(0))
+        .map_err(sql_err)?;
+    rows.collect::<std::result::Result<Vec<i64>, _>>()
+        .map_err(sql_err)
+}
+
 /// Files raw messages for `mailbox` with the same intake logic (storage,
 /// threading, rules) the store runs per message, in one transaction: the
 /// email benchmark's physical baseline. Synchronous: run it off the async

@@ -20,6 +20,8 @@ mod jobs;
 mod kb;
 mod postgres;
 mod rules;
+mod search;
+mod server;
 mod sla;
 mod views;
 
@@ -117,6 +119,16 @@ pub enum BenchCommand {
         #[arg(long)]
         database: Option<String>,
     },
+    /// Ranked full-text search through `GET /api/v1/search` of a real
+    /// `tierdesk serve` on N tickets of five messages each, next to the same
+    /// words straight from the FTS5 index; the server's memory with the desk.
+    Search {
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: usize,
+        /// Timed runs per query.
+        #[arg(long, default_value_t = 30)]
+        repeat: usize,
+    },
     /// Enqueue, claim and complete background jobs on an empty job table,
     /// then again with many finished jobs in it.
     Jobs {
@@ -188,6 +200,12 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
                 rate,
             })
             .await
+        }
+        BenchCommand::Search { tickets, repeat } => {
+            if tickets == 0 || repeat == 0 {
+                bail!("--tickets and --repeat must be at least 1");
+            }
+            search::run(search::Options { tickets, repeat }).await
         }
         BenchCommand::Sla {
             timers,

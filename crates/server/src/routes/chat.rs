@@ -532,8 +532,14 @@ async fn socket(
             ));
         }
     }
+    // Buffers sized for chat, not for bulk transfer: tungstenite's 128 KiB
+    // defaults cost over a gigabyte at ten thousand open chats. A visitor who
+    // stops reading is cut off rather than buffered without end.
     Ok(upgrade
         .max_message_size(64 * 1024)
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1024 * 1024)
         .on_upgrade(move |ws| async move {
             let mut chat = Chat {
                 state,

@@ -24,7 +24,7 @@ use tierdesk_store::{
 use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
-const DAY_MS: i64 = 86_400_000;
+pub(super) const DAY_MS: i64 = 86_400_000;
 /// Filtered views agents keep besides the defaults.
 const TYPICAL: &[(&str, &str)] = &[
     ("Open in tier 2", "status:open tier:2"),
@@ -55,13 +55,13 @@ const SUBJECTS: &[(&str, &str)] = &[
     ("Excel does not open attachments", "o365"),
 ];
 
-struct Desk {
-    me: AgentId,
-    agents: Vec<AgentId>,
-    teams: Vec<TeamId>,
+pub(super) struct Desk {
+    pub me: AgentId,
+    pub agents: Vec<AgentId>,
+    pub teams: Vec<TeamId>,
 }
 
-async fn furnish(store: &dyn Store, at: Timestamp) -> anyhow::Result<Desk> {
+pub(super) async fn furnish(store: &dyn Store, at: Timestamp) -> anyhow::Result<Desk> {
     let mut teams = Vec::new();
     for name in ["Billing", "Onboarding", "Technical", "Network"] {
         teams.push(

@@ -187,3 +187,28 @@ fn chat_bench_delivers_every_reply_and_reports_memory() {
     assert!(figure(&out, "server memory", "MB") > 0.0, "{out}");
     assert!(out.contains("lost 0"), "{out}");
 }
+
+#[test]
+fn search_bench_answers_every_query_and_reports_the_floor_and_memory() {
+    let out = bench(&["search", "--tickets", "300", "--repeat", "3"]);
+    assert!(
+        figure(&out, "search · SQLite", "tickets,") == 300.0,
+        "{out}"
+    );
+    assert!(figure(&out, "worst p99", "ms") > 0.0, "{out}");
+    assert!(figure(&out, "server memory", "MB") > 0.0, "{out}");
+    // The unique reference finds exactly its ticket; the absent word nothing.
+    let hits = |query: &str| {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(query))
+            .unwrap_or_else(|| panic!("no line for {query} in:\n{out}"));
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no hit count in {line:?}"))
+    };
+    assert_eq!(hits("REF0000126"), 1, "{out}");
+    assert_eq!(hits("xylophone"), 0, "{out}");
+    assert!(hits("vpn") > 0, "{out}");
+}
