@@ -265,7 +265,7 @@ async fn write_ticket(
         )
         .await?;
     let recent = age < 14 * DAY_MS;
-    let last_status = if recent && i % 3 == 0 {
+    let last_status = if recent && i.is_multiple_of(3) {
         Status::Open
     } else {
         Status::Solved
