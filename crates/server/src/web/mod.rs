@@ -81,6 +81,15 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/admin/agents/{id}", post(admin::agents::update))
         .merge(admin::specs::routes())
         .route(
+            "/admin/sla-calendars",
+            get(admin::calendars::page_handler).post(admin::calendars::create),
+        )
+        .route("/admin/sla-calendars/{id}", post(admin::calendars::save))
+        .route(
+            "/admin/sla-calendars/{id}/delete",
+            post(admin::calendars::delete),
+        )
+        .route(
             "/admin/mailboxes",
             get(admin::mailboxes::page_handler).post(admin::mailboxes::create),
         )

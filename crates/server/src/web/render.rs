@@ -47,6 +47,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/admin_specs.html"),
     ),
     (
+        "admin_calendars.html",
+        include_str!("templates/admin_calendars.html"),
+    ),
+    (
         "admin_mailboxes.html",
         include_str!("templates/admin_mailboxes.html"),
     ),

@@ -68,40 +68,94 @@ async fn sla_pages_create_edit_reorder_and_delete() {
     let desk = Desk::start().await;
     let admin = Browser::login(&desk.url, "admin@desk.test").await;
 
-    // A bad time zone: 422, the problem by the textarea, the text kept.
-    let broken = r#"{"name": "Berlin <office>", "time_zone": "Mars/Olympus", "hours": {"mon": ["09:00-17:00"]}}"#;
+    // The calendar form: weekly hours, time zone, holidays one per line.
+    let form = |time_zone: &'static str, holidays: &'static str| {
+        vec![
+            ("name", "Berlin <office>"),
+            ("time_zone", time_zone),
+            ("hours_mon", "09:00-17:00"),
+            ("hours_tue", "09:00-12:00, 13:00-17:00"),
+            ("hours_sat", ""),
+            ("holidays", holidays),
+        ]
+    };
+    // A bad time zone: 422, the API's problem, everything typed kept.
+    let christmas = "2026-12-25 | Christmas | yearly\n2026-12-24 | Eve | open 09:00-12:00";
     let (status, html) = admin
-        .submit("/admin/sla-calendars", &[("spec", broken)])
+        .submit("/admin/sla-calendars", &form("Mars/Olympus", christmas))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
-    assert!(html.contains("id=\"spec-errors\""), "{html}");
+    assert!(html.contains("id=\"calendar-error\""), "{html}");
     assert!(html.contains("time_zone"), "{html}");
+    assert!(html.contains("value=\"Mars&#x2f;Olympus\""), "{html}");
     assert!(
-        html.contains("Mars&#x2f;Olympus"),
-        "the text is kept: {html}"
+        html.contains("value=\"09:00-12:00, 13:00-17:00\""),
+        "{html}"
     );
+    assert!(
+        html.contains("2026-12-24 | Eve | open 09:00-12:00"),
+        "{html}"
+    );
+    // A holiday line without a name: named by its index.
+    let (status, html) = admin
+        .submit("/admin/sla-calendars", &form("Europe/Berlin", "2026-12-25"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("holidays[0]"), "{html}");
+    // A bad interval: the API's path for it.
+    let mut bad_hours = form("Europe/Berlin", "");
+    bad_hours[2] = ("hours_mon", "17:00-09:00");
+    let (status, html) = admin.submit("/admin/sla-calendars", &bad_hours).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("hours.mon"), "{html}");
     assert!(list(&desk, "/api/v1/sla/calendars").await.is_empty());
 
-    let calendar = json!({
-        "name": "Berlin <office>", "time_zone": "Europe/Berlin",
-        "hours": {"mon": ["09:00-17:00"], "tue": ["09:00-12:00", "13:00-17:00"]},
-        "holidays": [{"date": "2026-12-25", "name": "Christmas", "yearly": true}],
-    })
-    .to_string();
     let (status, to) = admin
-        .submit("/admin/sla-calendars", &[("spec", &calendar)])
+        .submit("/admin/sla-calendars", &form("Europe/Berlin", christmas))
         .await;
     assert_eq!(
         (status, to.as_str()),
         (StatusCode::SEE_OTHER, "/admin/sla-calendars")
     );
     let calendars = list(&desk, "/api/v1/sla/calendars").await;
-    assert_eq!(calendars[0]["holidays"][0]["name"], "Christmas");
-    let calendar_id = calendars[0]["id"].as_i64().unwrap();
+    let calendar = &calendars[0];
+    assert_eq!(calendar["time_zone"], "Europe/Berlin");
+    assert_eq!(
+        calendar["hours"],
+        json!({"mon": ["09:00-17:00"], "tue": ["09:00-12:00", "13:00-17:00"]})
+    );
+    assert_eq!(
+        calendar["holidays"],
+        json!([
+            {"date": "2026-12-25", "name": "Christmas", "yearly": true, "open": []},
+            {"date": "2026-12-24", "name": "Eve", "yearly": false, "open": ["09:00-12:00"]},
+        ])
+    );
+    let calendar_id = calendar["id"].as_i64().unwrap();
     let (_, html) = admin.get("/admin/sla-calendars").await;
     assert!(html.contains("Berlin &lt;office&gt;"), "{html}");
     assert!(!html.contains("Berlin <office>"));
     assert!(html.contains("tue 09:00-12:00, 13:00-17:00"), "{html}");
+    // Editing shows the saved values; saving replaces them.
+    let (_, html) = admin
+        .get(&format!("/admin/sla-calendars?edit={calendar_id}"))
+        .await;
+    assert!(html.contains("2026-12-25 | Christmas | yearly"), "{html}");
+    let (status, _) = admin
+        .submit(
+            &format!("/admin/sla-calendars/{calendar_id}"),
+            &form("UTC", ""),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, saved) = desk
+        .admin
+        .get(&format!("/api/v1/sla/calendars/{calendar_id}"))
+        .await;
+    assert_eq!(
+        (saved["time_zone"].clone(), saved["holidays"].clone()),
+        (json!("UTC"), json!([]))
+    );
 
     // Policies: a bad duration is refused with its path; two saved.
     let bad = json!({"name": "Fast", "targets": {"first_response": "soon"}}).to_string();

@@ -2,6 +2,7 @@
 //! handlers (so validation lives in one place), and an index linking them.
 
 pub(crate) mod agents;
+pub(crate) mod calendars;
 pub(crate) mod mailboxes;
 pub(crate) mod rules;
 pub(crate) mod specs;

@@ -1,4 +1,4 @@
-//! Admins: SLA calendars, SLA policies, escalation templates and runbooks,
+//! Admins: SLA policies, escalation templates and runbooks,
 //! each a list plus a JSON editor in the API's own shape (as the rules page
 //! does): the API's handlers parse and validate, and a refusal shows the
 //! text again with every problem and its path. Policies also move up/down.
@@ -18,28 +18,21 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
-use tierdesk_core::ids::{CalendarId, RunbookId, SlaPolicyId, TemplateId};
+use tierdesk_core::ids::{RunbookId, SlaPolicyId, TemplateId};
 
 /// The configuration edited as JSON on these pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    Calendars,
     Policies,
     Templates,
     Runbooks,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [
-        Kind::Calendars,
-        Kind::Policies,
-        Kind::Templates,
-        Kind::Runbooks,
-    ];
+    const ALL: [Kind; 3] = [Kind::Policies, Kind::Templates, Kind::Runbooks];
 
     fn url(self) -> &'static str {
         match self {
-            Kind::Calendars => "/admin/sla-calendars",
             Kind::Policies => "/admin/sla-policies",
             Kind::Templates => "/admin/escalation-templates",
             Kind::Runbooks => "/admin/runbooks",
@@ -48,7 +41,6 @@ impl Kind {
 
     fn title(self) -> &'static str {
         match self {
-            Kind::Calendars => "Business-hours calendars",
             Kind::Policies => "SLA policies",
             Kind::Templates => "Escalation templates",
             Kind::Runbooks => "Runbooks",
@@ -57,7 +49,6 @@ impl Kind {
 
     fn singular(self) -> &'static str {
         match self {
-            Kind::Calendars => "calendar",
             Kind::Policies => "policy",
             Kind::Templates => "template",
             Kind::Runbooks => "runbook",
@@ -66,9 +57,6 @@ impl Kind {
 
     fn help(self) -> &'static str {
         match self {
-            Kind::Calendars => {
-                "Weekly hours per day as \"HH:MM-HH:MM\" intervals (mon … sun) in the calendar's IANA time zone; holidays close a day, or open it only for `open` intervals, once or `yearly`. SLA targets count only open hours."
-            }
             Kind::Policies => {
                 "The first enabled policy, in this order, that covers a ticket (priorities, tiers, plans, channels) sets its targets. Durations like 30m, 4h, 1h30m; `tiers` overrides targets per tier; `calendar_id` counts business hours."
             }
@@ -84,17 +72,6 @@ impl Kind {
     /// A valid starting point for a new one.
     fn starter(self) -> &'static str {
         match self {
-            Kind::Calendars => {
-                r#"{
-  "name": "Office hours",
-  "time_zone": "Europe/Berlin",
-  "hours": {
-    "mon": ["09:00-17:00"], "tue": ["09:00-17:00"], "wed": ["09:00-17:00"],
-    "thu": ["09:00-17:00"], "fri": ["09:00-17:00"]
-  },
-  "holidays": [{"date": "2026-12-25", "name": "Christmas Day", "yearly": true}]
-}"#
-            }
             Kind::Policies => {
                 r#"{
   "name": "Standard",
@@ -186,40 +163,6 @@ fn pretty(value: &impl Serialize) -> String {
 async fn rows(state: &AppState, kind: Kind) -> ApiResult<Vec<Row>> {
     let store = state.store();
     Ok(match kind {
-        Kind::Calendars => store
-            .list_calendars()
-            .await?
-            .into_iter()
-            .map(|c| {
-                let days: Vec<String> = c
-                    .spec
-                    .hours
-                    .iter()
-                    .filter(|(_, spans)| !spans.is_empty())
-                    .map(|(day, spans)| {
-                        let day = serde_json::to_value(day)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default();
-                        format!("{day} {}", spans.join(", "))
-                    })
-                    .collect();
-                let hours = if c.spec.always_open {
-                    "always open".to_string()
-                } else {
-                    days.join("; ")
-                };
-                Row {
-                    id: c.id.0,
-                    summary: format!(
-                        "{} · {hours} · {} holidays",
-                        c.spec.time_zone,
-                        c.spec.holidays.len()
-                    ),
-                    name: c.spec.name,
-                }
-            })
-            .collect(),
         Kind::Policies => {
             let calendars: HashMap<i64, String> = store
                 .list_calendars()
@@ -236,7 +179,7 @@ async fn rows(state: &AppState, kind: Kind) -> ApiResult<Vec<Row>> {
                         || "24/7".to_string(),
                         |id| calendars.get(&id.0).cloned().unwrap_or_default(),
                     );
-                    let targets = serde_json::to_value(&p.spec.targets)
+                    let targets = serde_json::to_value(p.spec.targets)
                         .ok()
                         .and_then(|v| v.as_object().cloned())
                         .unwrap_or_default()
@@ -299,10 +242,6 @@ async fn rows(state: &AppState, kind: Kind) -> ApiResult<Vec<Row>> {
 async fn saved_text(state: &AppState, kind: Kind, id: i64) -> ApiResult<Option<String>> {
     let store = state.store();
     Ok(match kind {
-        Kind::Calendars => store
-            .calendar(CalendarId(id))
-            .await?
-            .map(|c| pretty(&c.spec)),
         Kind::Policies => store
             .sla_policy(SlaPolicyId(id))
             .await?
@@ -388,13 +327,6 @@ async fn store_text(
     let caller = session.caller.clone();
     let bytes = text.as_bytes();
     match (kind, id) {
-        (Kind::Calendars, None) => {
-            sla::create_calendar(state, caller, ApiJson(parse_json(bytes)?)).await?;
-        }
-        (Kind::Calendars, Some(id)) => {
-            let _ = sla::replace_calendar(state, caller, PathId(id), ApiJson(parse_json(bytes)?))
-                .await?;
-        }
         (Kind::Policies, None) => {
             sla::create_policy(state, caller, ApiJson(parse_json(bytes)?)).await?;
         }
@@ -482,7 +414,6 @@ async fn delete(
     let state_arg = State(state.clone());
     let caller = session.caller.clone();
     let result = match kind {
-        Kind::Calendars => sla::delete_calendar(state_arg, caller, PathId(id)).await,
         Kind::Policies => sla::delete_policy(state_arg, caller, PathId(id)).await,
         Kind::Templates => escalation::delete_template(state_arg, caller, PathId(id)).await,
         Kind::Runbooks => escalation::delete_runbook(state_arg, caller, PathId(id)).await,
@@ -580,11 +511,9 @@ mod tests {
         fn parses<T: serde::de::DeserializeOwned>(text: &str) -> bool {
             serde_json::from_str::<T>(text).is_ok()
         }
-        use tierdesk_core::calendar::CalendarSpec;
         use tierdesk_core::escalation::TemplateSpec;
         use tierdesk_core::runbook::RunbookSpec;
         use tierdesk_core::sla::SlaPolicySpec;
-        assert!(parses::<CalendarSpec>(Kind::Calendars.starter()));
         assert!(parses::<SlaPolicySpec>(Kind::Policies.starter()));
         assert!(parses::<TemplateSpec>(Kind::Templates.starter()));
         assert!(parses::<RunbookSpec>(Kind::Runbooks.starter()));
