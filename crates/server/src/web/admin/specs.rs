@@ -78,7 +78,7 @@ impl Kind {
   "enabled": true,
   "applies_to": {"priorities": [], "tiers": [], "plans": [], "channels": []},
   "calendar_id": null,
-  "targets": {"first_response": "4h", "resolution": "2d"},
+  "targets": {"first_response": "4h", "resolution": "24h"},
   "tiers": {},
   "pause_when": ["pending"],
   "warning_percent": 75
@@ -507,15 +507,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn starters_are_valid_json_in_each_kinds_shape() {
-        fn parses<T: serde::de::DeserializeOwned>(text: &str) -> bool {
-            serde_json::from_str::<T>(text).is_ok()
-        }
+    fn starters_are_valid_for_the_api() {
         use tierdesk_core::escalation::TemplateSpec;
         use tierdesk_core::runbook::RunbookSpec;
         use tierdesk_core::sla::SlaPolicySpec;
-        assert!(parses::<SlaPolicySpec>(Kind::Policies.starter()));
-        assert!(parses::<TemplateSpec>(Kind::Templates.starter()));
-        assert!(parses::<RunbookSpec>(Kind::Runbooks.starter()));
+        let policy = serde_json::from_str::<SlaPolicySpec>(Kind::Policies.starter());
+        assert!(policy.is_ok_and(|p| p.validate().is_ok()));
+        let template = serde_json::from_str::<TemplateSpec>(Kind::Templates.starter());
+        assert!(template.is_ok_and(|t| t.validate().is_ok()));
+        let runbook = serde_json::from_str::<RunbookSpec>(Kind::Runbooks.starter());
+        assert!(runbook.is_ok_and(|r| r.validate().is_ok()));
     }
 }
