@@ -16,6 +16,7 @@ mod login;
 mod portal;
 mod render;
 mod ticket;
+mod ticket_runbooks;
 
 use crate::AppState;
 use crate::auth::{Caller, Credential, Identity, authenticate, constant_time_eq, origin_allowed};
@@ -50,6 +51,14 @@ pub(crate) fn router() -> Router<AppState> {
             "/tickets/{id}/escalate",
             get(ticket::escalation_page).post(ticket::escalate),
         )
+        .route(
+            "/tickets/{id}/runbooks/{runbook}/steps",
+            post(ticket_runbooks::record),
+        )
+        .route(
+            "/tickets/{id}/de-escalate",
+            post(ticket_runbooks::de_escalate),
+        )
         .route("/admin/chat", get(chat_admin::page_handler))
         .route("/admin", get(admin::index))
         .route(
@@ -70,6 +79,36 @@ pub(crate) fn router() -> Router<AppState> {
             get(admin::agents::page_handler).post(admin::agents::create),
         )
         .route("/admin/agents/{id}", post(admin::agents::update))
+        .merge(admin::specs::routes())
+        .route(
+            "/admin/sla-calendars",
+            get(admin::calendars::page_handler).post(admin::calendars::create),
+        )
+        .route("/admin/sla-calendars/{id}", post(admin::calendars::save))
+        .route(
+            "/admin/sla-calendars/{id}/delete",
+            post(admin::calendars::delete),
+        )
+        .route(
+            "/admin/mailboxes",
+            get(admin::mailboxes::page_handler).post(admin::mailboxes::create),
+        )
+        .route("/admin/mailboxes/{id}", post(admin::mailboxes::save))
+        .route(
+            "/admin/mailboxes/{id}/delete",
+            post(admin::mailboxes::delete),
+        )
+        .route(
+            "/admin/teams",
+            get(admin::teams::page_handler).post(admin::teams::create),
+        )
+        .route("/admin/teams/{id}", post(admin::teams::rename))
+        .route("/admin/teams/{id}/members", post(admin::teams::members))
+        .route(
+            "/admin/teams/{id}/assignment",
+            post(admin::teams::set_assignment),
+        )
+        .route("/admin/teams/{id}/delete", post(admin::teams::delete))
         .route(
             "/portal/login",
             get(portal::login_page).post(portal::login_submit),

@@ -43,6 +43,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/admin_agents.html"),
     ),
     (
+        "admin_specs.html",
+        include_str!("templates/admin_specs.html"),
+    ),
+    (
+        "admin_calendars.html",
+        include_str!("templates/admin_calendars.html"),
+    ),
+    (
+        "admin_mailboxes.html",
+        include_str!("templates/admin_mailboxes.html"),
+    ),
+    (
+        "admin_teams.html",
+        include_str!("templates/admin_teams.html"),
+    ),
+    (
         "portal_login.html",
         include_str!("templates/portal_login.html"),
     ),

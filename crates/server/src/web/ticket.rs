@@ -253,12 +253,15 @@ pub(crate) async fn entries(
 
 /// What a re-shown ticket page keeps from a refused form.
 #[derive(Debug, Default, Serialize)]
-struct FormState {
-    composer_error: Option<String>,
-    composer_body: String,
-    composer_kind: String,
-    controls_error: Option<String>,
-    macro_error: Option<String>,
+pub(super) struct FormState {
+    pub composer_error: Option<String>,
+    pub composer_body: String,
+    pub composer_kind: String,
+    pub controls_error: Option<String>,
+    pub macro_error: Option<String>,
+    pub runbook_error: Option<String>,
+    pub de_escalate_error: Option<String>,
+    pub de_escalate_guidance: String,
 }
 
 async fn ticket_page(
@@ -324,6 +327,8 @@ async fn ticket_page(
     .map(|h| json!({ "slug": h.slug, "title": h.title }))
     .collect();
     let next_tier = Tier::new(i64::from(ticket.tier.level()) + 1).ok();
+    let runbooks = super::ticket_runbooks::panel(state, session, ticket.id).await?;
+    let lower_tiers = super::ticket_runbooks::lower_tiers(session, &ticket);
     let context = json!({
         "shell": Shell::of(session),
         "ticket": {
@@ -354,6 +359,8 @@ async fn ticket_page(
         "macros": macros.iter().map(|m| json!({"id": m.id, "name": m.name})).collect::<Vec<_>>(),
         "choices": choices(&lookups),
         "next_tier": next_tier.map(|t| t.level()),
+        "runbooks": runbooks,
+        "lower_tiers": lower_tiers,
         "form": form,
         "articles": articles,
     });
@@ -411,7 +418,7 @@ fn ticket_url(id: TicketId) -> String {
 }
 
 /// A refused form shows the page again, with the problem next to the form.
-async fn again(
+pub(super) async fn again(
     state: &AppState,
     session: &AgentSession,
     id: TicketId,

@@ -32,4 +32,6 @@ mod tags;
 mod views;
 mod web;
 mod web_admin;
+mod web_admin_config;
 mod web_browser;
+mod web_runbooks;

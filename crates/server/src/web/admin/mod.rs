@@ -2,8 +2,12 @@
 //! handlers (so validation lives in one place), and an index linking them.
 
 pub(crate) mod agents;
+pub(crate) mod calendars;
+pub(crate) mod mailboxes;
 pub(crate) mod rules;
+pub(crate) mod specs;
 pub(crate) mod tags;
+pub(crate) mod teams;
 
 use super::render::{Shell, page};
 use super::{AgentSession, WebError, WebResult};
