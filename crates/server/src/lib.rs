@@ -13,6 +13,7 @@ pub mod imap;
 pub mod kb;
 pub mod mail;
 pub mod openapi;
+pub mod public_limits;
 mod routes;
 pub mod sla;
 pub mod smtp;
@@ -37,6 +38,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use error::{ApiError, Problem};
 pub use openapi::openapi;
+pub use public_limits::{PublicLimitConfig, PublicLimits, Spend};
 pub use routes::chat::sign_identity as sign_chat_identity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Per email address and per client IP.
     pub login_attempts_per_minute: u32,
+    /// Per client IP on the anonymous knowledge-base and answer-bot endpoints.
+    pub public_limits: PublicLimitConfig,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +61,7 @@ impl Default for ServerConfig {
             session_ttl_hours: 12,
             max_body_bytes: 1024 * 1024,
             login_attempts_per_minute: 10,
+            public_limits: PublicLimitConfig::default(),
         }
     }
 }
@@ -75,6 +80,7 @@ pub struct AppState {
     store: Arc<dyn Store>,
     config: Arc<ServerConfig>,
     login_limiter: Arc<LoginLimiter>,
+    public_limits: Arc<PublicLimits>,
     credentials: Arc<credential_cache::CredentialCache>,
     clock: Clock,
     /// Set when the server begins shutting down, so long-lived responses
@@ -90,10 +96,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let login_limiter = Arc::new(LoginLimiter::new(config.login_attempts_per_minute));
+        let public_limits = Arc::new(PublicLimits::new(config.public_limits));
         Self {
             store,
             config: Arc::new(config),
             login_limiter,
+            public_limits,
             credentials: Arc::default(),
             clock: Arc::new(now),
             shutting_down: Arc::new(tokio::sync::watch::Sender::new(false)),
@@ -153,6 +161,11 @@ impl AppState {
 
     pub fn login_limiter(&self) -> &LoginLimiter {
         &self.login_limiter
+    }
+
+    /// The per-address allowances of the anonymous endpoints.
+    pub fn public_limits(&self) -> &PublicLimits {
+        &self.public_limits
     }
 
     pub fn now(&self) -> Timestamp {

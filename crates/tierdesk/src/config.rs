@@ -23,6 +23,13 @@ pub struct Config {
     pub session_ttl_hours: i64,
     pub max_body_bytes: usize,
     pub login_attempts_per_minute: u32,
+    /// Per client address, for everyone but signed-in agents; 0 is no limit.
+    /// Answer-bot questions (API, help center, chat widget).
+    pub bot_questions_per_minute: u32,
+    /// Knowledge-base searches and "was this helpful?" votes.
+    pub kb_searches_per_minute: u32,
+    /// Hand-overs from the answer bot to a person (each opens a ticket).
+    pub handovers_per_hour: u32,
     /// `text` or `json` log lines.
     pub log_format: String,
     /// Background jobs run at once by this instance.
@@ -77,6 +84,7 @@ impl Default for SmtpIntake {
 
 impl Default for Config {
     fn default() -> Self {
+        let limits = tierdesk_server::PublicLimitConfig::default();
         Config {
             bind: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./tierdesk-data"),
@@ -86,6 +94,9 @@ impl Default for Config {
             session_ttl_hours: 12,
             max_body_bytes: 1024 * 1024,
             login_attempts_per_minute: 10,
+            bot_questions_per_minute: limits.questions_per_minute,
+            kb_searches_per_minute: limits.searches_per_minute,
+            handovers_per_hour: limits.handovers_per_hour,
             log_format: "text".into(),
             job_slots: 64,
             job_lease_seconds: 30,
@@ -123,6 +134,9 @@ impl fmt::Debug for Config {
             .field("session_ttl_hours", &self.session_ttl_hours)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("login_attempts_per_minute", &self.login_attempts_per_minute)
+            .field("bot_questions_per_minute", &self.bot_questions_per_minute)
+            .field("kb_searches_per_minute", &self.kb_searches_per_minute)
+            .field("handovers_per_hour", &self.handovers_per_hour)
             .field("log_format", &self.log_format)
             .field("job_slots", &self.job_slots)
             .field("job_lease_seconds", &self.job_lease_seconds)
@@ -194,6 +208,15 @@ impl Config {
         }
         if let Some(v) = env("TIERDESK_LOGIN_ATTEMPTS_PER_MINUTE") {
             self.login_attempts_per_minute = parse("TIERDESK_LOGIN_ATTEMPTS_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_BOT_QUESTIONS_PER_MINUTE") {
+            self.bot_questions_per_minute = parse("TIERDESK_BOT_QUESTIONS_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_KB_SEARCHES_PER_MINUTE") {
+            self.kb_searches_per_minute = parse("TIERDESK_KB_SEARCHES_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_HANDOVERS_PER_HOUR") {
+            self.handovers_per_hour = parse("TIERDESK_HANDOVERS_PER_HOUR", &v)?;
         }
         if let Some(v) = env("TIERDESK_LOG_FORMAT") {
             self.log_format = v;
@@ -367,6 +390,11 @@ impl Config {
             session_ttl_hours: self.session_ttl_hours,
             max_body_bytes: self.max_body_bytes,
             login_attempts_per_minute: self.login_attempts_per_minute,
+            public_limits: tierdesk_server::PublicLimitConfig {
+                questions_per_minute: self.bot_questions_per_minute,
+                searches_per_minute: self.kb_searches_per_minute,
+                handovers_per_hour: self.handovers_per_hour,
+            },
         }
     }
 }
@@ -400,6 +428,16 @@ max_body_bytes = 1048576
 
 # Sign-in attempts allowed per minute, per email and per client address.
 login_attempts_per_minute = 10
+
+# Per client address, for everyone but signed-in agents (0: no limit), on the
+# endpoints anyone may call that cost CPU or open tickets; over the limit the
+# answer is 429 with Retry-After. Answer-bot questions (API, help center, chat
+# widget; TIERDESK_BOT_QUESTIONS_PER_MINUTE):
+bot_questions_per_minute = 30
+# Knowledge-base searches and "was this helpful?" votes (TIERDESK_KB_SEARCHES_PER_MINUTE).
+kb_searches_per_minute = 120
+# Hand-overs from the bot to a person, each a new ticket (TIERDESK_HANDOVERS_PER_HOUR).
+handovers_per_hour = 30
 
 # "text" or "json" log lines (TIERDESK_LOG_FORMAT). RUST_LOG sets the level.
 log_format = "text"

@@ -8,7 +8,8 @@ use super::created;
 use crate::AppState;
 use crate::auth::{Caller, Identity, MaybeCaller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, PathId, QueryParams, if_match_version};
+use crate::extract::{ApiJson, ClientIp, PathId, QueryParams, if_match_version};
+use crate::public_limits::Spend;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -103,6 +104,20 @@ pub(crate) fn audience(caller: &MaybeCaller) -> Audience {
 pub(crate) fn readable(article: &Article, agent: bool) -> bool {
     agent
         || (article.visibility == Visibility::Public && article.status == ArticleStatus::Published)
+}
+
+/// Customers and visitors spend from their address's allowance on the
+/// endpoints that cost CPU or open tickets; agents do not.
+pub(crate) fn spend(
+    state: &AppState,
+    caller: &MaybeCaller,
+    ip: ClientIp,
+    spend: Spend,
+) -> ApiResult<()> {
+    if is_agent(caller) {
+        return Ok(());
+    }
+    state.public_limits().check(spend, ip.0)
 }
 
 async fn readable_article(state: &AppState, caller: &MaybeCaller, id: i64) -> ApiResult<Article> {
@@ -257,12 +272,14 @@ pub struct FeedbackInput {
 pub async fn feedback(
     State(state): State<AppState>,
     caller: MaybeCaller,
+    ip: ClientIp,
     method: Method,
     headers: HeaderMap,
     PathId(id): PathId,
     ApiJson(input): ApiJson<FeedbackInput>,
 ) -> ApiResult<StatusCode> {
     caller.require_csrf(&method, &headers)?;
+    spend(&state, &caller, ip, Spend::Search)?;
     readable_article(&state, &caller, id).await?;
     state
         .store()
@@ -324,8 +341,10 @@ pub struct KbSearchPage {
 pub async fn search(
     State(state): State<AppState>,
     caller: MaybeCaller,
+    ip: ClientIp,
     params: QueryParams,
 ) -> ApiResult<Json<KbSearchPage>> {
+    spend(&state, &caller, ip, Spend::Search)?;
     params.allow_only(&["q", "category", "limit"])?;
     let text = params
         .get("q")
@@ -448,11 +467,13 @@ fn customer(caller: &MaybeCaller) -> Option<tierdesk_core::ContactId> {
 pub async fn ask(
     State(state): State<AppState>,
     caller: MaybeCaller,
+    ip: ClientIp,
     method: Method,
     headers: HeaderMap,
     ApiJson(input): ApiJson<QuestionInput>,
 ) -> ApiResult<Json<AnswerView>> {
     caller.require_csrf(&method, &headers)?;
+    spend(&state, &caller, ip, Spend::Question)?;
     let answer = answer_question(&state, &input.question, input.channel, customer(&caller)).await?;
     Ok(Json(answer))
 }
@@ -527,12 +548,14 @@ pub(crate) async fn shown_articles(state: &AppState, ids: &[i64]) -> ApiResult<V
 pub async fn handover(
     State(state): State<AppState>,
     caller: MaybeCaller,
+    ip: ClientIp,
     method: Method,
     headers: HeaderMap,
     PathId(id): PathId,
     ApiJson(input): ApiJson<HandoverInput>,
 ) -> ApiResult<Response> {
     caller.require_csrf(&method, &headers)?;
+    spend(&state, &caller, ip, Spend::Handover)?;
     let answer = own_answer(&state, &caller, id).await?;
     let requester = match (customer(&caller), input.email) {
         (Some(contact), _) => Requester::Id(contact),

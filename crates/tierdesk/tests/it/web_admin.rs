@@ -8,16 +8,16 @@ use reqwest::header::LOCATION;
 use serde_json::{Value, json};
 use tierdesk_core::{Role, Tier};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A browser-like client: cookies kept, redirects not followed.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     csrf: String,
 }
 
-fn hidden_value(html: &str, name: &str) -> Option<String> {
+pub(crate) fn hidden_value(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')?;
@@ -25,7 +25,7 @@ fn hidden_value(html: &str, name: &str) -> Option<String> {
 }
 
 impl Browser {
-    async fn login(base: &str, email: &str) -> Browser {
+    pub(crate) async fn login(base: &str, email: &str) -> Browser {
         let mut browser = Browser {
             http: reqwest::Client::builder()
                 .cookie_store(true)
@@ -55,7 +55,7 @@ impl Browser {
         browser
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, String) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, String) {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -65,7 +65,7 @@ impl Browser {
         (response.status(), response.text().await.unwrap())
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
         let response = self
             .http
             .post(format!("{}{path}", self.base))
@@ -82,7 +82,7 @@ impl Browser {
     }
 
     /// Posts a form with the session's CSRF token, as the page's forms do.
-    async fn submit(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    pub(crate) async fn submit(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
         let mut fields = vec![("csrf", self.csrf.as_str())];
         fields.extend_from_slice(form);
         self.post(path, &fields).await

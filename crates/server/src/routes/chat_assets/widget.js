@@ -124,7 +124,8 @@
         var q = document.createElement("blockquote");
         q.textContent = p.text;
         var link = document.createElement("a");
-        link.href = p.url;
+        // Relative to the desk, not to the page the widget is embedded in.
+        link.href = new URL(p.url, origin).href;
         link.target = "_blank";
         link.rel = "noopener";
         link.textContent = p.title + (p.heading ? " \u2014 " + p.heading : "");
