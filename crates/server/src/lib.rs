@@ -9,6 +9,7 @@ pub mod auth;
 mod credential_cache;
 pub mod error;
 pub mod extract;
+pub mod generate;
 pub mod imap;
 pub mod kb;
 pub mod mail;
@@ -52,6 +53,8 @@ pub struct ServerConfig {
     pub login_attempts_per_minute: u32,
     /// Per client IP on the anonymous knowledge-base and answer-bot endpoints.
     pub public_limits: PublicLimitConfig,
+    /// An OpenAI-compatible endpoint that words the bot's answers; `None`: extractive only.
+    pub generative: Option<generate::GenerativeConfig>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +65,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             login_attempts_per_minute: 10,
             public_limits: PublicLimitConfig::default(),
+            generative: None,
         }
     }
 }
@@ -81,6 +85,7 @@ pub struct AppState {
     config: Arc<ServerConfig>,
     login_limiter: Arc<LoginLimiter>,
     public_limits: Arc<PublicLimits>,
+    generator: Option<Arc<generate::Generator>>,
     credentials: Arc<credential_cache::CredentialCache>,
     clock: Clock,
     /// Set when the server begins shutting down, so long-lived responses
@@ -97,11 +102,16 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let login_limiter = Arc::new(LoginLimiter::new(config.login_attempts_per_minute));
         let public_limits = Arc::new(PublicLimits::new(config.public_limits));
+        let generator = config
+            .generative
+            .clone()
+            .map(|g| Arc::new(generate::Generator::new(g)));
         Self {
             store,
             config: Arc::new(config),
             login_limiter,
             public_limits,
+            generator,
             credentials: Arc::default(),
             clock: Arc::new(now),
             shutting_down: Arc::new(tokio::sync::watch::Sender::new(false)),
@@ -166,6 +176,11 @@ impl AppState {
     /// The per-address allowances of the anonymous endpoints.
     pub fn public_limits(&self) -> &PublicLimits {
         &self.public_limits
+    }
+
+    /// The generative answer's endpoint, when one is configured.
+    pub(crate) fn generator(&self) -> Option<&generate::Generator> {
+        self.generator.as_deref()
     }
 
     pub fn now(&self) -> Timestamp {

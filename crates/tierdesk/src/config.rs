@@ -44,6 +44,14 @@ pub struct Config {
     /// The answer bot's confidence threshold (0–1): below it, it hands the
     /// question over to a person.
     pub answer_threshold: f32,
+    /// An OpenAI-compatible API base (`http://host:port/v1`) that words the
+    /// bot's confident answers from its passages; empty: extractive only.
+    pub answer_llm_url: String,
+    pub answer_llm_model: String,
+    /// Bearer token for the endpoint, if it wants one.
+    pub answer_llm_key: String,
+    /// Past this, the extractive answer is given instead.
+    pub answer_llm_timeout_ms: u64,
     /// The built-in SMTP intake.
     pub smtp: SmtpIntake,
     /// Mailboxes kept in step with this file at start (matched by address).
@@ -103,6 +111,10 @@ impl Default for Config {
             job_poll_seconds: 5,
             job_retention_days: 7,
             answer_threshold: tierdesk_kb::AnswerOptions::default().threshold,
+            answer_llm_url: String::new(),
+            answer_llm_model: String::new(),
+            answer_llm_key: String::new(),
+            answer_llm_timeout_ms: 5000,
             smtp: SmtpIntake::default(),
             mailboxes: Vec::new(),
         }
@@ -143,6 +155,17 @@ impl fmt::Debug for Config {
             .field("job_poll_seconds", &self.job_poll_seconds)
             .field("job_retention_days", &self.job_retention_days)
             .field("answer_threshold", &self.answer_threshold)
+            .field("answer_llm_url", &self.answer_llm_url)
+            .field("answer_llm_model", &self.answer_llm_model)
+            .field(
+                "answer_llm_key",
+                &(if self.answer_llm_key.is_empty() {
+                    ""
+                } else {
+                    "***"
+                }),
+            )
+            .field("answer_llm_timeout_ms", &self.answer_llm_timeout_ms)
             .field("smtp", &self.smtp)
             .field("mailboxes", &self.mailboxes)
             .finish()
@@ -236,6 +259,18 @@ impl Config {
         if let Some(v) = env("TIERDESK_ANSWER_THRESHOLD") {
             self.answer_threshold = parse("TIERDESK_ANSWER_THRESHOLD", &v)?;
         }
+        if let Some(v) = env("TIERDESK_ANSWER_LLM_URL") {
+            self.answer_llm_url = v;
+        }
+        if let Some(v) = env("TIERDESK_ANSWER_LLM_MODEL") {
+            self.answer_llm_model = v;
+        }
+        if let Some(v) = env("TIERDESK_ANSWER_LLM_KEY") {
+            self.answer_llm_key = v;
+        }
+        if let Some(v) = env("TIERDESK_ANSWER_LLM_TIMEOUT_MS") {
+            self.answer_llm_timeout_ms = parse("TIERDESK_ANSWER_LLM_TIMEOUT_MS", &v)?;
+        }
         if let Some(v) = env("TIERDESK_SMTP_LISTEN") {
             self.smtp.listen = v;
         }
@@ -269,6 +304,18 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
+        }
+        if !self.answer_llm_url.is_empty() {
+            // No TLS in this build's HTTP client: a local or in-network model server.
+            if !self.answer_llm_url.starts_with("http://") {
+                bail!("answer_llm_url must be an http:// URL (https is not supported yet)");
+            }
+            if self.answer_llm_model.trim().is_empty() {
+                bail!("answer_llm_model is needed with answer_llm_url");
+            }
+            if self.answer_llm_timeout_ms == 0 {
+                bail!("answer_llm_timeout_ms must be at least 1");
+            }
         }
         if self.login_attempts_per_minute == 0 {
             bail!("login_attempts_per_minute must be at least 1");
@@ -395,6 +442,14 @@ impl Config {
                 searches_per_minute: self.kb_searches_per_minute,
                 handovers_per_hour: self.handovers_per_hour,
             },
+            generative: (!self.answer_llm_url.is_empty()).then(|| {
+                tierdesk_server::generate::GenerativeConfig {
+                    url: self.answer_llm_url.clone(),
+                    model: self.answer_llm_model.clone(),
+                    api_key: (!self.answer_llm_key.is_empty()).then(|| self.answer_llm_key.clone()),
+                    timeout: Duration::from_millis(self.answer_llm_timeout_ms),
+                }
+            }),
         }
     }
 }
@@ -464,6 +519,15 @@ job_retention_days = 7
 # The answer bot's confidence threshold, 0 to 1: below it the bot hands the
 # question to a person, with the transcript (TIERDESK_ANSWER_THRESHOLD).
 answer_threshold = 0.6
+
+# Optional: an OpenAI-compatible endpoint (llama.cpp, vLLM, Ollama …) that
+# words the bot's confident answers from the passages it found, citing them;
+# on any error or after the timeout the quoted passages are the answer. Plain
+# http:// only. Empty: off (TIERDESK_ANSWER_LLM_URL, _MODEL, _KEY, _TIMEOUT_MS).
+answer_llm_url = ""
+answer_llm_model = ""
+answer_llm_key = ""
+answer_llm_timeout_ms = 5000
 
 # The built-in SMTP intake: MTAs deliver customer mail here. It accepts mail
 # only for the addresses of enabled mailboxes (never a relay) and answers 250

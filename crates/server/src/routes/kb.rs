@@ -395,6 +395,10 @@ pub struct AnswerView {
     pub handover: bool,
     /// Best first; empty when nothing matched.
     pub passages: Vec<PassageView>,
+    /// The passages worded as an answer citing them (`[1]` is the first),
+    /// when a generative endpoint is configured and gave a usable answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated: Option<String>,
 }
 
 /// Answers a question from the public, published articles and records the
@@ -425,7 +429,7 @@ pub(crate) async fn answer_question(
         .store()
         .record_answer(
             NewAnswer {
-                question,
+                question: question.clone(),
                 channel,
                 contact,
                 confidence: f64::from(answer.confidence),
@@ -434,7 +438,31 @@ pub(crate) async fn answer_question(
             state.now(),
         )
         .await?;
+    let generated = match state.generator() {
+        Some(generator) if answer.confident && !answer.passages.is_empty() => {
+            // The passages the widget shows, so every citation is on screen.
+            let sources: Vec<crate::generate::Source<'_>> = answer
+                .passages
+                .iter()
+                .take(2)
+                .map(|p| crate::generate::Source {
+                    title: &p.article_title,
+                    heading: p.heading.as_deref(),
+                    text: &p.text,
+                })
+                .collect();
+            match generator.answer(&question, &sources).await {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    tracing::warn!(error = %e, "generative answer failed; the extractive one stands");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     Ok(AnswerView {
+        generated,
         answer_id: record.id,
         confidence: answer.confidence,
         confident: answer.confident,

@@ -18,6 +18,7 @@ mod harness;
 mod imap_intake;
 mod jobs;
 mod kb;
+mod kb_generate;
 mod kb_limits;
 mod lifecycle;
 mod macros;

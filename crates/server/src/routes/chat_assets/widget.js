@@ -120,6 +120,13 @@
       var intro = document.createElement("p");
       intro.textContent = "This may answer it:";
       el.appendChild(intro);
+      if (a.generated) {
+        // Worded by the model from the quoted passages, which follow as its sources.
+        var worded = document.createElement("p");
+        worded.className = "generated";
+        worded.textContent = a.generated;
+        el.appendChild(worded);
+      }
       a.passages.slice(0, 2).forEach(function (p) {
         var q = document.createElement("blockquote");
         q.textContent = p.text;
