@@ -5,7 +5,10 @@
 // another 127.0.0.1 port, with CSS written to break embedded widgets, and
 // embeds the widget with one script tag. The visitor writes; the agent
 // sees the chat ticket arrive live in the agent app and replies; the
-// visitor sees the reply. Exits non-zero on the first failed check.
+// visitor sees the reply. Then the answer bot: one visitor's VPN question
+// is answered from the demo article (quote, link, "that solved it" counted
+// as a deflection); another asks for a person and the agent gets the chat
+// ticket live with the bot transcript. Exits non-zero on the first failed check.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -163,6 +166,92 @@ try {
     assert.equal(await visitor.locator(".msg.agent").count(), 1);
     assert.equal(await visitor.locator(".msg.visitor").count(), 2);
     assert.deepEqual(errors, []);
+  });
+
+  // The answer bot goes first: new visitors (fresh contexts, so no saved
+  // conversation) ask before any person is involved.
+  async function newVisitor(name, mail) {
+    const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(shop);
+    await page.getByRole("button", { name: "Chat with us" }).click();
+    await page.getByLabel("Name").fill(name);
+    await page.getByLabel("Email").fill(mail);
+    await page.getByRole("button", { name: "Start chat" }).click();
+    return { context, page };
+  }
+  async function askBot(page, question) {
+    await page.getByRole("textbox", { name: "Message" }).fill(question);
+    await page.getByRole("button", { name: "Send", exact: true }).click();
+    const answer = page.locator(".msg.bot").last();
+    await answer.waitFor();
+    return answer;
+  }
+  const vpnTitle = "Reset your VPN password";
+  const articles = await api("GET", "/api/v1/kb/articles?limit=100");
+  const vpnArticle = articles.articles.find((a) => a.slug === "reset-vpn-password");
+  assert.ok(vpnArticle, "the demo has the VPN password article");
+  const squash = (t) => t.replace(/[\s*_`#>]+/g, " ").trim();
+
+  await step("the bot answers a VPN question with a quote and a link to the article", async () => {
+    const before = await api("GET", "/api/v1/kb/stats");
+    const { context, page } = await newVisitor("Bo Bot", "");
+    const answer = await askBot(page, "how do I reset my VPN password?");
+    const quote = answer.locator("blockquote").first();
+    await quote.waitFor();
+    const quoted = squash(await quote.innerText());
+    assert.ok(quoted.length > 40, `a real passage is quoted: ${quoted}`);
+    assert.ok(squash(vpnArticle.body).includes(quoted), `the quote is the article's own words: ${quoted}`);
+    const link = answer.getByRole("link", { name: new RegExp(vpnTitle) }).first();
+    const href = await link.getAttribute("href");
+    assert.match(href, new RegExp(`^${base}/help/a/reset-vpn-password(#|$)`), "the link points at the desk's help center");
+    assert.equal(await answer.locator("blockquote").count() <= 2, true, "at most two passages");
+    await page.screenshot({ path: join(shots, "widget-bot-answer.png") });
+
+    const [article] = await Promise.all([context.waitForEvent("page"), link.click()]);
+    await article.waitForLoadState();
+    assert.equal(await article.locator("h1").innerText(), vpnTitle, "the link opens the article");
+    await article.close();
+
+    await answer.getByRole("button", { name: "That solved it" }).click();
+    await page.locator(".note", { hasText: "Glad that helped!" }).waitFor();
+    const after = await api("GET", "/api/v1/kb/stats");
+    assert.equal(after.deflected, before.deflected + 1, "the deflection is recorded");
+    assert.equal(after.handed_over, before.handed_over, "no hand-over");
+    await context.close();
+  });
+
+  await step("a visitor asks for a person; the agent sees the chat ticket live with the bot transcript", async () => {
+    await agent.goto(`${base}/inbox`);
+    await agent.locator("html[data-live=open]").waitFor({ state: "attached" });
+    const stamp = `${Date.now()}`;
+    const question = "how do I reset my VPN password?";
+    const { context, page } = await newVisitor(`Hanna ${stamp}`, `hanna${stamp}@shop.example`);
+    const answer = await askBot(page, question);
+    await answer.getByRole("button", { name: "Talk to a person" }).click();
+    await page.locator(".msg.visitor:not(.pending)", { hasText: "I would like to talk to a person." }).waitFor();
+    assert.equal(await page.locator(".msg.visitor.pending").count(), 0, "the question and the request are acknowledged");
+    await page.screenshot({ path: join(shots, "widget-handover.png") });
+
+    const row = agent.locator("#ticket-rows tr", { hasText: stamp });
+    await row.waitFor();
+    await Promise.all([agent.waitForURL(/\/tickets\/\d+$/), row.locator("a").first().click()]);
+    await agent.locator("#timeline li", { hasText: question }).first().waitFor();
+    const note = agent.locator("#timeline li", { hasText: "Conversation with the answer bot" });
+    await note.waitFor();
+    const noteText = await note.innerText();
+    assert.match(noteText, /Articles already shown:/);
+    assert.ok(noteText.includes(vpnTitle), `the note lists the article shown: ${noteText}`);
+    await agent.screenshot({ path: join(shots, "widget-handover-agent.png"), fullPage: true });
+
+    await agent.locator("#kind-reply").check();
+    await agent.locator("#body").fill("Hi Hanna, I will reset it for you now.");
+    await Promise.all([agent.waitForURL(/\/tickets\/\d+$/), agent.getByRole("button", { name: "Send" }).click()]);
+    await page.locator(".msg.agent", { hasText: "I will reset it for you now." }).waitFor();
+    assert.deepEqual(errors, []);
+    await context.close();
   });
 } catch (error) {
   exitCode = 1;

@@ -10,10 +10,12 @@ mod chat_feed;
 mod credential_cache;
 pub mod error;
 pub mod extract;
+pub mod generate;
 pub mod imap;
 pub mod kb;
 pub mod mail;
 pub mod openapi;
+pub mod public_limits;
 mod routes;
 pub mod sla;
 pub mod smtp;
@@ -38,6 +40,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use error::{ApiError, Problem};
 pub use openapi::openapi;
+pub use public_limits::{PublicLimitConfig, PublicLimits, Spend};
 pub use routes::chat::sign_identity as sign_chat_identity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +52,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Per email address and per client IP.
     pub login_attempts_per_minute: u32,
+    /// Per client IP on the anonymous knowledge-base and answer-bot endpoints.
+    pub public_limits: PublicLimitConfig,
+    /// An OpenAI-compatible endpoint that words the bot's answers; `None`: extractive only.
+    pub generative: Option<generate::GenerativeConfig>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +65,8 @@ impl Default for ServerConfig {
             session_ttl_hours: 12,
             max_body_bytes: 1024 * 1024,
             login_attempts_per_minute: 10,
+            public_limits: PublicLimitConfig::default(),
+            generative: None,
         }
     }
 }
@@ -76,6 +85,8 @@ pub struct AppState {
     store: Arc<dyn Store>,
     config: Arc<ServerConfig>,
     login_limiter: Arc<LoginLimiter>,
+    public_limits: Arc<PublicLimits>,
+    generator: Option<Arc<generate::Generator>>,
     credentials: Arc<credential_cache::CredentialCache>,
     clock: Clock,
     /// Set when the server begins shutting down, so long-lived responses
@@ -93,10 +104,17 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         let login_limiter = Arc::new(LoginLimiter::new(config.login_attempts_per_minute));
+        let public_limits = Arc::new(PublicLimits::new(config.public_limits));
+        let generator = config
+            .generative
+            .clone()
+            .map(|g| Arc::new(generate::Generator::new(g)));
         Self {
             store,
             config: Arc::new(config),
             login_limiter,
+            public_limits,
+            generator,
             credentials: Arc::default(),
             clock: Arc::new(now),
             shutting_down: Arc::new(tokio::sync::watch::Sender::new(false)),
@@ -157,6 +175,16 @@ impl AppState {
 
     pub fn login_limiter(&self) -> &LoginLimiter {
         &self.login_limiter
+    }
+
+    /// The per-address allowances of the anonymous endpoints.
+    pub fn public_limits(&self) -> &PublicLimits {
+        &self.public_limits
+    }
+
+    /// The generative answer's endpoint, when one is configured.
+    pub(crate) fn generator(&self) -> Option<&generate::Generator> {
+        self.generator.as_deref()
     }
 
     pub fn now(&self) -> Timestamp {

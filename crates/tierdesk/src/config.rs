@@ -23,6 +23,13 @@ pub struct Config {
     pub session_ttl_hours: i64,
     pub max_body_bytes: usize,
     pub login_attempts_per_minute: u32,
+    /// Per client address, for everyone but signed-in agents; 0 is no limit.
+    /// Answer-bot questions (API, help center, chat widget).
+    pub bot_questions_per_minute: u32,
+    /// Knowledge-base searches and "was this helpful?" votes.
+    pub kb_searches_per_minute: u32,
+    /// Hand-overs from the answer bot to a person (each opens a ticket).
+    pub handovers_per_hour: u32,
     /// `text` or `json` log lines.
     pub log_format: String,
     /// Background jobs run at once by this instance.
@@ -37,6 +44,14 @@ pub struct Config {
     /// The answer bot's confidence threshold (0–1): below it, it hands the
     /// question over to a person.
     pub answer_threshold: f32,
+    /// An OpenAI-compatible API base (`http://host:port/v1`) that words the
+    /// bot's confident answers from its passages; empty: extractive only.
+    pub answer_llm_url: String,
+    pub answer_llm_model: String,
+    /// Bearer token for the endpoint, if it wants one.
+    pub answer_llm_key: String,
+    /// Past this, the extractive answer is given instead.
+    pub answer_llm_timeout_ms: u64,
     /// The built-in SMTP intake.
     pub smtp: SmtpIntake,
     /// Mailboxes kept in step with this file at start (matched by address).
@@ -77,6 +92,7 @@ impl Default for SmtpIntake {
 
 impl Default for Config {
     fn default() -> Self {
+        let limits = tierdesk_server::PublicLimitConfig::default();
         Config {
             bind: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./tierdesk-data"),
@@ -86,12 +102,19 @@ impl Default for Config {
             session_ttl_hours: 12,
             max_body_bytes: 1024 * 1024,
             login_attempts_per_minute: 10,
+            bot_questions_per_minute: limits.questions_per_minute,
+            kb_searches_per_minute: limits.searches_per_minute,
+            handovers_per_hour: limits.handovers_per_hour,
             log_format: "text".into(),
             job_slots: 64,
             job_lease_seconds: 30,
             job_poll_seconds: 5,
             job_retention_days: 7,
             answer_threshold: tierdesk_kb::AnswerOptions::default().threshold,
+            answer_llm_url: String::new(),
+            answer_llm_model: String::new(),
+            answer_llm_key: String::new(),
+            answer_llm_timeout_ms: 5000,
             smtp: SmtpIntake::default(),
             mailboxes: Vec::new(),
         }
@@ -123,12 +146,26 @@ impl fmt::Debug for Config {
             .field("session_ttl_hours", &self.session_ttl_hours)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("login_attempts_per_minute", &self.login_attempts_per_minute)
+            .field("bot_questions_per_minute", &self.bot_questions_per_minute)
+            .field("kb_searches_per_minute", &self.kb_searches_per_minute)
+            .field("handovers_per_hour", &self.handovers_per_hour)
             .field("log_format", &self.log_format)
             .field("job_slots", &self.job_slots)
             .field("job_lease_seconds", &self.job_lease_seconds)
             .field("job_poll_seconds", &self.job_poll_seconds)
             .field("job_retention_days", &self.job_retention_days)
             .field("answer_threshold", &self.answer_threshold)
+            .field("answer_llm_url", &self.answer_llm_url)
+            .field("answer_llm_model", &self.answer_llm_model)
+            .field(
+                "answer_llm_key",
+                &(if self.answer_llm_key.is_empty() {
+                    ""
+                } else {
+                    "***"
+                }),
+            )
+            .field("answer_llm_timeout_ms", &self.answer_llm_timeout_ms)
             .field("smtp", &self.smtp)
             .field("mailboxes", &self.mailboxes)
             .finish()
@@ -195,6 +232,15 @@ impl Config {
         if let Some(v) = env("TIERDESK_LOGIN_ATTEMPTS_PER_MINUTE") {
             self.login_attempts_per_minute = parse("TIERDESK_LOGIN_ATTEMPTS_PER_MINUTE", &v)?;
         }
+        if let Some(v) = env("TIERDESK_BOT_QUESTIONS_PER_MINUTE") {
+            self.bot_questions_per_minute = parse("TIERDESK_BOT_QUESTIONS_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_KB_SEARCHES_PER_MINUTE") {
+            self.kb_searches_per_minute = parse("TIERDESK_KB_SEARCHES_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_HANDOVERS_PER_HOUR") {
+            self.handovers_per_hour = parse("TIERDESK_HANDOVERS_PER_HOUR", &v)?;
+        }
         if let Some(v) = env("TIERDESK_LOG_FORMAT") {
             self.log_format = v;
         }
@@ -212,6 +258,18 @@ impl Config {
         }
         if let Some(v) = env("TIERDESK_ANSWER_THRESHOLD") {
             self.answer_threshold = parse("TIERDESK_ANSWER_THRESHOLD", &v)?;
+        }
+        if let Some(v) = env("TIERDESK_ANSWER_LLM_URL") {
+            self.answer_llm_url = v;
+        }
+        if let Some(v) = env("TIERDESK_ANSWER_LLM_MODEL") {
+            self.answer_llm_model = v;
+        }
+        if let Some(v) = env("TIERDESK_ANSWER_LLM_KEY") {
+            self.answer_llm_key = v;
+        }
+        if let Some(v) = env("TIERDESK_ANSWER_LLM_TIMEOUT_MS") {
+            self.answer_llm_timeout_ms = parse("TIERDESK_ANSWER_LLM_TIMEOUT_MS", &v)?;
         }
         if let Some(v) = env("TIERDESK_SMTP_LISTEN") {
             self.smtp.listen = v;
@@ -246,6 +304,18 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
+        }
+        if !self.answer_llm_url.is_empty() {
+            // No TLS in this build's HTTP client: a local or in-network model server.
+            if !self.answer_llm_url.starts_with("http://") {
+                bail!("answer_llm_url must be an http:// URL (https is not supported yet)");
+            }
+            if self.answer_llm_model.trim().is_empty() {
+                bail!("answer_llm_model is needed with answer_llm_url");
+            }
+            if self.answer_llm_timeout_ms == 0 {
+                bail!("answer_llm_timeout_ms must be at least 1");
+            }
         }
         if self.login_attempts_per_minute == 0 {
             bail!("login_attempts_per_minute must be at least 1");
@@ -367,6 +437,19 @@ impl Config {
             session_ttl_hours: self.session_ttl_hours,
             max_body_bytes: self.max_body_bytes,
             login_attempts_per_minute: self.login_attempts_per_minute,
+            public_limits: tierdesk_server::PublicLimitConfig {
+                questions_per_minute: self.bot_questions_per_minute,
+                searches_per_minute: self.kb_searches_per_minute,
+                handovers_per_hour: self.handovers_per_hour,
+            },
+            generative: (!self.answer_llm_url.is_empty()).then(|| {
+                tierdesk_server::generate::GenerativeConfig {
+                    url: self.answer_llm_url.clone(),
+                    model: self.answer_llm_model.clone(),
+                    api_key: (!self.answer_llm_key.is_empty()).then(|| self.answer_llm_key.clone()),
+                    timeout: Duration::from_millis(self.answer_llm_timeout_ms),
+                }
+            }),
         }
     }
 }
@@ -401,6 +484,16 @@ max_body_bytes = 1048576
 # Sign-in attempts allowed per minute, per email and per client address.
 login_attempts_per_minute = 10
 
+# Per client address, for everyone but signed-in agents (0: no limit), on the
+# endpoints anyone may call that cost CPU or open tickets; over the limit the
+# answer is 429 with Retry-After. Answer-bot questions (API, help center, chat
+# widget; TIERDESK_BOT_QUESTIONS_PER_MINUTE):
+bot_questions_per_minute = 30
+# Knowledge-base searches and "was this helpful?" votes (TIERDESK_KB_SEARCHES_PER_MINUTE).
+kb_searches_per_minute = 120
+# Hand-overs from the bot to a person, each a new ticket (TIERDESK_HANDOVERS_PER_HOUR).
+handovers_per_hour = 30
+
 # "text" or "json" log lines (TIERDESK_LOG_FORMAT). RUST_LOG sets the level.
 log_format = "text"
 
@@ -426,6 +519,15 @@ job_retention_days = 7
 # The answer bot's confidence threshold, 0 to 1: below it the bot hands the
 # question to a person, with the transcript (TIERDESK_ANSWER_THRESHOLD).
 answer_threshold = 0.6
+
+# Optional: an OpenAI-compatible endpoint (llama.cpp, vLLM, Ollama …) that
+# words the bot's confident answers from the passages it found, citing them;
+# on any error or after the timeout the quoted passages are the answer. Plain
+# http:// only. Empty: off (TIERDESK_ANSWER_LLM_URL, _MODEL, _KEY, _TIMEOUT_MS).
+answer_llm_url = ""
+answer_llm_model = ""
+answer_llm_key = ""
+answer_llm_timeout_ms = 5000
 
 # The built-in SMTP intake: MTAs deliver customer mail here. It accepts mail
 # only for the addresses of enabled mailboxes (never a relay) and answers 250

@@ -510,6 +510,7 @@ async fn socket(
     State(state): State<AppState>,
     query: QueryParams,
     headers: HeaderMap,
+    ip: crate::extract::ClientIp,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     query.allow_only(&["key"])?;
@@ -546,6 +547,7 @@ async fn socket(
                 key,
                 secret,
                 ws,
+                ip,
                 conversation: None,
                 position: EventId(0),
                 bot: BotStage::default(),
@@ -571,6 +573,8 @@ struct Chat {
     key: WidgetKey,
     secret: String,
     ws: WebSocket,
+    /// The visitor's address, for the answer bot's and hand-overs' limits.
+    ip: crate::extract::ClientIp,
     conversation: Option<Conversation>,
     /// The newest event of the ticket already handled (sent or filtered out).
     position: EventId,
@@ -942,6 +946,12 @@ impl Chat {
     /// Answers from the knowledge base; hands over at once when the bot is
     /// not confident or the visitor asked for a person.
     async fn ask(&mut self, client_id: String, text: String) -> Result<(), ChatError> {
+        if !self
+            .within_limit(crate::public_limits::Spend::Question)
+            .await?
+        {
+            return Ok(());
+        }
         let contact = self.conversation.as_ref().map(|c| c.contact);
         let question: String = text.chars().take(tierdesk_core::kb::MAX_QUESTION).collect();
         let answer = match super::kb::answer_question(
@@ -998,6 +1008,12 @@ impl Chat {
             };
             return self.post(client_id, text).await;
         }
+        if !self
+            .within_limit(crate::public_limits::Spend::Handover)
+            .await?
+        {
+            return Ok(());
+        }
         let mut transcript = std::mem::take(&mut self.bot.transcript);
         if !text.is_empty() {
             transcript.push(tierdesk_core::kb::TranscriptLine {
@@ -1053,6 +1069,28 @@ impl Chat {
             }
         }
         Ok(())
+    }
+
+    /// Spends from the visitor's address's allowance; when it is used up,
+    /// tells the visitor how long to wait and does nothing else.
+    async fn within_limit(
+        &mut self,
+        spend: crate::public_limits::Spend,
+    ) -> Result<bool, ChatError> {
+        match self.state.public_limits().check(spend, self.ip.0) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.send(&ToVisitor::Error {
+                    code: e.code,
+                    message: format!(
+                        "Too many requests: please try again in {} s.",
+                        e.retry_after.unwrap_or(60)
+                    ),
+                })
+                .await?;
+                Ok(false)
+            }
+        }
     }
 
     async fn post(&mut self, client_id: String, text: String) -> Result<(), ChatError> {

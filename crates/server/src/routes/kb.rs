@@ -8,7 +8,8 @@ use super::created;
 use crate::AppState;
 use crate::auth::{Caller, Identity, MaybeCaller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, PathId, QueryParams, if_match_version};
+use crate::extract::{ApiJson, ClientIp, PathId, QueryParams, if_match_version};
+use crate::public_limits::Spend;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -103,6 +104,20 @@ pub(crate) fn audience(caller: &MaybeCaller) -> Audience {
 pub(crate) fn readable(article: &Article, agent: bool) -> bool {
     agent
         || (article.visibility == Visibility::Public && article.status == ArticleStatus::Published)
+}
+
+/// Customers and visitors spend from their address's allowance on the
+/// endpoints that cost CPU or open tickets; agents do not.
+pub(crate) fn spend(
+    state: &AppState,
+    caller: &MaybeCaller,
+    ip: ClientIp,
+    spend: Spend,
+) -> ApiResult<()> {
+    if is_agent(caller) {
+        return Ok(());
+    }
+    state.public_limits().check(spend, ip.0)
 }
 
 async fn readable_article(state: &AppState, caller: &MaybeCaller, id: i64) -> ApiResult<Article> {
@@ -257,12 +272,14 @@ pub struct FeedbackInput {
 pub async fn feedback(
     State(state): State<AppState>,
     caller: MaybeCaller,
+    ip: ClientIp,
     method: Method,
     headers: HeaderMap,
     PathId(id): PathId,
     ApiJson(input): ApiJson<FeedbackInput>,
 ) -> ApiResult<StatusCode> {
     caller.require_csrf(&method, &headers)?;
+    spend(&state, &caller, ip, Spend::Search)?;
     readable_article(&state, &caller, id).await?;
     state
         .store()
@@ -324,8 +341,10 @@ pub struct KbSearchPage {
 pub async fn search(
     State(state): State<AppState>,
     caller: MaybeCaller,
+    ip: ClientIp,
     params: QueryParams,
 ) -> ApiResult<Json<KbSearchPage>> {
+    spend(&state, &caller, ip, Spend::Search)?;
     params.allow_only(&["q", "category", "limit"])?;
     let text = params
         .get("q")
@@ -376,6 +395,10 @@ pub struct AnswerView {
     pub handover: bool,
     /// Best first; empty when nothing matched.
     pub passages: Vec<PassageView>,
+    /// The passages worded as an answer citing them (`[1]` is the first),
+    /// when a generative endpoint is configured and gave a usable answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated: Option<String>,
 }
 
 /// Answers a question from the public, published articles and records the
@@ -406,7 +429,7 @@ pub(crate) async fn answer_question(
         .store()
         .record_answer(
             NewAnswer {
-                question,
+                question: question.clone(),
                 channel,
                 contact,
                 confidence: f64::from(answer.confidence),
@@ -415,7 +438,31 @@ pub(crate) async fn answer_question(
             state.now(),
         )
         .await?;
+    let generated = match state.generator() {
+        Some(generator) if answer.confident && !answer.passages.is_empty() => {
+            // The passages the widget shows, so every citation is on screen.
+            let sources: Vec<crate::generate::Source<'_>> = answer
+                .passages
+                .iter()
+                .take(2)
+                .map(|p| crate::generate::Source {
+                    title: &p.article_title,
+                    heading: p.heading.as_deref(),
+                    text: &p.text,
+                })
+                .collect();
+            match generator.answer(&question, &sources).await {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    tracing::warn!(error = %e, "generative answer failed; the extractive one stands");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     Ok(AnswerView {
+        generated,
         answer_id: record.id,
         confidence: answer.confidence,
         confident: answer.confident,
@@ -448,11 +495,13 @@ fn customer(caller: &MaybeCaller) -> Option<tierdesk_core::ContactId> {
 pub async fn ask(
     State(state): State<AppState>,
     caller: MaybeCaller,
+    ip: ClientIp,
     method: Method,
     headers: HeaderMap,
     ApiJson(input): ApiJson<QuestionInput>,
 ) -> ApiResult<Json<AnswerView>> {
     caller.require_csrf(&method, &headers)?;
+    spend(&state, &caller, ip, Spend::Question)?;
     let answer = answer_question(&state, &input.question, input.channel, customer(&caller)).await?;
     Ok(Json(answer))
 }
@@ -527,12 +576,14 @@ pub(crate) async fn shown_articles(state: &AppState, ids: &[i64]) -> ApiResult<V
 pub async fn handover(
     State(state): State<AppState>,
     caller: MaybeCaller,
+    ip: ClientIp,
     method: Method,
     headers: HeaderMap,
     PathId(id): PathId,
     ApiJson(input): ApiJson<HandoverInput>,
 ) -> ApiResult<Response> {
     caller.require_csrf(&method, &headers)?;
+    spend(&state, &caller, ip, Spend::Handover)?;
     let answer = own_answer(&state, &caller, id).await?;
     let requester = match (customer(&caller), input.email) {
         (Some(contact), _) => Requester::Id(contact),

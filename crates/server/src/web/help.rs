@@ -7,8 +7,12 @@ use super::render::page;
 use super::{Fields, WebError, cross_site, see_other};
 use crate::AppState;
 use crate::auth::{Identity, MaybeCaller, authenticate};
-use crate::routes::kb::{AnswerView, SearchResultView, answer_question, readable, search_hits};
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use crate::extract::ClientIp;
+use crate::public_limits::Spend;
+use crate::routes::kb::{
+    AnswerView, SearchResultView, answer_question, readable, search_hits, spend,
+};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -169,6 +173,7 @@ pub(crate) async fn article(
 pub(crate) struct PublicForm {
     fields: Fields,
     caller: MaybeCaller,
+    ip: ClientIp,
 }
 
 impl FromRequest<AppState> for PublicForm {
@@ -179,6 +184,9 @@ impl FromRequest<AppState> for PublicForm {
             return Err(WebError::csrf().into_response());
         }
         let caller = MaybeCaller(authenticate(request.headers(), state).await.unwrap_or(None));
+        let (mut parts, body) = request.into_parts();
+        let Ok(ip) = ClientIp::from_request_parts(&mut parts, state).await;
+        let request = Request::from_parts(parts, body);
         let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(request, state)
             .await
             .map_err(|e| {
@@ -187,6 +195,7 @@ impl FromRequest<AppState> for PublicForm {
         Ok(PublicForm {
             fields: Fields(pairs),
             caller,
+            ip,
         })
     }
 }
@@ -196,6 +205,9 @@ pub(crate) async fn feedback(
     Path(slug): Path<String>,
     form: PublicForm,
 ) -> Response {
+    if let Err(e) = spend(&state, &form.caller, form.ip, Spend::Search) {
+        return failed(e);
+    }
     let article = match state.store().article_by_slug(&slug).await {
         Ok(Some(a)) if readable(&a, false) => a,
         Ok(_) => return WebError::not_found().into_response(),
@@ -220,12 +232,19 @@ pub(crate) struct SearchParams {
 
 pub(crate) async fn search(
     State(state): State<AppState>,
+    caller: Result<MaybeCaller, crate::error::ApiError>,
+    ip: ClientIp,
     Query(params): Query<SearchParams>,
 ) -> Response {
     let q = params.q.trim();
     let results: Vec<SearchResultView> = if q.is_empty() {
         Vec::new()
     } else {
+        // A stale or bad credential reads the help center as a visitor.
+        let caller = caller.unwrap_or(MaybeCaller(None));
+        if let Err(e) = spend(&state, &caller, ip, Spend::Search) {
+            return failed(e);
+        }
         let q: String = q.chars().take(tierdesk_core::kb::MAX_QUESTION).collect();
         match search_hits(&state, &q, Audience::Public, None, 20) {
             Ok(hits) => hits,
@@ -276,6 +295,9 @@ fn customer_of(caller: &MaybeCaller) -> Option<tierdesk_core::ContactId> {
 }
 
 pub(crate) async fn ask(State(state): State<AppState>, form: PublicForm) -> Response {
+    if let Err(e) = spend(&state, &form.caller, form.ip, Spend::Question) {
+        return failed(e);
+    }
     let question = form.fields.get("question").unwrap_or_default().to_string();
     match answer_question(
         &state,
@@ -316,6 +338,9 @@ pub(crate) async fn handover(
     Path(id): Path<i64>,
     form: PublicForm,
 ) -> Response {
+    if let Err(e) = spend(&state, &form.caller, form.ip, Spend::Handover) {
+        return failed(e);
+    }
     let answer = match state.store().answer_record(id).await {
         Ok(Some(a)) if a.contact.is_none() || a.contact == customer_of(&form.caller) => a,
         Ok(_) => return WebError::not_found().into_response(),
@@ -404,6 +429,8 @@ pub(crate) async fn agent_article(
             "slug": article.slug,
             "html": minijinja::Value::from_safe_string(tierdesk_kb::render_markdown(&article.body)),
             "agent_view": true,
+            "id": article.id,
+            "version": article.version,
             "visibility": article.visibility,
             "status": article.status,
         }),

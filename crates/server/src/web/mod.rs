@@ -12,6 +12,7 @@ mod assets;
 mod chat_admin;
 mod help;
 mod inbox;
+mod kb_edit;
 mod login;
 mod portal;
 mod render;
@@ -117,6 +118,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/portal/tickets", post(portal::create))
         .route("/portal/tickets/{id}", get(portal::ticket_page))
         .route("/portal/tickets/{id}/reply", post(portal::reply))
+        .route("/kb", get(kb_edit::list))
+        .route("/kb/edit/new", get(kb_edit::new_form).post(kb_edit::create))
+        .route("/kb/edit/{id}", get(kb_edit::edit_form).post(kb_edit::save))
+        .route("/kb/history/{id}", get(kb_edit::history))
         .route("/kb/id/{id}", get(help::agent_article_by_id))
         .route("/kb/{slug}", get(help::agent_article))
         .route("/tickets/{id}/article-draft", post(help::draft_from_ticket))
@@ -156,6 +161,8 @@ pub(crate) struct WebError {
     pub status: StatusCode,
     pub title: String,
     pub message: String,
+    /// Seconds, for `429` (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl WebError {
@@ -164,6 +171,7 @@ impl WebError {
             status,
             title: title.to_string(),
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -189,10 +197,13 @@ impl From<ApiError> for WebError {
         let title = match e.status {
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::TOO_MANY_REQUESTS => "Too many requests",
             s if s.is_server_error() => "Something went wrong",
             _ => "That did not work",
         };
-        Self::new(e.status, title, e.detail)
+        let mut web = Self::new(e.status, title, e.detail);
+        web.retry_after = e.retry_after;
+        web
     }
 }
 
@@ -203,7 +214,13 @@ impl IntoResponse for WebError {
             json!({ "title": self.title, "message": self.message, "status": self.status.as_u16() }),
         )
         .unwrap_or_else(|_| self.message.clone());
-        (self.status, axum::response::Html(body)).into_response()
+        let mut response = (self.status, axum::response::Html(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -63,6 +63,9 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/portal_login.html"),
     ),
     ("portal.html", include_str!("templates/portal.html")),
+    ("kb_list.html", include_str!("templates/kb_list.html")),
+    ("kb_edit.html", include_str!("templates/kb_edit.html")),
+    ("kb_history.html", include_str!("templates/kb_history.html")),
     (
         "portal_ticket.html",
         include_str!("templates/portal_ticket.html"),

@@ -45,7 +45,7 @@ pub(crate) struct Entry {
     pub details: Vec<(String, String)>,
 }
 
-fn when(at: tierdesk_core::Timestamp) -> String {
+pub(crate) fn when(at: tierdesk_core::Timestamp) -> String {
     jiff::Timestamp::from_millisecond(at.millis())
         .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()

@@ -76,9 +76,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state =
-        tierdesk_server::AppState::new(store.clone(), tierdesk_server::ServerConfig::default())
-            .with_kb(search.clone());
+    // Every simulated client comes from 127.0.0.1: the per-address limits
+    // on anonymous questions and searches would measure the limiter.
+    let config = tierdesk_server::ServerConfig {
+        public_limits: tierdesk_server::PublicLimitConfig::OFF,
+        ..tierdesk_server::ServerConfig::default()
+    };
+    let state = tierdesk_server::AppState::new(store.clone(), config).with_kb(search.clone());
     let server = tokio::spawn(tierdesk_server::serve(listener, state, async {
         let _ = stopped.await;
     }));

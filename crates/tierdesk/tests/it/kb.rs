@@ -16,7 +16,7 @@ use tierdesk_store::Store;
 use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 
 /// Loads the demo knowledge base through the API, as an agent would.
-async fn load_demo_articles(desk: &Desk) -> Vec<Value> {
+pub(crate) async fn load_demo_articles(desk: &Desk) -> Vec<Value> {
     let mut categories: std::collections::HashMap<String, i64> = Default::default();
     let mut saved = Vec::new();
     for article in tierdesk_kb::demo_articles().unwrap() {

@@ -120,11 +120,19 @@
       var intro = document.createElement("p");
       intro.textContent = "This may answer it:";
       el.appendChild(intro);
+      if (a.generated) {
+        // Worded by the model from the quoted passages, which follow as its sources.
+        var worded = document.createElement("p");
+        worded.className = "generated";
+        worded.textContent = a.generated;
+        el.appendChild(worded);
+      }
       a.passages.slice(0, 2).forEach(function (p) {
         var q = document.createElement("blockquote");
         q.textContent = p.text;
         var link = document.createElement("a");
-        link.href = p.url;
+        // Relative to the desk, not to the page the widget is embedded in.
+        link.href = new URL(p.url, origin).href;
         link.target = "_blank";
         link.rel = "noopener";
         link.textContent = p.title + (p.heading ? " \u2014 " + p.heading : "");
