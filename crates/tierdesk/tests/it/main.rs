@@ -36,5 +36,5 @@ mod web;
 mod web_admin;
 mod web_admin_config;
 mod web_browser;
-mod web_runbooks;
 mod web_kb;
+mod web_runbooks;
