@@ -14,6 +14,7 @@ mod help;
 mod inbox;
 mod login;
 mod portal;
+mod portal_link;
 mod render;
 mod ticket;
 
@@ -73,6 +74,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route(
             "/portal/login",
             get(portal::login_page).post(portal::login_submit),
+        )
+        .route("/portal/login/link", post(portal_link::request))
+        .route(
+            "/portal/magic",
+            get(portal_link::confirm_page).post(portal_link::confirm),
         )
         .route("/portal", get(portal::home))
         .route("/portal/tickets", post(portal::create))

@@ -48,6 +48,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("portal.html", include_str!("templates/portal.html")),
     (
+        "portal_link.html",
+        include_str!("templates/portal_link.html"),
+    ),
+    (
         "portal_ticket.html",
         include_str!("templates/portal_ticket.html"),
     ),
