@@ -70,12 +70,21 @@ pub(crate) async fn request(
     )
 }
 
-/// Mails a link if `email` is a contact's, through the first enabled
-/// mailbox, unless the contact is over its limit. Everything else is logged.
+/// Mails a link if `email` is that of a contact with portal access, through
+/// the first enabled mailbox, unless the contact is over its limit.
+/// Everything else is logged.
 async fn send_link(state: &AppState, email: &str) -> Result<(), StoreError> {
     let store = state.store();
-    let Some(contact) = store.contact_by_email(email).await? else {
-        tracing::info!("portal sign-in link asked for an unknown address; nothing sent");
+    // Portal access is what an invitation grants and revoking removes; a
+    // link is another way in for those who have it, not a way around it.
+    let Some(contact) = store
+        .contact_by_email(email)
+        .await?
+        .filter(|c| c.portal_access)
+    else {
+        tracing::info!(
+            "portal sign-in link asked for an address without portal access; nothing sent"
+        );
         return Ok(());
     };
     let Some(base) = state.config().public_url.as_deref() else {
@@ -181,6 +190,8 @@ pub(crate) async fn confirm(State(state): State<AppState>, request: Request) -> 
         .redeem_sign_in_link(&token_hash(token), state.now())
         .await
     {
+        // Access revoked since the link was sent: the link goes with it.
+        Ok(contact) if !contact.portal_access => return refused(),
         Ok(contact) => contact,
         Err(StoreError::NotFound(_)) => return refused(),
         Err(e) => return WebError::from(ApiError::from(e)).into_response(),

@@ -33,9 +33,7 @@ async fn ask_for_link(browser: &Browser, email: &str) -> String {
 
 /// Opens `/portal/magic?token=…` and presses "Sign in".
 async fn open_link(browser: &Browser, secret: &str) -> (StatusCode, String, String) {
-    let (status, _, html) = browser
-        .get(&format!("/portal/magic?token={secret}"))
-        .await;
+    let (status, _, html) = browser.get(&format!("/portal/magic?token={secret}")).await;
     if status != StatusCode::OK {
         return (status, String::new(), html);
     }
@@ -86,47 +84,51 @@ async fn a_mailed_link_signs_a_customer_in_once() {
     let smtp = Smtp::start();
     let _mailer = start_mailer(desk.store.clone());
     create_mailbox(&desk.admin, smtp.port, json!({})).await;
-    // A contact who never had a password: the link is their way in.
-    let (status, ann) = desk
-        .admin
-        .post(
-            "/api/v1/contacts",
-            json!({ "email": "ann@cust.test", "name": "Ann Lee" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{ann}");
+    // Ann has portal access (invited); Cy is a contact without it.
+    let (_, ann_id) = desk.customer("ann@cust.test", "Ann Lee").await;
     desk.admin.open_ticket("ann@cust.test", "Printer jam").await;
+    desk.admin.open_ticket("cy@cust.test", "Cy's request").await;
 
-    // An unknown address and a known one get the same page.
+    // Unknown, no access and known: the same page.
     let browser = Browser::new(&desk.url);
     let unknown = ask_for_link(&browser, "nobody@cust.test").await;
+    let no_access = ask_for_link(&browser, "cy@cust.test").await;
     let known = ask_for_link(&browser, " Ann@Cust.test").await;
     assert_eq!(
         unknown.replace("nobody@cust.test", "ADDRESS"),
         known.replace("ann@cust.test", "ADDRESS"),
         "no account enumeration"
     );
+    assert_eq!(
+        no_access.replace("cy@cust.test", "ADDRESS"),
+        known.replace("ann@cust.test", "ADDRESS"),
+    );
 
     // The mail arrives, from the mailbox, to the contact's address.
     let delivered = smtp.wait_for(1).await;
     let raw = &delivered[0];
     assert_eq!(header(raw, "To").as_deref(), Some("ann@cust.test"));
-    assert!(header(raw, "From").unwrap().contains("support@desk.example"));
-    assert_eq!(header(raw, "Auto-Submitted").as_deref(), Some("auto-generated"));
+    assert!(
+        header(raw, "From")
+            .unwrap()
+            .contains("support@desk.example")
+    );
+    assert_eq!(
+        header(raw, "Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
     let text = tierdesk_mail::parse(raw).unwrap().text;
     let prefix = format!("{PUBLIC_URL}/portal/magic?token=");
     let start = text.find(&prefix).expect("the link is in the mail") + prefix.len();
     let secret: String = text[start..].chars().take(43).collect();
     assert_eq!(secret.len(), 43, "{text}");
     let mails = sign_in_mails(&desk).await;
-    assert_eq!(mails.len(), 1, "no mail for the unknown address: {mails:?}");
+    assert_eq!(mails.len(), 1, "no mail for the other addresses: {mails:?}");
     assert_eq!(mails[0].ticket_id, None);
 
     // Opening the link (GET) spends nothing: a mail scanner may fetch it.
     let scanner = Browser::new(&desk.url);
-    let (status, _, html) = scanner
-        .get(&format!("/portal/magic?token={secret}"))
-        .await;
+    let (status, _, html) = scanner.get(&format!("/portal/magic?token={secret}")).await;
     assert_eq!(status, StatusCode::OK, "{html}");
 
     // Confirming signs in and lands on the portal.
@@ -153,7 +155,7 @@ async fn a_mailed_link_signs_a_customer_in_once() {
         .store
         .create_sign_in_link(
             NewSignInLink {
-                contact: tierdesk_core::ContactId(ann["id"].as_i64().unwrap()),
+                contact: tierdesk_core::ContactId(ann_id),
                 token_hash: tierdesk_server::auth::token_hash(&expired),
                 created_at: past,
                 expires_at: past.plus_millis(15 * 60 * 1000),
@@ -174,6 +176,19 @@ async fn a_mailed_link_signs_a_customer_in_once() {
     let (status, headers, _) = again.get("/portal").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "still signed out");
     assert_eq!(headers[LOCATION], "/portal/login");
+    // Revoking portal access takes unspent links with it.
+    ask_for_link(&again, "ann@cust.test").await;
+    let delivered = smtp.wait_for(2).await;
+    let text = tierdesk_mail::parse(&delivered[1]).unwrap().text;
+    let start = text.find(&prefix).expect("the link is in the mail") + prefix.len();
+    let unspent: String = text[start..].chars().take(43).collect();
+    let (status, _) = desk
+        .admin
+        .delete(&format!("/api/v1/contacts/{ann_id}/portal-access"))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, html) = open_link(&again, &unspent).await;
+    assert_refused(status, &html);
 }
 
 /// Without a session the confirmation is refused: the form's token must
