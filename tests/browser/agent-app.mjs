@@ -204,11 +204,45 @@ try {
     await page.locator("#timeline li.entry-note", { hasText: "Live note from a colleague" }).waitFor();
   });
 
+  await step("tags the ticket from the routing form", async () => {
+    // The colleague's live note changed the ticket: the page says so, and
+    // the controls are stale until it is reloaded.
+    await page.locator("#changed-notice").waitFor();
+    await page.reload();
+    const tags = page.getByLabel(/^Tags/);
+    const before = (await tags.inputValue()).trim();
+    await tags.fill(before ? `${before}, browser-checked` : "browser-checked");
+    await Promise.all([page.waitForEvent("load"), page.getByRole("button", { name: "Save changes" }).click()]);
+    const refused = await page.locator("[role=alert]").allInnerTexts();
+    assert.deepEqual(refused, [], "the change is taken");
+    await page.locator("#timeline li", { hasText: "browser-checked" }).first().waitFor();
+    assert.match(await page.getByLabel(/^Tags/).inputValue(), /\bbrowser-checked\b/);
+  });
+
   await step("e opens the escalation form", async () => {
     await page.locator("body").click({ position: { x: 5, y: 5 } });
     await Promise.all([page.waitForURL(/\/escalate$/), page.keyboard.press("e")]);
     await page.getByRole("heading", { level: 1 }).waitFor();
     await page.screenshot({ path: join(shots, "escalate.png"), fullPage: true });
+  });
+
+  await step("submits the escalation form the template built", async () => {
+    const heading = await page.getByRole("heading", { level: 1 }).innerText();
+    const target = heading.match(/to tier (\d)/);
+    assert.ok(target, `the ticket can be escalated: ${heading}`);
+    await page.getByLabel(/^Reason/).fill("Needs hands-on help on site");
+    for (const field of await page.locator("#escalate-form .template-field").all()) {
+      for (const box of await field.locator("textarea").all()) await box.fill("Checked from the browser test.");
+      for (const select of await field.locator("select").all()) await select.selectOption({ index: 1 });
+      for (const check of await field.locator("input[type=checkbox]").all()) await check.check();
+    }
+    await Promise.all([
+      page.waitForURL(ticketUrl),
+      page.getByRole("button", { name: `Escalate to tier ${target[1]}` }).click(),
+    ]);
+    assert.deepEqual(await page.locator("[role=alert]").allInnerTexts(), [], "the escalation is taken");
+    await page.locator(".facts", { hasText: `Tier ${target[1]}` }).waitFor();
+    await page.locator("#timeline li", { hasText: "Needs hands-on help on site" }).first().waitFor();
   });
 
   const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });

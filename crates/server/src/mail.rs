@@ -11,7 +11,7 @@ use tierdesk_core::Timestamp;
 use tierdesk_core::job::{JobKind, Outcome};
 use tierdesk_mail::{MailError, Outgoing, Security, SmtpTarget};
 use tierdesk_store::mail::{
-    Delivery, IngestOutcome, NOTIFICATION, OutgoingMail, SEND_JOB, SmtpTls,
+    Delivery, IngestOutcome, NOTIFICATION, OutgoingMail, SEND_JOB, SIGN_IN_LINK, SmtpTls,
 };
 use tierdesk_store::{Store, StoreError};
 
@@ -82,19 +82,22 @@ pub struct SendMail {
 
 impl SendMail {
     async fn record(&self, mail: &OutgoingMail, delivery: Delivery) -> Result<(), StoreError> {
-        if mail.purpose == NOTIFICATION {
+        // Mail outside the conversation (notifications, sign-in links) goes
+        // to the log only: it is no part of any ticket's timeline.
+        let ticket = mail.ticket_id.filter(|_| mail.purpose != NOTIFICATION);
+        let Some(ticket) = ticket else {
             match &delivery {
                 Delivery::Sent => {
-                    tracing::info!(message_id = %mail.message_id, to = ?mail.to, "notification mailed")
+                    tracing::info!(message_id = %mail.message_id, purpose = %mail.purpose, "mailed")
                 }
                 Delivery::Failed(reason) => {
-                    tracing::warn!(message_id = %mail.message_id, to = ?mail.to, %reason, "notification mail failed")
+                    tracing::warn!(message_id = %mail.message_id, purpose = %mail.purpose, %reason, "mail failed")
                 }
             }
             return Ok(());
-        }
+        };
         self.store
-            .record_mail_delivery(mail.ticket_id, &mail.message_id, delivery, crate::now())
+            .record_mail_delivery(ticket, &mail.message_id, delivery, crate::now())
             .await
             .map(|_| ())
     }
@@ -140,7 +143,7 @@ impl JobHandler for SendMail {
             // Auto-Submitted, so vacation replies don't answer them.
             auto_submitted: match mail.purpose.as_str() {
                 "acknowledgement" => Some("auto-replied"),
-                NOTIFICATION => Some("auto-generated"),
+                NOTIFICATION | SIGN_IN_LINK => Some("auto-generated"),
                 _ => None,
             },
         }) {

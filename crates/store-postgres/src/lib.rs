@@ -15,6 +15,7 @@ mod mail;
 mod rows;
 mod rules;
 mod search;
+mod sign_in;
 mod sla;
 mod store;
 mod tx;

@@ -1114,6 +1114,19 @@ impl Store for PostgresStore {
         Ok(contact)
     }
 
+    async fn create_sign_in_link(
+        &self,
+        link: NewSignInLink,
+        mail: tierdesk_store::mail::OutgoingMail,
+    ) -> Result<bool> {
+        let job = tierdesk_store::mail::send_job(&mail, link.created_at)?;
+        crate::sign_in::create(&self.pool, &link, job).await
+    }
+
+    async fn redeem_sign_in_link(&self, token_hash: &str, now: Timestamp) -> Result<Contact> {
+        crate::sign_in::redeem(&self.pool, token_hash, now).await
+    }
+
     async fn create_session(&self, session: Session) -> Result<()> {
         let (kind, id) = principal_parts(session.principal);
         let mut tx = self.begin().await?;

@@ -13,6 +13,7 @@ mod mail;
 mod rows;
 mod rules;
 mod search;
+mod sign_in;
 mod sla;
 mod store;
 mod tx;

@@ -651,6 +651,24 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn create_sign_in_link(
+        &self,
+        link: NewSignInLink,
+        mail: tierdesk_store::mail::OutgoingMail,
+    ) -> Result<bool> {
+        let job = tierdesk_store::mail::send_job(&mail, link.created_at)?;
+        self.writer
+            .write(move |conn| crate::sign_in::create(conn, &link, job))
+            .await
+    }
+
+    async fn redeem_sign_in_link(&self, token_hash: &str, now: Timestamp) -> Result<Contact> {
+        let token_hash = token_hash.to_string();
+        self.writer
+            .write(move |conn| crate::sign_in::redeem(conn, &token_hash, now))
+            .await
+    }
+
     async fn create_session(&self, session: Session) -> Result<()> {
         self.writer
             .write(move |conn| writes::create_session(conn, &session))

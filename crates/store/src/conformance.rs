@@ -47,6 +47,7 @@ macro_rules! conformance_suite {
             agents_and_teams,
             tags_crud,
             sessions_tokens_and_invites,
+            sign_in_links_are_single_use_expiring_and_rate_limited,
             events_after_resumes_in_order,
             owned_tags_route_tickets,
             event_signal_announces_each_commit,
@@ -99,10 +100,12 @@ mod rules;
 pub use rules::*;
 mod macros;
 mod mail;
+mod sign_in;
 mod sla;
 mod views;
 pub use macros::*;
 pub use mail::*;
+pub use sign_in::*;
 pub use sla::*;
 pub use views::*;
 

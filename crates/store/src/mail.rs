@@ -426,7 +426,10 @@ impl IngestOutcome {
 /// SMTP settings are read from the mailbox when it is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutgoingMail {
-    pub ticket_id: TicketId,
+    /// The ticket it belongs to; none for mail about no ticket (a portal
+    /// sign-in link).
+    #[serde(default)]
+    pub ticket_id: Option<TicketId>,
     pub mailbox_id: i64,
     /// Without angle brackets.
     pub message_id: String,
@@ -439,7 +442,7 @@ pub struct OutgoingMail {
     pub body: String,
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
-    /// `reply` or `acknowledgement`.
+    /// `reply`, `acknowledgement`, [`NOTIFICATION`] or [`SIGN_IN_LINK`].
     pub purpose: String,
 }
 
@@ -569,6 +572,18 @@ pub fn queued_mail(change: &Change) -> bool {
 
 fn send_kind() -> Result<JobKind> {
     JobKind::parse(SEND_JOB).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// `purpose` of a customer's portal sign-in link: about no ticket, so it is
+/// neither in a ticket's mail log nor on a timeline.
+pub const SIGN_IN_LINK: &str = "sign_in_link";
+
+/// The [`SEND_JOB`] that delivers `mail`, deduplicated by its Message-ID.
+pub fn send_job(mail: &OutgoingMail, now: Timestamp) -> Result<NewJob> {
+    let payload = serde_json::to_value(mail).map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(NewJob::new(send_kind()?, payload, now)
+        .with_dedupe_key(format!("mail:{}", mail.message_id))
+        .with_max_attempts(12))
 }
 
 /// Creates a mailbox inside `tx`.
@@ -1071,7 +1086,7 @@ async fn acknowledge(
         .map(|(m, _)| m.clone());
     let message_id = outgoing_message_id(mailbox, &ticket, &link, ticket.version + 1, "ack");
     let mail = OutgoingMail {
-        ticket_id: ticket.id,
+        ticket_id: Some(ticket.id),
         mailbox_id: mailbox.id,
         message_id: message_id.clone(),
         from: mailbox.spec.address.clone(),
@@ -1158,7 +1173,7 @@ pub(crate) async fn queue_notification_mail(
             notification.event.0, agent.id.0, notification.kind
         );
         let mail = OutgoingMail {
-            ticket_id: ticket.id,
+            ticket_id: Some(ticket.id),
             mailbox_id: mailbox.id,
             message_id: message_id.clone(),
             from: mailbox.spec.address.clone(),
@@ -1192,11 +1207,7 @@ pub(crate) async fn queue_notification_mail(
 }
 
 async fn enqueue_outgoing(tx: &mut dyn Tx, mail: &OutgoingMail, now: Timestamp) -> Result<()> {
-    let payload = serde_json::to_value(mail).map_err(|e| StoreError::Backend(e.to_string()))?;
-    let job = NewJob::new(send_kind()?, payload, now)
-        .with_dedupe_key(format!("mail:{}", mail.message_id))
-        .with_max_attempts(12);
-    JobTx::enqueue_job(tx, job, now).await?;
+    JobTx::enqueue_job(tx, send_job(mail, now)?, now).await?;
     tx.insert_mail_message(&NewMailMessage {
         mailbox: mail.mailbox_id,
         direction: Direction::Out,
@@ -1206,7 +1217,7 @@ async fn enqueue_outgoing(tx: &mut dyn Tx, mail: &OutgoingMail, now: Timestamp) 
         noise: Noise::Human,
         raw_sha256: None,
         html: None,
-        ticket: Some(mail.ticket_id),
+        ticket: mail.ticket_id,
         status: "queued".into(),
         at: now,
     })
@@ -1285,7 +1296,7 @@ async fn queue_reply(
         &n.to_string(),
     );
     let mail = OutgoingMail {
-        ticket_id: ticket.id,
+        ticket_id: Some(ticket.id),
         mailbox_id: context.mailbox.id,
         message_id: message_id.clone(),
         from: context.mailbox.spec.address.clone(),

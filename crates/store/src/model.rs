@@ -248,6 +248,20 @@ pub enum Principal {
     Customer(ContactId),
 }
 
+/// A customer's emailed portal sign-in link, as stored: the hash of its
+/// secret, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSignInLink {
+    pub contact: ContactId,
+    pub token_hash: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// The rate limit: when the contact already has this many links created
+    /// after `window_start`, no new one is made.
+    pub max_recent: i64,
+    pub window_start: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// SHA-256 of the cookie value; the cookie itself is never stored.

@@ -174,6 +174,19 @@ pub trait Store:
         now: Timestamp,
     ) -> Result<Contact>;
 
+    /// Stores a portal sign-in link and queues `mail` (which carries it) in
+    /// one transaction. `false`, with nothing stored or queued, when the
+    /// contact is over the link's rate limit. `NotFound` for no such contact.
+    async fn create_sign_in_link(
+        &self,
+        link: NewSignInLink,
+        mail: crate::mail::OutgoingMail,
+    ) -> Result<bool>;
+    /// Spends an unexpired, unused sign-in link and returns whom it signs
+    /// in. Anything else (unknown, expired, already used) is `NotFound`;
+    /// of two concurrent redemptions only one succeeds.
+    async fn redeem_sign_in_link(&self, token_hash: &str, now: Timestamp) -> Result<Contact>;
+
     async fn create_session(&self, session: Session) -> Result<()>;
     /// An unexpired session by the hash of its cookie value.
     async fn session(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>>;

@@ -130,6 +130,19 @@ async fn sign_in(
             }
         }
     };
+    start_session(state, headers, principal, view).await
+}
+
+/// Opens a session for someone already authenticated: stores it (hashed)
+/// and answers with its cookie and CSRF token.
+pub(crate) async fn start_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    principal: Principal,
+    view: PrincipalView,
+) -> ApiResult<Response> {
+    let config = state.config();
+    let store = state.store();
     let cookie_value = random_secret();
     let csrf_token = random_secret();
     let ttl_secs = config.session_ttl_hours.clamp(1, 24 * 366) * 3600;

@@ -15,6 +15,7 @@ mod inbox;
 mod kb_edit;
 mod login;
 mod portal;
+mod portal_link;
 mod render;
 mod ticket;
 mod ticket_runbooks;
@@ -113,6 +114,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route(
             "/portal/login",
             get(portal::login_page).post(portal::login_submit),
+        )
+        .route("/portal/login/link", post(portal_link::request))
+        .route(
+            "/portal/magic",
+            get(portal_link::confirm_page).post(portal_link::confirm),
         )
         .route("/portal", get(portal::home))
         .route("/portal/tickets", post(portal::create))

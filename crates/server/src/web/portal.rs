@@ -20,7 +20,7 @@ use serde_json::json;
 use tierdesk_core::{Actor, Contact, EventKind, Priority, Ticket, TicketId, Tier};
 use tierdesk_store::{Requester, TicketChange, TicketDraft, TicketFilter};
 
-const LOGIN_COOKIE: &str = "tierdesk_portal_login";
+pub(super) const LOGIN_COOKIE: &str = "tierdesk_portal_login";
 
 fn login_form(
     state: &AppState,

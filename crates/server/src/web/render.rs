@@ -67,6 +67,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("kb_edit.html", include_str!("templates/kb_edit.html")),
     ("kb_history.html", include_str!("templates/kb_history.html")),
     (
+        "portal_link.html",
+        include_str!("templates/portal_link.html"),
+    ),
+    (
         "portal_ticket.html",
         include_str!("templates/portal_ticket.html"),
     ),

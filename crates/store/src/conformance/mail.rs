@@ -668,6 +668,6 @@ pub async fn mail_to_a_closed_ticket_opens_a_follow_up_that_replies_by_mail(stor
         "the follow-up talks through the same mailbox"
     );
     let out = queued(&*store).await;
-    assert_eq!(out[0].ticket_id, follow_up);
+    assert_eq!(out[0].ticket_id, Some(follow_up));
     assert_eq!(out[0].in_reply_to.as_deref(), Some("v-2@x"));
 }

@@ -23,8 +23,8 @@ use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// A real SMTP server: `python3 -m aiosmtpd` with its Maildir handler.
-struct Smtp {
-    port: u16,
+pub(crate) struct Smtp {
+    pub(crate) port: u16,
     maildir: PathBuf,
     child: Option<Child>,
     _dir: tempfile::TempDir,
@@ -36,7 +36,7 @@ fn free_port() -> u16 {
 }
 
 impl Smtp {
-    fn start() -> Smtp {
+    pub(crate) fn start() -> Smtp {
         let dir = tempfile::tempdir().unwrap();
         let mut smtp = Smtp {
             port: free_port(),
@@ -78,7 +78,7 @@ impl Smtp {
     }
 
     /// Every message received so far, raw.
-    fn messages(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn messages(&self) -> Vec<Vec<u8>> {
         let new = self.maildir.join("new");
         let Ok(entries) = std::fs::read_dir(&new) else {
             return Vec::new();
@@ -88,7 +88,7 @@ impl Smtp {
         files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
     }
 
-    async fn wait_for(&self, count: usize) -> Vec<Vec<u8>> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Vec<u8>> {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let got = self.messages();
@@ -112,7 +112,7 @@ impl Drop for Smtp {
 }
 
 /// A header's value, unfolded, from a raw message.
-fn header(raw: &[u8], name: &str) -> Option<String> {
+pub(crate) fn header(raw: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
     let head = text
         .split("\n\n")
@@ -147,7 +147,7 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn start_mailer(store: Arc<dyn Store>) -> Worker {
+pub(crate) fn start_mailer(store: Arc<dyn Store>) -> Worker {
     let jobs: Arc<dyn JobStore> = store.clone();
     let registry = tierdesk_server::mail::register(Registry::new(), store);
     Worker::start(
@@ -165,7 +165,7 @@ fn start_mailer(store: Arc<dyn Store>) -> Worker {
     )
 }
 
-async fn create_mailbox(api: &Api, smtp_port: u16, extra: Value) -> (i64, String) {
+pub(crate) async fn create_mailbox(api: &Api, smtp_port: u16, extra: Value) -> (i64, String) {
     let mut spec = json!({
         "name": "Northstar support",
         "address": "support@desk.example",

@@ -25,6 +25,7 @@ mod macros;
 mod mail;
 mod migrate_data;
 mod pg;
+mod portal_link;
 mod process;
 mod rules;
 mod sla;

@@ -26,13 +26,13 @@ const PASSWORD: &str = "correct horse battery";
 
 /// A browser-like client: cookies kept, redirects not followed (so the
 /// tests see each 303).
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
-fn hidden_value(html: &str, name: &str) -> Option<String> {
+pub(crate) fn hidden_value(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')?;
@@ -40,7 +40,7 @@ fn hidden_value(html: &str, name: &str) -> Option<String> {
 }
 
 /// Undoes the template engine's HTML escaping (it escapes `/` too).
-fn unescape(text: &str) -> String {
+pub(crate) fn unescape(text: &str) -> String {
     text.replace("&#x2f;", "/")
         .replace("&quot;", "\"")
         .replace("&#x27;", "'")
@@ -50,7 +50,7 @@ fn unescape(text: &str) -> String {
 }
 
 impl Browser {
-    fn new(base: &str) -> Browser {
+    pub(crate) fn new(base: &str) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .cookie_store(true)
@@ -62,7 +62,7 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -74,7 +74,7 @@ impl Browser {
         (status, headers, response.text().await.unwrap())
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         form: &[(&str, &str)],

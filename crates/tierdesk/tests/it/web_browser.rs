@@ -43,6 +43,13 @@ fn chat_widget_in_chromium() {
     run_in_chromium("chat-widget.mjs");
 }
 
+/// The customer portal: two customers, replies, a new request, hostile
+/// content shown as text in the portal and in the agent app, 375px.
+#[test]
+fn portal_in_chromium() {
+    run_in_chromium("portal.mjs");
+}
+
 /// Runs one script of tests/browser against a fresh `tierdesk demo`.
 fn run_in_chromium(script: &str) {
     if std::env::var_os("TIERDESK_SKIP_BROWSER_TESTS").is_some() {
