@@ -2,12 +2,13 @@
 //! sure it is, so the caller can hand over to a person below a threshold.
 
 use tantivy::Term;
-use tantivy::collector::TopDocs;
 use tantivy::schema::TantivyDocument;
 
 use crate::analysis::{QueryTerm, edit_distance_within, fuzzy_distance};
 use crate::error::KbError;
-use crate::index::{Audience, KbIndex, stored_all_text, stored_i64, stored_opt_text, stored_text};
+use crate::index::{
+    Audience, KbIndex, PHRASE_CANDIDATES, stored_all_text, stored_i64, stored_opt_text, stored_text,
+};
 use crate::query::FieldBoosts;
 
 /// Chosen from the threshold sweep of `examples/kb_eval.rs` on the shipped set: at 0.60 the
@@ -81,13 +82,14 @@ impl KbIndex {
             confident: false,
             wants_person,
         };
-        let Some(query) = self.filtered_query(&terms, &FieldBoosts::PASSAGES, true, audience, None)
+        let Some((query, required)) =
+            self.filtered_query(&terms, &FieldBoosts::PASSAGES, true, audience, None)
         else {
             return Ok(empty);
         };
         let searcher = self.searcher();
         let limit = CANDIDATES.max(opts.max_passages * 2);
-        let top = searcher.search(&query, &TopDocs::with_limit(limit))?;
+        let top = self.top_docs(&searcher, &query, &required, limit, PHRASE_CANDIDATES)?;
         let Some(best_bm25) = top.first().map(|(score, _)| *score).filter(|s| *s > 0.0) else {
             return Ok(empty);
         };
