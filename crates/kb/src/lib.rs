@@ -12,6 +12,7 @@ mod error;
 mod eval;
 mod fuzzy;
 mod index;
+mod intent;
 mod passages;
 mod phrase;
 mod query;

@@ -137,7 +137,60 @@ fn count_within_slop(left: &[u32], right: &[u32], slop: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::count_within_slop;
+    use super::*;
+    use tantivy::collector::TopDocs;
+    use tantivy::query::PhraseQuery;
+    use tantivy::schema::{Schema, TEXT};
+    use tantivy::{Index, TantivyDocument};
+
+    /// The same scores as tantivy's own phrase query, on the documents it matches.
+    #[test]
+    fn scores_like_tantivys_phrase_query() -> tantivy::Result<()> {
+        let mut schema = Schema::builder();
+        let body = schema.add_text_field("body", TEXT);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer = index.writer_with_num_threads(1, 15_000_000)?;
+        for text in [
+            "reset the vpn password",
+            "reset your old vpn password now, then reset vpn settings",
+            "vpn reset",
+            "password reset for the vpn",
+            "nothing here",
+            "reset a b c d e vpn",
+        ] {
+            let mut doc = TantivyDocument::default();
+            doc.add_text(body, text);
+            writer.add_document(doc)?;
+        }
+        writer.commit()?;
+        let searcher = index.reader()?.searcher();
+        let (first, second) = (
+            Term::from_field_text(body, "reset"),
+            Term::from_field_text(body, "vpn"),
+        );
+        let clause = PhraseClause {
+            first: first.clone(),
+            second: second.clone(),
+            gap: 1,
+            slop: 2,
+            boost: 1.5,
+        };
+        let reference = PhraseQuery::new_with_offset_and_slop(vec![(0, first), (1, second)], 2);
+        let boosted = tantivy::query::BoostQuery::new(Box::new(reference), 1.5);
+        let expected = searcher.search(&boosted, &TopDocs::with_limit(10))?;
+        let mut all: Vec<(Score, DocAddress)> =
+            (0..6).map(|d| (0.0, DocAddress::new(0, d))).collect();
+        add_phrase_scores(&searcher, &[clause], &mut all)
+            .map_err(|e| tantivy::TantivyError::InternalError(e.to_string()))?;
+        let matched: Vec<(Score, DocAddress)> = all.into_iter().filter(|(s, _)| *s > 0.0).collect();
+        assert_eq!(matched.len(), expected.len(), "{matched:?} vs {expected:?}");
+        for ((score, address), (want, want_address)) in matched.iter().zip(&expected) {
+            assert_eq!(address, want_address);
+            assert!((score - want).abs() < 1e-5, "{score} vs {want}");
+        }
+        assert!(!expected.is_empty());
+        Ok(())
+    }
 
     #[test]
     fn counts_aligned_positions_within_slop() {
