@@ -1,8 +1,8 @@
 //! Typo tolerance by term expansion: the words of the index within a small edit
 //! distance of a question word, found in the term dictionary with a Levenshtein
-//! automaton. They become ordinary term clauses, so the query stays a union of
-//! terms that block-max WAND can prune (a `FuzzyTermQuery` cannot be pruned and
-//! marks every document of every expansion).
+//! automaton. They become ordinary term clauses, so the query stays a flat union
+//! of terms (a `FuzzyTermQuery` is scored by marking every document of every
+//! expansion in a bitset first).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

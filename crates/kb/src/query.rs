@@ -46,8 +46,8 @@ impl FieldBoosts {
 /// Words further apart than this (after stop words) still count as "close".
 const PHRASE_SLOP: u32 = 2;
 
-/// A question as a plain union of term clauses, which tantivy prunes with
-/// block-max WAND, and phrase clauses, which only re-score its best candidates.
+/// A question as a flat union of term clauses, which selects the candidates, and
+/// phrase clauses, which only re-score them.
 pub(crate) struct TextQuery {
     pub terms: Box<dyn Query>,
     pub phrases: Vec<PhraseClause>,

@@ -1,11 +1,14 @@
-//! Top-k retrieval that keeps tantivy's block-max WAND.
+//! Top-k retrieval over a plain union of term clauses, with the filters checked on
+//! the documents the union yields.
 //!
-//! WAND only runs when the scored query is a plain union of term clauses. A required
-//! filter clause (kind, audience, category) would turn it into an intersection that
-//! scores every document matching any question word — hundreds of thousands on a
-//! large knowledge base. So the filters are checked on the documents the union
-//! yields instead, and phrases (which WAND cannot handle) re-score only the best
-//! candidates, in `phrase.rs`.
+//! Required filter clauses (kind, audience, category) made every query an
+//! intersection with the kind's postings — most of the index — under a nested
+//! union that tantivy could neither prune nor skip through cheaply. A flat union
+//! also lets tantivy use block-max WAND when every clause has postings in the
+//! segment. Phrases, which neither can handle, re-score only the best candidates,
+//! in `phrase.rs`. (Measured on 20,000 synthetic articles: forcing WAND on every
+//! query by dropping clauses without postings was slower, not faster — documents
+//! the filters reject never raise its threshold.)
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
