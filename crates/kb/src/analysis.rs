@@ -164,6 +164,17 @@ pub(crate) fn analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// Words of chat-style questions that carry no topic: the pieces the tokenizer
+/// leaves of contractions ("won't" → "won", "t"; "I've" → "ve") and the filler of
+/// "it says…", "I think…". Dropped from questions only: the index keeps them, so
+/// changing this list needs no re-index.
+const QUESTION_FILLER: &[&str] = &[
+    "t", "s", "m", "d", "ve", "ll", "re", "don", "won", "isn", "aren", "wasn", "weren", "doesn",
+    "didn", "hasn", "haven", "hadn", "couldn", "wouldn", "shouldn", "cant", "dont", "wont",
+    "didnt", "doesnt", "isnt", "ive", "id", "ill", "youre", "say", "says", "said", "saying",
+    "think", "thinks", "seem", "seems", "even", "though", "plz", "pls",
+];
+
 /// One content term of a question: its stem, the word as typed (lowercased), and
 /// its position, for phrase clauses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +194,9 @@ pub(crate) fn query_terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<QueryT
             .get(token.offset_from..token.offset_to)
             .unwrap_or(&token.text)
             .to_lowercase();
+        if QUESTION_FILLER.contains(&word.as_str()) {
+            continue;
+        }
         terms.push(QueryTerm {
             stem: token.text.clone(),
             word,
@@ -253,6 +267,9 @@ mod tests {
         let odd = query_terms(&mut a, "title:vpn \"outlook\"");
         let stems: Vec<&str> = odd.iter().map(|t| t.stem.as_str()).collect();
         assert_eq!(stems, ["titl", "vpn", "outlook"]);
+        let chatty = query_terms(&mut a, "I've been told it says the VPN won't connect");
+        let stems: Vec<&str> = chatty.iter().map(|t| t.stem.as_str()).collect();
+        assert_eq!(stems, ["told", "vpn", "connect"]);
     }
 
     #[test]

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::Count;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::query::TermQuery;
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TantivyDocument,
     TextFieldIndexing, TextOptions, Value,
@@ -20,8 +20,9 @@ use crate::analysis::{self, QueryTerm, TOKENIZER};
 use crate::article::Visibility;
 use crate::error::KbError;
 use crate::passages::split_passages;
-use crate::query::{self, FieldBoosts};
+use crate::query::{self, FieldBoosts, TextQuery};
 use crate::render::plain_text;
+use crate::{fuzzy, phrase, retrieval};
 
 /// An article as the server hands it to the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +95,8 @@ const MAX_SEARCH_LIMIT: usize = 100;
 const SNIPPET_CHARS: usize = 180;
 /// A term in fewer than one in this many documents may be a typo: it gets fuzzy clauses.
 const RARE_TERM_RATIO: u64 = 1000;
+/// Candidates beyond the requested hits that phrase matches may promote.
+pub(crate) const PHRASE_CANDIDATES: usize = 40;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Fields {
@@ -352,7 +355,8 @@ impl KbIndex {
         analysis::stems(&mut self.analyzer.clone(), text)
     }
 
-    /// The text query restricted to one kind of document, the audience and a category.
+    /// The text query of `terms` and the exact terms a hit must carry: its kind, the
+    /// audience's visibility and the category.
     pub(crate) fn filtered_query(
         &self,
         terms: &[QueryTerm],
@@ -360,7 +364,7 @@ impl KbIndex {
         passages: bool,
         audience: Audience,
         category: Option<&str>,
-    ) -> Option<BooleanQuery> {
+    ) -> Option<(TextQuery, Vec<Term>)> {
         let f = &self.fields;
         let searcher = self.searcher();
         let total = searcher.num_docs();
@@ -370,33 +374,49 @@ impl KbIndex {
                 .unwrap_or(0);
             doc_freq.saturating_mul(RARE_TERM_RATIO) < total.max(1)
         };
-        let text_query = query::text_query(f, terms, boosts, is_rare)?;
-        let filter = |field: Field, value: &str| -> (Occur, Box<dyn Query>) {
-            let term = TermQuery::new(
-                Term::from_field_text(field, value),
-                IndexRecordOption::Basic,
-            );
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(term), 0.0)),
-            )
+        // A dictionary that cannot be read offers no spellings; the exact words still count.
+        let near = |field: Field, stem: &str, distance: u8| {
+            fuzzy::near_terms(&searcher, field, stem, distance).unwrap_or_default()
         };
+        let text_query = query::text_query(f, terms, boosts, is_rare, near)?;
         let kind = if passages { KIND_PASSAGE } else { KIND_ARTICLE };
-        let mut clauses = vec![(Occur::Must, text_query), filter(f.kind, kind)];
+        let mut required = vec![Term::from_field_text(f.kind, kind)];
         if audience == Audience::Public {
-            clauses.push(filter(f.visibility, Visibility::Public.as_str()));
+            required.push(Term::from_field_text(
+                f.visibility,
+                Visibility::Public.as_str(),
+            ));
         }
         if let Some(category) = category {
-            clauses.push(filter(f.category, category));
+            required.push(Term::from_field_text(f.category, category));
         }
-        Some(BooleanQuery::new(clauses))
+        Some((text_query, required))
+    }
+
+    /// The `limit` best documents for the query, phrases included: the term union
+    /// picks `limit + extra` candidates, phrase matches re-rank them.
+    pub(crate) fn top_docs(
+        &self,
+        searcher: &Searcher,
+        query: &TextQuery,
+        required: &[Term],
+        limit: usize,
+        extra: usize,
+    ) -> Result<Vec<(f32, DocAddress)>, KbError> {
+        if query.phrases.is_empty() {
+            return retrieval::top_filtered(searcher, &*query.terms, required, limit);
+        }
+        let mut top = retrieval::top_filtered(searcher, &*query.terms, required, limit + extra)?;
+        phrase::add_phrase_scores(searcher, &query.phrases, &mut top)?;
+        top.truncate(limit);
+        Ok(top)
     }
 
     /// Full-text search over articles, best first, with highlighted snippets.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<ArticleHit>, KbError> {
         let limit = req.limit.min(MAX_SEARCH_LIMIT);
         let terms = self.terms_of(&req.text);
-        let Some(query) = self.filtered_query(
+        let Some((query, required)) = self.filtered_query(
             &terms,
             &FieldBoosts::ARTICLES,
             false,
@@ -409,8 +429,8 @@ impl KbIndex {
             return Ok(Vec::new());
         }
         let searcher = self.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(limit))?;
-        let mut snippets = SnippetGenerator::create(&searcher, &query, self.fields.body)?;
+        let top = self.top_docs(&searcher, &query, &required, limit, PHRASE_CANDIDATES)?;
+        let mut snippets = SnippetGenerator::create(&searcher, &*query.terms, self.fields.body)?;
         snippets.set_max_num_chars(SNIPPET_CHARS);
         top.into_iter()
             .map(|(score, address)| self.article_hit(&searcher, &snippets, score, address))

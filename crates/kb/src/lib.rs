@@ -10,10 +10,14 @@ mod article;
 mod demo;
 mod error;
 mod eval;
+mod fuzzy;
 mod index;
+mod intent;
 mod passages;
+mod phrase;
 mod query;
 mod render;
+mod retrieval;
 mod synthetic;
 
 pub use answer::{Answer, AnswerOptions, PassageHit, wants_person};

@@ -2,13 +2,12 @@
 //! user types is ever parsed as query syntax.
 
 use tantivy::Term;
-use tantivy::query::{
-    BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery,
-};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 
 use crate::analysis::{QueryTerm, fuzzy_distance};
 use crate::index::Fields;
+use crate::phrase::PhraseClause;
 
 /// Weights of an exact term match per field; fuzzy and phrase matches are scaled from these.
 pub(crate) struct FieldBoosts {
@@ -47,20 +46,36 @@ impl FieldBoosts {
 /// Words further apart than this (after stop words) still count as "close".
 const PHRASE_SLOP: u32 = 2;
 
+/// A question as a flat union of term clauses, which selects the candidates, and
+/// phrase clauses, which only re-score them.
+pub(crate) struct TextQuery {
+    pub terms: Box<dyn Query>,
+    pub phrases: Vec<PhraseClause>,
+}
+
 fn boosted(query: Box<dyn Query>, boost: f32) -> (Occur, Box<dyn Query>) {
     (Occur::Should, Box::new(BoostQuery::new(query, boost)))
 }
 
-/// A disjunction over the terms: exact stems per field, fuzzy variants for typos
-/// (only of words the index rarely or never uses: a common word is no typo, and its
-/// fuzzy expansion is the costliest clause on a large index),
-/// and phrase clauses for adjacent pairs. `None` when there is no content term.
+fn term_clause(field: Field, text: &str, boost: f32) -> (Occur, Box<dyn Query>) {
+    let term = Term::from_field_text(field, text);
+    boosted(
+        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+        boost,
+    )
+}
+
+/// Exact stems per field, the index's near spellings of words it rarely or never
+/// uses (a common word is no typo, and expanding it would only add noise), and
+/// phrase clauses for adjacent pairs. `near(field, stem, distance)` lists the
+/// indexed terms within `distance` edits. `None` when there is no content term.
 pub(crate) fn text_query(
     f: &Fields,
     terms: &[QueryTerm],
     boosts: &FieldBoosts,
     is_rare: impl Fn(&str) -> bool,
-) -> Option<Box<dyn Query>> {
+    near: impl Fn(Field, &str, u8) -> Vec<String>,
+) -> Option<TextQuery> {
     if terms.is_empty() {
         return None;
     }
@@ -82,21 +97,18 @@ pub(crate) fn text_query(
         }
         seen.push(&term.stem);
         for &(field, boost) in &fields {
-            let exact = Term::from_field_text(field, &term.stem);
-            clauses.push(boosted(
-                Box::new(TermQuery::new(exact, IndexRecordOption::WithFreqs)),
-                boost,
-            ));
+            clauses.push(term_clause(field, &term.stem, boost));
         }
         let distance = fuzzy_distance(&term.word);
         if distance > 0 && is_rare(&term.stem) {
             for (field, boost) in [(f.title, boosts.title), (f.body, boosts.body)] {
-                let fuzzy =
-                    FuzzyTermQuery::new(Term::from_field_text(field, &term.stem), distance, true);
-                clauses.push(boosted(Box::new(fuzzy), boost * boosts.fuzzy));
+                for spelling in near(field, &term.stem, distance) {
+                    clauses.push(term_clause(field, &spelling, boost * boosts.fuzzy));
+                }
             }
         }
     }
+    let mut phrases = Vec::new();
     for pair in terms.windows(2) {
         let [first, second] = pair else { continue };
         if first.stem == second.stem {
@@ -104,15 +116,17 @@ pub(crate) fn text_query(
         }
         let gap = second.position.saturating_sub(first.position).max(1);
         for field in [f.title, f.body] {
-            let phrase = PhraseQuery::new_with_offset_and_slop(
-                vec![
-                    (0, Term::from_field_text(field, &first.stem)),
-                    (gap, Term::from_field_text(field, &second.stem)),
-                ],
-                PHRASE_SLOP,
-            );
-            clauses.push(boosted(Box::new(phrase), boosts.phrase));
+            phrases.push(PhraseClause {
+                first: Term::from_field_text(field, &first.stem),
+                second: Term::from_field_text(field, &second.stem),
+                gap: u32::try_from(gap).unwrap_or(u32::MAX),
+                slop: PHRASE_SLOP,
+                boost: boosts.phrase,
+            });
         }
     }
-    Some(Box::new(BooleanQuery::new(clauses)))
+    Some(TextQuery {
+        terms: Box::new(BooleanQuery::new(clauses)),
+        phrases,
+    })
 }

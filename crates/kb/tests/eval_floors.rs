@@ -1,7 +1,8 @@
 //! The answer bot's retrieval on the shipped demo knowledge base and evaluation set
 //! must not fall below floors set a little under the measured figures
-//! (measured 2026-12-06: recall@1 0.833, recall@5 0.974, MRR 0.888,
-//! hand-over on "none" 0.941, false hand-over 0.370 at the default threshold 0.60).
+//! (measured 2026-12-06: recall@1 0.854, recall@5 0.974, MRR 0.900,
+//! hand-over on "none" 0.922, false hand-over 0.297 at the default threshold 0.60;
+//! before filler words were dropped from questions: 0.833, 0.974, 0.888, 0.941, 0.370).
 
 use tierdesk_kb::{
     AnswerOptions, ArticleStatus, IndexedArticle, KbIndex, Visibility, demo_articles, eval_set,
@@ -41,10 +42,10 @@ fn retrieval_stays_above_the_measured_floors() -> TestResult {
         1,
     )?;
     let report = evaluate(&index, &eval_set()?, &AnswerOptions::default());
-    assert!(report.recall_at_1 >= 0.80, "{report:?}");
-    assert!(report.recall_at_5 >= 0.94, "{report:?}");
-    assert!(report.mrr >= 0.86, "{report:?}");
+    assert!(report.recall_at_1 >= 0.83, "{report:?}");
+    assert!(report.recall_at_5 >= 0.95, "{report:?}");
+    assert!(report.mrr >= 0.88, "{report:?}");
     assert!(report.handover_on_none >= 0.90, "{report:?}");
-    assert!(report.false_handover <= 0.42, "{report:?}");
+    assert!(report.false_handover <= 0.33, "{report:?}");
     Ok(())
 }
