@@ -193,7 +193,7 @@ try {
   const articles = await api("GET", "/api/v1/kb/articles?limit=100");
   const vpnArticle = articles.articles.find((a) => a.slug === "reset-vpn-password");
   assert.ok(vpnArticle, "the demo has the VPN password article");
-  const squash = (t) => t.replace(/[\s*_`#>]+/g, " ").trim();
+  const squash = (t) => t.replace(/[*_`#>]+/g, "").replace(/\s+/g, " ").trim();
 
   await step("the bot answers a VPN question with a quote and a link to the article", async () => {
     const before = await api("GET", "/api/v1/kb/stats");
