@@ -50,35 +50,52 @@ fn ts_term(words: &[String]) -> String {
 /// The text the index covers; must stay exactly the index's expression.
 const INDEXED_TEXT: &str = "coalesce(data::jsonb ->> 'body', data::jsonb ->> 'subject', '')";
 
-/// Per ticket, its best-scoring message by `ts_rank` over the indexed text.
-fn ranked_hits(q: &mut QueryBuilder<'_, Postgres>, terms: &[Vec<String>]) {
-    let tsquery = terms
-        .iter()
-        .map(|words| format!("({})", ts_term(words)))
-        .collect::<Vec<_>>()
-        .join(" | ");
+/// [`text_matches`] for the tickets of a ranked search's `search_hits`,
+/// reading only messages from `search_floor.lo` on (see
+/// `tierdesk_store::ranked`).
+fn text_matches_from_floor(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
+    let words = search_words(text);
+    if words.is_empty() {
+        q.push("1 = 0");
+        return;
+    }
     q.push(format_args!(
-        "(SELECT DISTINCT ON (ticket_id) ticket_id AS hit_ticket_id, \
-         ts_rank(to_tsvector('english', {INDEXED_TEXT}), m.query)::float8 AS hit_score, \
-         id AS hit_event_id, kind AS hit_kind, {INDEXED_TEXT} AS hit_text \
-         FROM ticket_events, (SELECT to_tsquery('english', "
-    ))
-    .push_bind(tsquery)
-    .push(format_args!(
-        ") AS query) m \
+        "id IN (SELECT ticket_id FROM ticket_events \
          WHERE kind IN ('created', 'customer_message', 'agent_reply', 'internal_note') \
-         AND to_tsvector('english', {INDEXED_TEXT}) @@ m.query \
-         ORDER BY ticket_id, hit_score DESC, id)"
-    ));
+         AND id >= (SELECT lo FROM search_floor) \
+         AND to_tsvector('english', {INDEXED_TEXT}) @@ to_tsquery('english', "
+    ))
+    .push_bind(ts_term(&words))
+    .push("))");
 }
 
-#[derive(sqlx::FromRow)]
-struct HitRow {
-    #[sqlx(flatten)]
-    ticket: TicketRow,
-    hit_event_id: Option<i64>,
-    hit_kind: Option<String>,
-    hit_text: Option<String>,
+/// Any of the terms exactly (after stemming): a word or a phrase.
+fn ts_any_exact(terms: &[Vec<String>]) -> String {
+    terms
+        .iter()
+        .map(|words| {
+            let words: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+            format!("({})", words.join(" <-> "))
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// The indexed text of an event row `e`.
+const EVENT_TEXT: &str = "coalesce(e.data::jsonb ->> 'body', e.data::jsonb ->> 'subject', '')";
+
+/// The newest `limit` messages matching any term exactly.
+fn ranked_hits(q: &mut QueryBuilder<'_, Postgres>, terms: &[Vec<String>], limit: i64) {
+    q.push(format_args!(
+        "(SELECT e.ticket_id AS hit_ticket_id, e.id AS hit_event_id, e.kind AS hit_kind, \
+         {EVENT_TEXT} AS hit_text FROM ticket_events e \
+         WHERE e.kind IN ('created', 'customer_message', 'agent_reply', 'internal_note') \
+         AND to_tsvector('english', {EVENT_TEXT}) @@ to_tsquery('english', "
+    ))
+    .push_bind(ts_any_exact(terms))
+    .push(") ORDER BY e.id DESC LIMIT ")
+    .push_bind(limit)
+    .push(")");
 }
 
 /// The query with `tier:mine` as the asker's tier, when it has the term:
@@ -112,17 +129,83 @@ pub(crate) async fn search_tickets(pool: &PgPool, search: &SearchQuery) -> Resul
     if terms.is_empty() {
         return Err(StoreError::invalid("q", ranked::NEEDS_WORDS));
     }
-    let rows = ranked::select_ranked(search, &terms, ranked_hits, text_matches)
-        .build_query_as::<HitRow>()
+    let filter = ranked::settled_for_hits(&search.query, &terms);
+    let window: Vec<ranked::WindowRow> =
+        ranked::select_window(search, &filter, &terms, ranked_hits, text_matches_from_floor)
+            .build_query_as()
+            .fetch_all(pool)
+            .await
+            .map_err(backend)?;
+    let ranked = ranked::rank_window(window, &terms, search.offset, search.limit);
+    let ids: Vec<i64> = ranked.page.iter().map(|(id, _)| *id).collect();
+    let mut tickets = tickets_by_id(pool, &ids).await?;
+    let mut hits = Vec::with_capacity(search.limit as usize);
+    for (id, message) in ranked.page {
+        let ticket = tickets
+            .remove(&id)
+            .ok_or_else(|| StoreError::Backend(format!("ticket {id} vanished mid-search")))?;
+        hits.push(ranked::hit(ticket, Some(message), &terms));
+    }
+    let (limit, offset) = ranked::rest_window(search, hits.len(), ranked.total);
+    if limit > 0 {
+        hits.extend(rest(pool, search, &terms, limit, offset).await?);
+    }
+    Ok(hits)
+}
+
+async fn tickets_by_id(
+    pool: &PgPool,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Ticket>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    ranked::select_tickets_by_id(ids)
+        .build_query_as::<TicketRow>()
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .map(|row| Ticket::try_from(row).map(|t| (t.id.0, t)))
+        .collect()
+}
+
+/// The page's part after the ranked tickets, each with its best message.
+async fn rest(
+    pool: &PgPool,
+    search: &SearchQuery,
+    terms: &[Vec<String>],
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<SearchHit>> {
+    let tickets = ranked::select_rest(search, terms, ranked_hits, text_matches, limit, offset)
+        .build_query_as::<TicketRow>()
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .map(Ticket::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    if tickets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = tickets.iter().map(|t| t.id.0).collect();
+    let rows: Vec<ranked::WindowRow> = ranked::select_messages(&ids, EVENT_TEXT)
+        .build_query_as()
         .fetch_all(pool)
         .await
         .map_err(backend)?;
-    rows.into_iter()
-        .map(|row| {
-            let matched = ranked::matched(row.hit_event_id, row.hit_kind, row.hit_text);
-            Ok(ranked::hit(Ticket::try_from(row.ticket)?, matched, &terms))
+    let best = ranked::best_per_ticket(rows, terms);
+    Ok(tickets
+        .into_iter()
+        .map(|ticket| {
+            let matched = best
+                .get(&ticket.id.0)
+                .filter(|(score, _)| *score > 0.0)
+                .map(|(_, m)| m.clone());
+            ranked::hit(ticket, matched, terms)
         })
-        .collect()
+        .collect())
 }
 
 pub(crate) async fn query_tickets(pool: &PgPool, query: &TicketQuery) -> Result<Vec<Ticket>> {

@@ -249,6 +249,26 @@ pub fn fts_top_events(conn: &RawConnection, expression: &str, limit: u32) -> Res
         .map_err(sql_err)
 }
 
+/// The ids of the newest `window` messages matching an FTS5 `MATCH`
+/// expression: the messages a ranked search scores (see
+/// `tierdesk_store::ranked::RANKED_MESSAGES`), straight from the index with
+/// no ticket join, filter, scoring or snippet: the search benchmark's floor
+/// for the same work. Synchronous.
+pub fn fts_newest_events(conn: &RawConnection, expression: &str, window: i64) -> Result<Vec<i64>> {
+    let mut statement = conn
+        .0
+        .prepare_cached(
+            "SELECT rowid FROM search_ticket_text WHERE search_ticket_text MATCH ?1 \
+             ORDER BY rowid DESC LIMIT ?2",
+        )
+        .map_err(sql_err)?;
+    let rows = statement
+        .query_map(rusqlite::params![expression, window], |row| row.get(0))
+        .map_err(sql_err)?;
+    rows.collect::<std::result::Result<Vec<i64>, _>>()
+        .map_err(sql_err)
+}
+
 /// Files raw messages for `mailbox` with the same intake logic (storage,
 /// threading, rules) the store runs per message, in one transaction: the
 /// email benchmark's physical baseline. Synchronous: run it off the async

@@ -40,35 +40,52 @@ fn fts_term(words: &[String]) -> String {
     }
 }
 
-/// Per ticket, its best-scoring message by bm25 (negated: higher is better).
-/// SQLite takes the bare columns from the row that gave the max. bm25 only
-/// works in the full-text query itself, hence the materialised step.
-fn ranked_hits(q: &mut QueryBuilder<'_, Sqlite>, terms: &[Vec<String>]) {
-    let fts = terms
-        .iter()
-        .map(|words| fts_term(words))
-        .collect::<Vec<_>>()
-        .join(" OR ");
+/// [`text_matches`] for the tickets of a ranked search's `search_hits`,
+/// reading only messages from `search_floor.lo` on (see
+/// `tierdesk_store::ranked`).
+fn text_matches_from_floor(q: &mut QueryBuilder<'_, Sqlite>, text: &str) {
+    let words = search_words(text);
+    if words.is_empty() {
+        q.push("1 = 0");
+        return;
+    }
     q.push(
-        "(WITH s AS MATERIALIZED (SELECT rowid AS event_id, bm25(search_ticket_text) AS score \
-         FROM search_ticket_text WHERE search_ticket_text MATCH ",
+        "id IN (SELECT ticket_id FROM ticket_events WHERE id IN \
+         (SELECT rowid FROM search_ticket_text WHERE search_ticket_text MATCH ",
     )
-    .push_bind(fts)
-    .push(
-        ") SELECT e.ticket_id AS hit_ticket_id, max(-s.score) AS hit_score, e.id AS hit_event_id, \
-         e.kind AS hit_kind, \
-         coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.subject'), '') AS hit_text \
-         FROM s JOIN ticket_events e ON e.id = s.event_id GROUP BY e.ticket_id)",
-    );
+    .push_bind(fts_term(&words))
+    .push(" AND rowid >= (SELECT lo FROM search_floor)))");
 }
 
-#[derive(sqlx::FromRow)]
-struct HitRow {
-    #[sqlx(flatten)]
-    ticket: TicketRow,
-    hit_event_id: Option<i64>,
-    hit_kind: Option<String>,
-    hit_text: Option<String>,
+/// Any of the terms exactly (after stemming): FTS5 reads a prefix's
+/// matches whole before it can return the newest, an exact word's lazily.
+fn fts_any_exact(terms: &[Vec<String>]) -> String {
+    terms
+        .iter()
+        .map(|words| format!("\"{}\"", words.join(" ")))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// The message text the index holds, for an event row `e`.
+const EVENT_TEXT: &str =
+    "coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.subject'), '')";
+
+/// The newest `limit` messages matching any term exactly, newest first
+/// from the index, which stops at the limit.
+fn ranked_hits(q: &mut QueryBuilder<'_, Sqlite>, terms: &[Vec<String>], limit: i64) {
+    q.push(
+        "(SELECT e.ticket_id AS hit_ticket_id, e.id AS hit_event_id, e.kind AS hit_kind, ",
+    )
+    .push(EVENT_TEXT)
+    .push(
+        " AS hit_text FROM (SELECT rowid AS event_id FROM search_ticket_text \
+         WHERE search_ticket_text MATCH ",
+    )
+    .push_bind(fts_any_exact(terms))
+    .push(" ORDER BY rowid DESC LIMIT ")
+    .push_bind(limit)
+    .push(") s JOIN ticket_events e ON e.id = s.event_id)");
 }
 
 pub(crate) async fn search_tickets(
@@ -79,17 +96,83 @@ pub(crate) async fn search_tickets(
     if terms.is_empty() {
         return Err(StoreError::invalid("q", ranked::NEEDS_WORDS));
     }
-    let rows = ranked::select_ranked(search, &terms, ranked_hits, text_matches)
-        .build_query_as::<HitRow>()
+    let filter = ranked::settled_for_hits(&search.query, &terms);
+    let window: Vec<ranked::WindowRow> =
+        ranked::select_window(search, &filter, &terms, ranked_hits, text_matches_from_floor)
+            .build_query_as()
+            .fetch_all(reads)
+            .await
+            .map_err(backend)?;
+    let ranked = ranked::rank_window(window, &terms, search.offset, search.limit);
+    let ids: Vec<i64> = ranked.page.iter().map(|(id, _)| *id).collect();
+    let mut tickets = tickets_by_id(reads, &ids).await?;
+    let mut hits = Vec::with_capacity(search.limit as usize);
+    for (id, message) in ranked.page {
+        let ticket = tickets
+            .remove(&id)
+            .ok_or_else(|| StoreError::Backend(format!("ticket {id} vanished mid-search")))?;
+        hits.push(ranked::hit(ticket, Some(message), &terms));
+    }
+    let (limit, offset) = ranked::rest_window(search, hits.len(), ranked.total);
+    if limit > 0 {
+        hits.extend(rest(reads, search, &terms, limit, offset).await?);
+    }
+    Ok(hits)
+}
+
+async fn tickets_by_id(
+    reads: &SqlitePool,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Ticket>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    ranked::select_tickets_by_id(ids)
+        .build_query_as::<TicketRow>()
+        .fetch_all(reads)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .map(|row| Ticket::try_from(row).map(|t| (t.id.0, t)))
+        .collect()
+}
+
+/// The page's part after the ranked tickets, each with its best message.
+async fn rest(
+    reads: &SqlitePool,
+    search: &SearchQuery,
+    terms: &[Vec<String>],
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<SearchHit>> {
+    let tickets = ranked::select_rest(search, terms, ranked_hits, text_matches, limit, offset)
+        .build_query_as::<TicketRow>()
+        .fetch_all(reads)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .map(Ticket::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    if tickets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = tickets.iter().map(|t| t.id.0).collect();
+    let rows: Vec<ranked::WindowRow> = ranked::select_messages(&ids, EVENT_TEXT)
+        .build_query_as()
         .fetch_all(reads)
         .await
         .map_err(backend)?;
-    rows.into_iter()
-        .map(|row| {
-            let matched = ranked::matched(row.hit_event_id, row.hit_kind, row.hit_text);
-            Ok(ranked::hit(Ticket::try_from(row.ticket)?, matched, &terms))
+    let best = ranked::best_per_ticket(rows, terms);
+    Ok(tickets
+        .into_iter()
+        .map(|ticket| {
+            let matched = best
+                .get(&ticket.id.0)
+                .filter(|(score, _)| *score > 0.0)
+                .map(|(_, m)| m.clone());
+            ranked::hit(ticket, matched, terms)
         })
-        .collect()
+        .collect())
 }
 
 pub(crate) async fn query_tickets(reads: &SqlitePool, query: &TicketQuery) -> Result<Vec<Ticket>> {

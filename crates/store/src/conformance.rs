@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             views_page_in_every_order,
             backlog_tag_views_follow_status,
             search_ranks_and_highlights,
+            search_ranks_recent_matches_then_the_rest,
             saved_views_crud,
             tag_usage_report,
             macros_crud,

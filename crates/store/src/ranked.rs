@@ -2,12 +2,16 @@
 //! match first, each with the message that matched best and a highlighted
 //! snippet of it. The filter is the views translation; only the scoring
 //! subquery differs per backend (FTS5's bm25 on SQLite, `ts_rank` on
-//! PostgreSQL), so the backend passes it in as a [`HitsSource`].
+//! PostgreSQL), so the backend passes it in as a [`HitsSource`]. A page
+//! comes from the newest [`RANKED_MESSAGES`] matches first, then from the
+//! rest of the matches, newest first.
 
 use crate::model::{SearchHit, SearchMatch, SearchQuery};
 use crate::search::{TextMatcher, push_where, search_words};
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use tierdesk_core::query::{Query, Term};
+
+pub mod score;
 
 /// The deepest page a ranked search serves; beyond it, refine the query.
 pub const MAX_OFFSET: u32 = 1_000;
@@ -17,11 +21,23 @@ pub const NEEDS_WORDS: &str =
 /// Characters of message text around the first match.
 pub const SNIPPET_CHARS: usize = 240;
 
-/// Pushes a subquery with one row per ticket that has a message matching
-/// any of `terms` (each a word list: one word matches as a prefix, several
-/// as a phrase), with the columns `hit_ticket_id`, `hit_score` (higher is
-/// better), `hit_event_id`, `hit_kind` and `hit_text` (the best message).
-pub type HitsSource<'a, DB> = fn(&mut QueryBuilder<'a, DB>, &[Vec<String>]);
+/// The newest messages matching a search's words exactly (after
+/// stemming) that are ranked by relevance. Ranking every match of a
+/// common word costs time in proportion to the matches: at 1,000,000
+/// tickets, seconds. Tickets among these messages come first, best match
+/// first; tickets that match only in older messages, or only as a prefix
+/// ("print" in "printer"), follow, newest first. Below this many matches
+/// the ranking covers every exact match.
+pub const RANKED_MESSAGES: i64 = 2_000;
+
+/// Pushes a subquery with one row per message among the newest `limit`
+/// messages matching any of `terms` exactly (each a word list: a word, or
+/// several as a phrase), with the columns `hit_ticket_id`, `hit_event_id`,
+/// `hit_kind` and `hit_text`.
+pub type HitsSource<'a, DB> = fn(&mut QueryBuilder<'a, DB>, &[Vec<String>], i64);
+
+/// One message of the ranked window: (ticket id, event id, kind, text).
+pub type WindowRow = (i64, i64, String, String);
 
 /// The text terms that rank results: those a ticket must (or may) contain,
 /// not the negated ones. Empty terms (only punctuation) are dropped.
@@ -44,30 +60,193 @@ pub fn ranking_terms(query: &Query) -> Vec<Vec<String>> {
     out
 }
 
-/// `SELECT tickets.*, hits.* … ORDER BY hit_score DESC` for one page.
-/// Tickets the filter selects without a text hit (an `OR` with a field)
-/// come after every hit.
-pub fn select_ranked<'a, DB>(
+/// The common table expressions of a ranked search: `search_hits` (see
+/// [`HitsSource`]) and `search_floor.lo`, the oldest message id of any
+/// ticket in it. A bounded [`TextMatcher`] reads only messages from `lo`
+/// on: enough to decide a text term for those tickets, and far fewer than
+/// every match of a common word.
+fn push_ranked_ctes<'a, DB: Database>(
+    q: &mut QueryBuilder<'a, DB>,
+    terms: &[Vec<String>],
+    hits: HitsSource<'a, DB>,
+) {
+    q.push("WITH search_hits AS MATERIALIZED ");
+    hits(q, terms, RANKED_MESSAGES);
+    q.push(
+        ", search_floor AS MATERIALIZED (SELECT coalesce(min(id), 0) AS lo FROM ticket_events \
+         WHERE ticket_id IN (SELECT hit_ticket_id FROM search_hits)) ",
+    );
+}
+
+/// The query as it applies to tickets in `search_hits`: when there is one
+/// ranking term, each of them matches it, so the term is settled as true
+/// (its negation as false) instead of being looked up again.
+pub fn settled_for_hits(query: &Query, terms: &[Vec<String>]) -> Query {
+    let [sole] = terms else {
+        return query.clone();
+    };
+    match query {
+        Query::And(all) => Query::And(all.iter().map(|q| settled_for_hits(q, terms)).collect()),
+        Query::Or(all) => Query::Or(all.iter().map(|q| settled_for_hits(q, terms)).collect()),
+        Query::Not(inner) => Query::Not(Box::new(settled_for_hits(inner, terms))),
+        Query::Term(Term::Text(text)) if search_words(text) == *sole => Query::And(Vec::new()),
+        Query::Term(_) => query.clone(),
+    }
+}
+
+/// The ranked window's messages whose tickets `filter` (see
+/// [`settled_for_hits`]) selects, as [`WindowRow`]s. `bounded` decides
+/// text terms from `search_floor.lo` on.
+pub fn select_window<'a, DB>(
     search: &'a SearchQuery,
+    filter: &'a Query,
     terms: &'a [Vec<String>],
     hits: HitsSource<'a, DB>,
-    text: TextMatcher<'a, DB>,
+    bounded: TextMatcher<'a, DB>,
 ) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT * FROM tickets LEFT JOIN ");
-    hits(&mut q, terms);
-    q.push(" hits ON hits.hit_ticket_id = tickets.id WHERE ");
-    push_where(&mut q, &search.query, search.me, text);
-    q.push(" ORDER BY (CASE WHEN hit_score IS NULL THEN 1 ELSE 0 END), hit_score DESC, id DESC")
-        .push(" LIMIT ")
-        .push_bind(i64::from(search.limit))
-        .push(" OFFSET ")
-        .push_bind(i64::from(search.offset));
+    let mut q = QueryBuilder::new("");
+    push_ranked_ctes(&mut q, terms, hits);
+    q.push(
+        "SELECT hit_ticket_id, hit_event_id, hit_kind, hit_text FROM search_hits \
+         JOIN tickets ON tickets.id = search_hits.hit_ticket_id WHERE ",
+    );
+    push_where(&mut q, filter, search.me, bounded);
     q
+}
+
+/// The ranked part of a search: one page of its tickets, best first, each
+/// with its best message, and how many tickets it holds in all.
+#[derive(Debug, PartialEq)]
+pub struct RankedPage {
+    pub page: Vec<(i64, (i64, String, String))>,
+    pub total: usize,
+}
+
+/// Scores the window's messages (see [`score::bm25`]), keeps each
+/// ticket's best, orders tickets best first (newest first on a tie) and
+/// cuts the page `offset..offset + limit`.
+pub fn rank_window(
+    rows: Vec<WindowRow>,
+    terms: &[Vec<String>],
+    offset: u32,
+    limit: u32,
+) -> RankedPage {
+    let best = best_per_ticket(rows, terms);
+    let total = best.len();
+    let mut ranked: Vec<(i64, f64, (i64, String, String))> = best
+        .into_iter()
+        .map(|(ticket, (score, message))| (ticket, score, message))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+    let page = ranked
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|(ticket, _, message)| (ticket, message))
+        .collect();
+    RankedPage { page, total }
+}
+
+/// Per ticket, its best-scoring message with the score; the oldest
+/// message wins a tie.
+pub fn best_per_ticket(
+    rows: Vec<WindowRow>,
+    terms: &[Vec<String>],
+) -> std::collections::HashMap<i64, (f64, (i64, String, String))> {
+    let scores = score::bm25(rows.iter().map(|r| r.3.as_str()), terms);
+    let mut best: std::collections::HashMap<i64, (f64, (i64, String, String))> =
+        std::collections::HashMap::new();
+    for ((ticket, event, kind, text), score) in rows.into_iter().zip(scores) {
+        let better = best
+            .get(&ticket)
+            .is_none_or(|(s, (e, _, _))| score > *s || (score == *s && event < *e));
+        if better {
+            best.insert(ticket, (score, (event, kind, text)));
+        }
+    }
+    best
+}
+
+/// `SELECT * FROM tickets WHERE id IN (…)`: the rows of a ranked page.
+pub fn select_tickets_by_id<'a, DB>(ids: &[i64]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new("SELECT * FROM tickets WHERE id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    q
+}
+
+/// The messages (kinds the index holds) of tickets `ids`, as
+/// [`WindowRow`]s; `text` is the backend's expression for an event `e`'s
+/// indexed text. For the rest's snippets: scoring a page's few tickets'
+/// messages here beats asking the index for each.
+pub fn select_messages<'a, DB>(ids: &[i64], text: &str) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new("SELECT e.ticket_id, e.id, e.kind, ");
+    q.push(text).push(
+        " FROM ticket_events e \
+         WHERE e.kind IN ('created', 'customer_message', 'agent_reply', 'internal_note') \
+         AND e.ticket_id IN (",
+    );
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(") ORDER BY e.id");
+    q
+}
+
+/// The rest after the ranked part: tickets the query selects that are not
+/// in `search_hits` (they match only in older messages, only as a prefix,
+/// or only by a field in an `OR`), newest first.
+pub fn select_rest<'a, DB>(
+    search: &'a SearchQuery,
+    terms: &'a [Vec<String>],
+    hits: HitsSource<'a, DB>,
+    text: TextMatcher<'a, DB>,
+    limit: u32,
+    offset: u32,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new("WITH search_hits AS MATERIALIZED ");
+    hits(&mut q, terms, RANKED_MESSAGES);
+    q.push(" SELECT * FROM tickets WHERE ");
+    push_where(&mut q, &search.query, search.me, text);
+    q.push(" AND id NOT IN (SELECT hit_ticket_id FROM search_hits) ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(" OFFSET ")
+        .push_bind(i64::from(offset));
+    q
+}
+
+/// The rest's share of a page: (limit, offset into the rest), given how
+/// many rows the ranked part gave this page and holds in all.
+pub fn rest_window(search: &SearchQuery, got: usize, ranked_total: usize) -> (u32, u32) {
+    let limit = search
+        .limit
+        .saturating_sub(u32::try_from(got).unwrap_or(u32::MAX));
+    let offset = search
+        .offset
+        .saturating_sub(u32::try_from(ranked_total).unwrap_or(u32::MAX));
+    (limit, offset)
 }
 
 /// A search hit's snippet: up to [`SNIPPET_CHARS`] characters of `text`

@@ -128,6 +128,10 @@ pub enum BenchCommand {
         /// Timed runs per query.
         #[arg(long, default_value_t = 30)]
         repeat: usize,
+        /// Keep the desk in DIR: written there when DIR holds none, reused
+        /// as it is when it does (filling 1,000,000 tickets takes minutes).
+        #[arg(long, value_name = "DIR")]
+        keep: Option<std::path::PathBuf>,
     },
     /// Enqueue, claim and complete background jobs on an empty job table,
     /// then again with many finished jobs in it.
@@ -201,11 +205,20 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
             })
             .await
         }
-        BenchCommand::Search { tickets, repeat } => {
+        BenchCommand::Search {
+            tickets,
+            repeat,
+            keep,
+        } => {
             if tickets == 0 || repeat == 0 {
                 bail!("--tickets and --repeat must be at least 1");
             }
-            search::run(search::Options { tickets, repeat }).await
+            search::run(search::Options {
+                tickets,
+                repeat,
+                keep,
+            })
+            .await
         }
         BenchCommand::Sla {
             timers,

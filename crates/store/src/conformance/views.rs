@@ -740,3 +740,114 @@ pub async fn backlog_tag_views_follow_status(store: Arc<dyn Store>) {
     assert_eq!(count("tag:vip status:open priority:P1,P2,P3,P4").await, 1);
     assert_eq!(count("-tag:vip -status:solved,closed").await, 0);
 }
+
+/// Past the newest [`crate::ranked::RANKED_MESSAGES`] matches, a search
+/// still finds every ticket the query selects: the recent matches ranked,
+/// then the older ones newest first, each with its snippet; filters and
+/// further terms hold for both parts, and pages join up across the seam.
+pub async fn search_ranks_recent_matches_then_the_rest(store: Arc<dyn Store>) {
+    let me = agent(&*store, "seam@desk.test", Tier::THREE).await;
+    let mut old = draft("old@seam.test", "Zeppelin zeppelin zeppelin");
+    old.body = "The zeppelin hangar door is stuck".into();
+    let old = store.create_ticket(old, ADMIN, NOW).await.unwrap().ticket;
+    store
+        .change_ticket(
+            old.id,
+            None,
+            TicketChange::InternalNote {
+                body: "A blimp was seen near the hangar".into(),
+            },
+            ADMIN,
+            NOW,
+        )
+        .await
+        .unwrap();
+    // Newer tickets whose messages fill the ranked window on their own.
+    let per_ticket = 50;
+    let newer_count = crate::ranked::RANKED_MESSAGES as usize / per_ticket + 1;
+    let mut newer = Vec::new();
+    for i in 0..newer_count {
+        let ticket = store
+            .create_ticket(
+                draft(&format!("n{i}@seam.test"), &format!("Hangar report {i}")),
+                ADMIN,
+                NOW,
+            )
+            .await
+            .unwrap()
+            .ticket;
+        let replies = (0..per_ticket)
+            .map(|j| TicketChange::InternalNote {
+                body: format!("Status {j}: the zeppelin is fine, checks continue as planned today"),
+            })
+            .collect();
+        store
+            .change_ticket(ticket.id, None, TicketChange::Several(replies), ADMIN, NOW)
+            .await
+            .unwrap();
+        newer.push(ticket.id);
+    }
+
+    let all = search_ids(&*store, "zeppelin", me, 0, 200).await;
+    let ids: Vec<TicketId> = all.iter().map(|h| h.ticket.id).collect();
+    assert_eq!(ids.len(), newer_count + 1, "{ids:?}");
+    assert_eq!(
+        ids.last(),
+        Some(&old.id),
+        "the ticket matching only in older messages comes after the ranked ones, \
+         although its own message scores higher"
+    );
+    let mut ranked = ids[..newer_count].to_vec();
+    ranked.sort();
+    assert_eq!(ranked, newer);
+    for hit in &all {
+        let matched = hit.matched.as_ref().unwrap_or_else(|| panic!("{hit:?}"));
+        assert!(matched.snippet.contains("<mark>"), "{}", matched.snippet);
+    }
+    // The old ticket's best message: its subject says it three times.
+    let old_match = all[newer_count].matched.as_ref().unwrap();
+    assert_eq!(old_match.kind, "created");
+    assert_eq!(
+        old_match.snippet,
+        "<mark>Zeppelin</mark> <mark>zeppelin</mark> <mark>zeppelin</mark>"
+    );
+
+    // Pages of any size join up across the seam.
+    for size in [7, 25] {
+        let mut paged = Vec::new();
+        for offset in (0..ids.len() as u32 + size).step_by(size as usize) {
+            paged.extend(
+                search_ids(&*store, "zeppelin", me, offset, size)
+                    .await
+                    .into_iter()
+                    .map(|h| h.ticket.id),
+            );
+        }
+        assert_eq!(paged, ids, "pages of {size}");
+    }
+    // A page that starts past the ranked part.
+    let past = search_ids(&*store, "zeppelin", me, newer_count as u32, 10).await;
+    assert_eq!(past.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), [old.id]);
+
+    // Filters and further terms hold in both parts.
+    let only_old = search_ids(&*store, "zeppelin requester:old@seam.test", me, 0, 50).await;
+    assert_eq!(only_old.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), [old.id]);
+    let both = search_ids(&*store, "zeppelin blimp", me, 0, 50).await;
+    assert_eq!(both.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), [old.id]);
+    let without = search_ids(&*store, "zeppelin -blimp", me, 0, 200).await;
+    assert_eq!(without.len(), newer_count);
+    assert!(without.iter().all(|h| h.ticket.id != old.id));
+    let hangar = search_ids(&*store, "hangar zeppelin", me, 0, 200).await;
+    assert_eq!(hangar.len(), newer_count + 1, "subjects say hangar too");
+    let either = search_ids(&*store, "blimp OR requester:n0@seam.test", me, 0, 50).await;
+    let mut either: Vec<TicketId> = either.iter().map(|h| h.ticket.id).collect();
+    either.sort();
+    assert_eq!(either, [old.id, newer[0]]);
+    // A prefix alone ("zepp") matches no word exactly: every ticket comes
+    // from the rest, newest first, still with its snippet.
+    let prefix = search_ids(&*store, "zepp", me, 0, 200).await;
+    let mut newest_first = ids.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(prefix.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), newest_first);
+    assert!(prefix.iter().all(|h| h.matched.is_some()), "{prefix:?}");
+}
