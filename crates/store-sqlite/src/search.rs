@@ -40,23 +40,6 @@ fn fts_term(words: &[String]) -> String {
     }
 }
 
-/// [`text_matches`] for the tickets of a ranked search's `search_hits`,
-/// reading only messages from `search_floor.lo` on (see
-/// `tierdesk_store::ranked`).
-fn text_matches_from_floor(q: &mut QueryBuilder<'_, Sqlite>, text: &str) {
-    let words = search_words(text);
-    if words.is_empty() {
-        q.push("1 = 0");
-        return;
-    }
-    q.push(
-        "id IN (SELECT ticket_id FROM ticket_events WHERE id IN \
-         (SELECT rowid FROM search_ticket_text WHERE search_ticket_text MATCH ",
-    )
-    .push_bind(fts_term(&words))
-    .push(" AND rowid >= (SELECT lo FROM search_floor)))");
-}
-
 /// Any of the terms exactly (after stemming): FTS5 reads a prefix's
 /// matches whole before it can return the newest, an exact word's lazily.
 fn fts_any_exact(terms: &[Vec<String>]) -> String {
@@ -96,13 +79,16 @@ pub(crate) async fn search_tickets(
     if terms.is_empty() {
         return Err(StoreError::invalid("q", ranked::NEEDS_WORDS));
     }
-    let filter = ranked::settled_for_hits(&search.query, &terms);
-    let window: Vec<ranked::WindowRow> =
-        ranked::select_window(search, &filter, &terms, ranked_hits, text_matches_from_floor)
-            .build_query_as()
-            .fetch_all(reads)
-            .await
-            .map_err(backend)?;
+    let window: Vec<ranked::WindowRow> = ranked::select_hits(&terms, ranked_hits)
+        .build_query_as()
+        .fetch_all(reads)
+        .await
+        .map_err(backend)?;
+    let passing = passing(reads, search, &terms, &window).await?;
+    let window = window
+        .into_iter()
+        .filter(|row| passing.contains(&row.0))
+        .collect();
     let ranked = ranked::rank_window(window, &terms, search.offset, search.limit);
     let ids: Vec<i64> = ranked.page.iter().map(|(id, _)| *id).collect();
     let mut tickets = tickets_by_id(reads, &ids).await?;
@@ -118,6 +104,38 @@ pub(crate) async fn search_tickets(
         hits.extend(rest(reads, search, &terms, limit, offset).await?);
     }
     Ok(hits)
+}
+
+/// Which of the window's tickets the query selects, its text terms
+/// decided on the tickets' own messages (see `ranked::decide_text`).
+async fn passing(
+    reads: &SqlitePool,
+    search: &SearchQuery,
+    terms: &[Vec<String>],
+    window: &[ranked::WindowRow],
+) -> Result<std::collections::HashSet<i64>> {
+    let mut tickets: Vec<i64> = window.iter().map(|row| row.0).collect();
+    tickets.sort_unstable();
+    tickets.dedup();
+    if tickets.is_empty() {
+        return Ok(Default::default());
+    }
+    let messages: Vec<ranked::WindowRow> = if ranked::needs_messages(&search.query, terms) {
+        ranked::select_messages(&tickets, EVENT_TEXT)
+            .build_query_as()
+            .fetch_all(reads)
+            .await
+            .map_err(backend)?
+    } else {
+        Vec::new()
+    };
+    let filter = ranked::decide_text(&search.query, terms, &tickets, &messages);
+    let rows: Vec<(i64,)> = ranked::select_passing(&tickets, &filter, search.me, text_matches)
+        .build_query_as()
+        .fetch_all(reads)
+        .await
+        .map_err(backend)?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 async fn tickets_by_id(

@@ -60,62 +60,117 @@ pub fn ranking_terms(query: &Query) -> Vec<Vec<String>> {
     out
 }
 
-/// The common table expressions of a ranked search: `search_hits` (see
-/// [`HitsSource`]) and `search_floor.lo`, the oldest message id of any
-/// ticket in it. A bounded [`TextMatcher`] reads only messages from `lo`
-/// on: enough to decide a text term for those tickets, and far fewer than
-/// every match of a common word.
-fn push_ranked_ctes<'a, DB: Database>(
-    q: &mut QueryBuilder<'a, DB>,
+/// `SELECT * FROM` the ranked window (see [`HitsSource`]): its messages
+/// as [`WindowRow`]s.
+pub fn select_hits<'a, DB: Database>(
     terms: &[Vec<String>],
     hits: HitsSource<'a, DB>,
-) {
-    q.push("WITH search_hits AS MATERIALIZED ");
-    hits(q, terms, RANKED_MESSAGES);
-    q.push(
-        ", search_floor AS MATERIALIZED (SELECT coalesce(min(id), 0) AS lo FROM ticket_events \
-         WHERE ticket_id IN (SELECT hit_ticket_id FROM search_hits)) ",
-    );
+) -> QueryBuilder<'a, DB> {
+    let mut q = QueryBuilder::new("SELECT hit_ticket_id, hit_event_id, hit_kind, hit_text FROM ");
+    hits(&mut q, terms, RANKED_MESSAGES);
+    q.push(" hits");
+    q
 }
 
-/// The query as it applies to tickets in `search_hits`: when there is one
-/// ranking term, each of them matches it, so the term is settled as true
-/// (its negation as false) instead of being looked up again.
-pub fn settled_for_hits(query: &Query, terms: &[Vec<String>]) -> Query {
-    let [sole] = terms else {
-        return query.clone();
-    };
+/// Whether deciding the query's text terms for the window's tickets needs
+/// their messages: not when the only ranking term is the only text term
+/// (every ticket in the window matches it).
+pub fn needs_messages(query: &Query, terms: &[Vec<String>]) -> bool {
     match query {
-        Query::And(all) => Query::And(all.iter().map(|q| settled_for_hits(q, terms)).collect()),
-        Query::Or(all) => Query::Or(all.iter().map(|q| settled_for_hits(q, terms)).collect()),
-        Query::Not(inner) => Query::Not(Box::new(settled_for_hits(inner, terms))),
-        Query::Term(Term::Text(text)) if search_words(text) == *sole => Query::And(Vec::new()),
+        Query::And(all) | Query::Or(all) => all.iter().any(|q| needs_messages(q, terms)),
+        Query::Not(inner) => needs_messages(inner, terms),
+        Query::Term(Term::Text(text)) => !matches!(terms, [sole] if search_words(text) == *sole),
+        Query::Term(_) => false,
+    }
+}
+
+/// The query as it applies to the window's tickets (`tickets`), every text
+/// term decided: the sole ranking term holds for each of them; any other
+/// term becomes the list of those tickets with a message (among
+/// `messages`, all of theirs) that has its words — checked here on a few
+/// thousand messages instead of on every match of the index, which for a
+/// common word's prefix means reading all of them.
+pub fn decide_text(
+    query: &Query,
+    terms: &[Vec<String>],
+    tickets: &[i64],
+    messages: &[WindowRow],
+) -> Query {
+    let tokens: Vec<(i64, Vec<String>)> = messages
+        .iter()
+        .map(|(ticket, _, _, text)| (*ticket, score::lowercase_tokens(text)))
+        .collect();
+    let mut decided: std::collections::HashMap<Vec<String>, Query> = Default::default();
+    decide(query, terms, tickets, &tokens, &mut decided)
+}
+
+fn decide(
+    query: &Query,
+    terms: &[Vec<String>],
+    tickets: &[i64],
+    tokens: &[(i64, Vec<String>)],
+    decided: &mut std::collections::HashMap<Vec<String>, Query>,
+) -> Query {
+    match query {
+        Query::And(all) => Query::And(
+            all.iter()
+                .map(|q| decide(q, terms, tickets, tokens, decided))
+                .collect(),
+        ),
+        Query::Or(all) => Query::Or(
+            all.iter()
+                .map(|q| decide(q, terms, tickets, tokens, decided))
+                .collect(),
+        ),
+        Query::Not(inner) => Query::Not(Box::new(decide(inner, terms, tickets, tokens, decided))),
+        Query::Term(Term::Text(text)) => {
+            let words = search_words(text);
+            if matches!(terms, [sole] if words == *sole) {
+                return Query::And(Vec::new());
+            }
+            decided
+                .entry(words.clone())
+                .or_insert_with(|| {
+                    let with: std::collections::BTreeSet<i64> = tokens
+                        .iter()
+                        .filter(|(_, doc)| score::has_words(doc, &words))
+                        .map(|(ticket, _)| *ticket)
+                        .collect();
+                    Query::Or(
+                        tickets
+                            .iter()
+                            .filter(|t| with.contains(t))
+                            .map(|t| Query::Term(Term::Reference(tierdesk_core::TicketId(*t))))
+                            .collect(),
+                    )
+                })
+                .clone()
+        }
         Query::Term(_) => query.clone(),
     }
 }
 
-/// The ranked window's messages whose tickets `filter` (see
-/// [`settled_for_hits`]) selects, as [`WindowRow`]s. `bounded` decides
-/// text terms from `search_floor.lo` on.
-pub fn select_window<'a, DB>(
-    search: &'a SearchQuery,
+/// `SELECT id FROM tickets WHERE id IN (ids) AND …`: which of the window's
+/// tickets the query (its text terms decided, see [`decide_text`])
+/// selects.
+pub fn select_passing<'a, DB>(
+    ids: &[i64],
     filter: &'a Query,
-    terms: &'a [Vec<String>],
-    hits: HitsSource<'a, DB>,
-    bounded: TextMatcher<'a, DB>,
+    me: Option<tierdesk_core::AgentId>,
+    text: TextMatcher<'a, DB>,
 ) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("");
-    push_ranked_ctes(&mut q, terms, hits);
-    q.push(
-        "SELECT hit_ticket_id, hit_event_id, hit_kind, hit_text FROM search_hits \
-         JOIN tickets ON tickets.id = search_hits.hit_ticket_id WHERE ",
-    );
-    push_where(&mut q, filter, search.me, bounded);
+    let mut q = QueryBuilder::new("SELECT id FROM tickets WHERE id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(") AND ");
+    push_where(&mut q, filter, me, text);
     q
 }
 

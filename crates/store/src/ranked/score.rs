@@ -19,14 +19,7 @@ pub fn bm25<'t>(texts: impl Iterator<Item = &'t str>, terms: &[Vec<String>]) -> 
         .iter()
         .map(|words| words.iter().map(|w| stem(w)).collect())
         .collect();
-    let docs: Vec<Vec<String>> = texts
-        .map(|text| {
-            tokens(text)
-                .into_iter()
-                .map(|r| text[r].to_lowercase())
-                .collect()
-        })
-        .collect();
+    let docs: Vec<Vec<String>> = texts.map(lowercase_tokens).collect();
     let counts: Vec<Vec<usize>> = docs
         .iter()
         .map(|doc| stems.iter().map(|s| occurrences(doc, s)).collect())
@@ -53,6 +46,21 @@ pub fn bm25<'t>(texts: impl Iterator<Item = &'t str>, terms: &[Vec<String>]) -> 
                 .sum()
         })
         .collect()
+}
+
+/// A text's words, lowercased.
+pub fn lowercase_tokens(text: &str) -> Vec<String> {
+    tokens(text)
+        .into_iter()
+        .map(|r| text[r].to_lowercase())
+        .collect()
+}
+
+/// Whether `doc` (see [`lowercase_tokens`]) has `words` in a row, each as
+/// a word that starts with its stem.
+pub fn has_words(doc: &[String], words: &[String]) -> bool {
+    let stems: Vec<String> = words.iter().map(|w| stem(w)).collect();
+    occurrences(doc, &stems) > 0
 }
 
 /// How often `words` occur in a row in `doc` (lowercased tokens).
