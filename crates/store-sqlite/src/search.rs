@@ -129,8 +129,9 @@ async fn passing(
     } else {
         Vec::new()
     };
-    let filter = ranked::decide_text(&search.query, terms, &tickets, &messages);
-    let rows: Vec<(i64,)> = ranked::select_passing(&tickets, &filter, search.me, text_matches)
+    let decisions = ranked::TextDecisions::new(&search.query, terms, &messages);
+    let decided = |q: &mut QueryBuilder<'_, Sqlite>, text: &str| decisions.push(q, text);
+    let rows: Vec<(i64,)> = ranked::select_passing(&tickets, &search.query, search.me, &decided)
         .build_query_as()
         .fetch_all(reads)
         .await
@@ -163,7 +164,7 @@ async fn rest(
     limit: u32,
     offset: u32,
 ) -> Result<Vec<SearchHit>> {
-    let tickets = ranked::select_rest(search, terms, ranked_hits, text_matches, limit, offset)
+    let tickets = ranked::select_rest(search, terms, ranked_hits, &text_matches, limit, offset)
         .build_query_as::<TicketRow>()
         .fetch_all(reads)
         .await
@@ -194,7 +195,7 @@ async fn rest(
 }
 
 pub(crate) async fn query_tickets(reads: &SqlitePool, query: &TicketQuery) -> Result<Vec<Ticket>> {
-    let rows = search::select_tickets(query, text_matches)
+    let rows = search::select_tickets(query, &text_matches)
         .build_query_as::<TicketRow>()
         .fetch_all(reads)
         .await
@@ -207,7 +208,7 @@ pub(crate) async fn count_tickets(
     query: &Query,
     me: Option<AgentId>,
 ) -> Result<u64> {
-    let (count,): (i64,) = search::count_tickets(query, me, text_matches)
+    let (count,): (i64,) = search::count_tickets(query, me, &text_matches)
         .build_query_as()
         .fetch_one(reads)
         .await
@@ -224,13 +225,13 @@ pub(crate) async fn explain_view(
 ) -> Result<(Vec<String>, Vec<String>)> {
     let plan = |rows: Vec<(i64, i64, i64, String)>| rows.into_iter().map(|r| r.3).collect();
     let page: Vec<(i64, i64, i64, String)> =
-        search::select_tickets_after("EXPLAIN QUERY PLAN ", query, text_matches)
+        search::select_tickets_after("EXPLAIN QUERY PLAN ", query, &text_matches)
             .build_query_as()
             .fetch_all(reads)
             .await
             .map_err(backend)?;
     let count: Vec<(i64, i64, i64, String)> =
-        search::count_tickets_after("EXPLAIN QUERY PLAN ", &query.query, query.me, text_matches)
+        search::count_tickets_after("EXPLAIN QUERY PLAN ", &query.query, query.me, &text_matches)
             .build_query_as()
             .fetch_all(reads)
             .await

@@ -84,75 +84,90 @@ pub fn needs_messages(query: &Query, terms: &[Vec<String>]) -> bool {
     }
 }
 
-/// The query as it applies to the window's tickets (`tickets`), every text
-/// term decided: the sole ranking term holds for each of them; any other
-/// term becomes the list of those tickets with a message (among
-/// `messages`, all of theirs) that has its words — checked here on a few
-/// thousand messages instead of on every match of the index, which for a
-/// common word's prefix means reading all of them.
-pub fn decide_text(
-    query: &Query,
-    terms: &[Vec<String>],
-    tickets: &[i64],
-    messages: &[WindowRow],
-) -> Query {
-    let tokens: Vec<(i64, Vec<String>)> = messages
-        .iter()
-        .map(|(ticket, _, _, text)| (*ticket, score::lowercase_tokens(text)))
-        .collect();
-    let mut decided: std::collections::HashMap<Vec<String>, Query> = Default::default();
-    decide(query, terms, tickets, &tokens, &mut decided)
+/// How each text term of a query holds for the window's tickets: the sole
+/// ranking term for each of them; any other term for those with a message
+/// (among `messages`, all of theirs) that has its words — checked here on
+/// a few thousand messages instead of on every match of the index, which
+/// for a common word's prefix means reading all of them.
+#[derive(Debug, Default)]
+pub struct TextDecisions {
+    sole: Option<Vec<String>>,
+    tickets_with: std::collections::HashMap<Vec<String>, Vec<i64>>,
 }
 
-fn decide(
-    query: &Query,
-    terms: &[Vec<String>],
-    tickets: &[i64],
-    tokens: &[(i64, Vec<String>)],
-    decided: &mut std::collections::HashMap<Vec<String>, Query>,
-) -> Query {
-    match query {
-        Query::And(all) => Query::And(
-            all.iter()
-                .map(|q| decide(q, terms, tickets, tokens, decided))
-                .collect(),
-        ),
-        Query::Or(all) => Query::Or(
-            all.iter()
-                .map(|q| decide(q, terms, tickets, tokens, decided))
-                .collect(),
-        ),
-        Query::Not(inner) => Query::Not(Box::new(decide(inner, terms, tickets, tokens, decided))),
-        Query::Term(Term::Text(text)) => {
-            let words = search_words(text);
-            if matches!(terms, [sole] if words == *sole) {
-                return Query::And(Vec::new());
-            }
-            decided
-                .entry(words.clone())
-                .or_insert_with(|| {
-                    let with: std::collections::BTreeSet<i64> = tokens
-                        .iter()
-                        .filter(|(_, doc)| score::has_words(doc, &words))
-                        .map(|(ticket, _)| *ticket)
-                        .collect();
-                    Query::Or(
-                        tickets
-                            .iter()
-                            .filter(|t| with.contains(t))
-                            .map(|t| Query::Term(Term::Reference(tierdesk_core::TicketId(*t))))
-                            .collect(),
-                    )
-                })
-                .clone()
+impl TextDecisions {
+    pub fn new(query: &Query, terms: &[Vec<String>], messages: &[WindowRow]) -> TextDecisions {
+        let sole = match terms {
+            [sole] => Some(sole.clone()),
+            _ => None,
+        };
+        let mut words = Vec::new();
+        text_terms(query, &mut words);
+        words.retain(|w| Some(w) != sole.as_ref());
+        words.sort();
+        words.dedup();
+        let tokens: Vec<(i64, Vec<String>)> = if words.is_empty() {
+            Vec::new()
+        } else {
+            messages
+                .iter()
+                .map(|(ticket, _, _, text)| (*ticket, score::lowercase_tokens(text)))
+                .collect()
+        };
+        let tickets_with = words
+            .into_iter()
+            .map(|w| {
+                let with: std::collections::BTreeSet<i64> = tokens
+                    .iter()
+                    .filter(|(_, doc)| score::has_words(doc, &w))
+                    .map(|(ticket, _)| *ticket)
+                    .collect();
+                (w, with.into_iter().collect())
+            })
+            .collect();
+        TextDecisions { sole, tickets_with }
+    }
+
+    /// Pushes the decided condition for `text` (a [`TextMatcher`]).
+    pub fn push<'a, DB>(&self, q: &mut QueryBuilder<'a, DB>, text: &str)
+    where
+        DB: Database,
+        i64: Encode<'a, DB> + Type<DB>,
+    {
+        let words = search_words(text);
+        if self.sole.as_ref() == Some(&words) {
+            q.push("1 = 1");
+            return;
         }
-        Query::Term(_) => query.clone(),
+        match self.tickets_with.get(&words) {
+            Some(ids) if !ids.is_empty() => {
+                q.push("id IN (");
+                let mut list = q.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+            }
+            _ => {
+                q.push("1 = 0");
+            }
+        }
+    }
+}
+
+/// Every text term's words, negated or not.
+fn text_terms(query: &Query, out: &mut Vec<Vec<String>>) {
+    match query {
+        Query::And(all) | Query::Or(all) => all.iter().for_each(|q| text_terms(q, out)),
+        Query::Not(inner) => text_terms(inner, out),
+        Query::Term(Term::Text(text)) => out.push(search_words(text)),
+        Query::Term(_) => {}
     }
 }
 
 /// `SELECT id FROM tickets WHERE id IN (ids) AND …`: which of the window's
-/// tickets the query (its text terms decided, see [`decide_text`])
-/// selects.
+/// tickets the query selects, its text terms pushed by `text` (see
+/// [`TextDecisions::push`]).
 pub fn select_passing<'a, DB>(
     ids: &[i64],
     filter: &'a Query,
@@ -410,16 +425,6 @@ fn push_escaped(out: &mut String, text: &str) {
     }
 }
 
-/// The matched message of a result row: its `hit_*` columns, all present
-/// when a message matched (a LEFT JOIN leaves them all NULL otherwise).
-pub fn matched(
-    event: Option<i64>,
-    kind: Option<String>,
-    text: Option<String>,
-) -> Option<(i64, String, String)> {
-    Some((event?, kind?, text?))
-}
-
 /// One result from the row a backend read: the ticket and, when a message
 /// matched, that message's id, kind and text.
 pub fn hit(
@@ -480,6 +485,38 @@ mod tests {
         // Multi-byte text is cut on character boundaries.
         let umlauts = format!("{}Drucker kaputt", "ä ".repeat(500));
         assert!(snippet(&umlauts, &terms(&["drucker"])).contains("<mark>Drucker</mark>"));
+    }
+
+    fn sql(query: &str, terms: &[Vec<String>], messages: &[WindowRow]) -> (String, bool) {
+        let query = Query::parse(query, Timestamp(0)).unwrap_or_else(|e| panic!("{e}"));
+        let decisions = TextDecisions::new(&query, terms, messages);
+        let decided = |q: &mut QueryBuilder<'_, sqlx::Sqlite>, text: &str| decisions.push(q, text);
+        let mut q = QueryBuilder::new("");
+        push_where(&mut q, &query, None, &decided);
+        (q.sql().to_string(), needs_messages(&query, terms))
+    }
+
+    #[test]
+    fn text_terms_are_decided_for_the_window_tickets() {
+        let row = |ticket: i64, text: &str| (ticket, ticket * 10, "created".to_string(), text.to_string());
+        let messages = [
+            row(1, "The printer stopped again"),
+            row(2, "Printers on floor 2"),
+            row(2, "paper JAMS daily"),
+            row(3, "vpn drops"),
+        ];
+        // The sole ranking term holds for every ticket in the window.
+        let (only, needs) = sql("printer status:open", &terms(&["printer"]), &[]);
+        assert!(!needs);
+        assert!(only.contains("1 = 1") && !only.contains("id IN"), "{only}");
+        // Further terms become the tickets whose messages have them, as prefixes.
+        let (both, needs) = sql("printer jam", &terms(&["printer", "jam"]), &messages);
+        assert!(needs);
+        assert!(both.contains("(id IN (?, ?)) AND (id IN (?))"), "{both}");
+        let (negated, _) = sql("printer -vpn", &terms(&["printer"]), &messages);
+        assert!(negated.contains("NOT (id IN (?))"), "{negated}");
+        let (absent, _) = sql("printer xylophone", &terms(&["printer", "xylophone"]), &messages);
+        assert!(absent.contains("1 = 0"), "{absent}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub const UNSOLVED_SQL: &str = "status NOT IN ('solved', 'closed')";
 
 /// Pushes a backend's full-text condition for `text` (a word or a phrase)
 /// on the ticket whose id is the column `id`.
-pub type TextMatcher<'a, DB> = fn(&mut QueryBuilder<'a, DB>, &str);
+pub type TextMatcher<'a, DB> = &'a dyn Fn(&mut QueryBuilder<'a, DB>, &str);
 
 /// Which ticket rows an index can order by, and the direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
