@@ -287,6 +287,7 @@ try {
     await page.getByRole("button", { name: "Send message" }).click();
     await page.getByRole("alert").filter({ hasText: "check your email address" }).waitFor();
     assert.equal(await message.inputValue(), words, "the message is kept");
+    await page.screenshot({ path: join(shots, "widget-offline-form.png") });
     const mail = `olga${stamp}@customer.example`;
     await address.fill(mail);
     await page.getByRole("button", { name: "Send message" }).click();

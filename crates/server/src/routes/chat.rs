@@ -289,6 +289,25 @@ async fn download(
 /// The embeddable widget, hand-written, no dependencies.
 const WIDGET_JS: &str = include_str!("chat_assets/widget.js");
 
+/// The widget as served: without indentation and whole-line `//` comments
+/// (every page that embeds it loads it). The remaining line breaks stay, so
+/// automatic semicolon insertion is unchanged; the script has no multi-line
+/// strings.
+fn served_widget() -> &'static str {
+    static SERVED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SERVED.get_or_init(|| {
+        WIDGET_JS
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| !l.starts_with("//"))
+            .fold(String::with_capacity(WIDGET_JS.len()), |mut out, l| {
+                out.push_str(l);
+                out.push('\n');
+                out
+            })
+    })
+}
+
 async fn widget_js() -> Response {
     (
         [
@@ -297,7 +316,7 @@ async fn widget_js() -> Response {
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        WIDGET_JS,
+        served_widget(),
     )
         .into_response()
 }

@@ -55,12 +55,9 @@
     "textarea{resize:none;height:38px}" +
     ".attach{background:#e8edf4;color:#1b1f24;padding:8px}" +
     "label{font-size:12px;display:flex;flex-direction:column;gap:2px}" +
-    "form.offline{flex-direction:column;border:0;overflow-y:auto}" +
-    "form.offline textarea{height:90px;flex:none}" +
-    "form.offline input{flex:none}" +
-    ".offline .error{color:#a4001d;font-size:12px;min-height:16px}" +
-    "[aria-invalid=true]{border-color:#a4001d;border-width:2px}" +
-    ".confirm{background:#e6f4ea;color:#13421f;border:1px solid #9dcfac;border-radius:8px;padding:6px 10px;font-size:13px}";
+    ".offline{flex-direction:column;border:0}.offline textarea{height:80px}.offline *{flex:none}" +
+    ".error{color:#a4001d;font-size:12px}[aria-invalid=true]{border:2px solid #a4001d}" +
+    ".confirm{background:#e6f4ea;border-radius:8px;padding:6px 10px}";
   root.innerHTML =
     "<style>" + css + "</style>" +
     '<div class="w"><div class="panel" role="dialog" aria-label="Chat with support" hidden>' +
@@ -181,76 +178,57 @@
     log.scrollTop = log.scrollHeight;
   }
 
-  // No agent is available: the message goes with an email address (the
-  // signed one for a signed-in visitor) and the desk answers by email.
+  // No agent available: the message goes with an email address (a signed-in
+  // visitor's own) and the desk answers by email.
   function offlineMode() {
-    if (!offlineForm) {
-      offlineForm = document.createElement("form");
-      offlineForm.className = "offline";
-      offlineForm.noValidate = true;
-      offlineForm.setAttribute("aria-labelledby", "tdk-offline-title");
-      offlineForm.innerHTML =
-        '<p id="tdk-offline-title"><strong>No one is available right now.</strong> ' +
-        "Leave a message and we\u2019ll reply by email.</p>" +
-        '<label>Your message<textarea name="text" required></textarea></label>' +
-        '<label class="mail">Your email address<input name="email" type="email" autocomplete="email" ' +
-        'required aria-required="true" aria-describedby="tdk-offline-error"></label>' +
-        '<p class="error" id="tdk-offline-error" role="alert"></p>' +
-        '<button type="submit">Send message</button>';
-      panel.insertBefore(offlineForm, sendForm);
-      offlineForm.addEventListener("submit", submitOffline);
+    var f = offlineForm;
+    if (!f) {
+      f = offlineForm = document.createElement("form");
+      f.className = "offline";
+      f.noValidate = true;
+      f.setAttribute("aria-labelledby", "tdk-off");
+      f.innerHTML = '<p id="tdk-off"><b>No one is available right now.</b> Leave a message and we\u2019ll reply by email.</p>' +
+        '<label>Your message<textarea name="text"></textarea></label><label class="mail">Your email address' +
+        '<input name="email" type="email" autocomplete="email" required aria-describedby="tdk-err"></label>' +
+        '<p class="error" id="tdk-err" role="alert"></p><button type="submit">Send message</button>';
+      panel.insertBefore(f, sendForm);
+      f.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var text = f.elements.text.value.trim(), mail = f.elements.email.value.trim();
+        if (!text) return offlineError("Please write your message.");
+        if (!verified && !/^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(mail)) {
+          return offlineError(mail ? "Please check your email address: we need it to reply." :
+            "Please enter your email address so we can reply.");
+        }
+        offlineError("");
+        if (pending.some(function (p) { return p.offline; })) return;
+        f.querySelector("button").disabled = true;
+        var p = { client_id: uid(), text: text, email: verified ? "" : mail, offline: true };
+        pending.push(p);
+        transmit(p);
+      });
     }
-    var mail = offlineForm.elements.email;
-    offlineForm.querySelector("label.mail").hidden = verified;
-    if (!mail.value) mail.value = knownEmail || saved.email || "";
+    f.querySelector(".mail").hidden = verified;
+    f.elements.email.value = f.elements.email.value || knownEmail || saved.email || "";
     sendForm.hidden = true;
-    offlineForm.hidden = false;
+    f.hidden = false;
   }
   function offlineError(message) {
     var mail = offlineForm.elements.email;
     offlineForm.querySelector(".error").textContent = message;
-    if (message) {
-      mail.setAttribute("aria-invalid", "true");
-      if (!verified) mail.focus();
-    } else {
-      mail.removeAttribute("aria-invalid");
-    }
+    offlineForm.querySelector("button").disabled = false;
+    if (message) mail.setAttribute("aria-invalid", "true"); else mail.removeAttribute("aria-invalid");
+    if (message && !verified) mail.focus();
   }
-  function submitOffline(e) {
-    e.preventDefault();
-    var text = offlineForm.elements.text.value.trim();
-    var mail = offlineForm.elements.email;
-    var address = mail.value.trim();
-    if (!text) {
-      offlineForm.querySelector(".error").textContent = "Please write your message.";
-      offlineForm.elements.text.focus();
-      return;
-    }
-    if (!verified && (!address || !mail.checkValidity() || !/@[^@]+\.[^@.]+$/.test(address))) {
-      offlineError(address ? "Please check your email address: we need it to reply." :
-        "Please enter your email address so we can reply.");
-      return;
-    }
-    offlineError("");
-    if (pending.some(function (p) { return p.offline; })) return;
-    var p = { client_id: uid(), text: text, email: verified ? "" : address, offline: true, el: null };
-    offlineForm.querySelector("button").disabled = true;
-    pending.push(p);
-    transmit(p);
-  }
-  // The message was taken: the visitor sees it, and where the reply goes.
+  // Taken: the visitor sees the message, and where the reply will go.
   function offlineTaken(p, m) {
+    offlineError("");
     offlineForm.hidden = true;
     offlineForm.elements.text.value = "";
-    offlineForm.querySelector("button").disabled = false;
-    p.el = line("msg visitor", p.text, m.id);
-    if (m.follow_up_email) {
-      knownEmail = m.follow_up_email;
-      saved.email = m.follow_up_email;
-      save();
-    }
-    var ok = line("note confirm", "Thanks! We\u2019ll reply by email to " + (m.follow_up_email || knownEmail) + ".");
-    ok.setAttribute("role", "status");
+    line("msg visitor", p.text, m.id);
+    saved.email = knownEmail = m.follow_up_email || knownEmail;
+    save();
+    line("note confirm", "Thanks! We\u2019ll reply by email to " + knownEmail + ".").setAttribute("role", "status");
     sendForm.hidden = false;
   }
 
@@ -315,11 +293,10 @@
         var refused = pending.filter(function (p) {
           return p.offline && (m.client_id ? p.client_id === m.client_id : m.code !== "unknown_conversation");
         })[0];
-        if (refused && refused.offline) {
+        if (refused) {
           // Nothing was recorded: the message stays in the form to correct.
           pending = pending.filter(function (p) { return p !== refused; });
-          offlineForm.querySelector("button").disabled = false;
-          offlineError(m.message || "Please check your email address.");
+          offlineError(m.message);
         } else if (m.code === "unknown_conversation") {
           saved = { name: saved.name, email: saved.email };
           save();
