@@ -56,6 +56,7 @@ fn conversation_record(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn post(
     conn: &mut PgConnection,
     rules: &RuleCache,

@@ -62,6 +62,7 @@ fn conversation_by_id(conn: &Connection, id: i64) -> Result<Option<Conversation>
         .map_err(sql_err)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn post(
     conn: &mut Connection,
     rules: &tierdesk_store::RuleCache,
