@@ -55,7 +55,7 @@
     "textarea{resize:none;height:38px}" +
     ".attach{background:#e8edf4;color:#1b1f24;padding:8px}" +
     "label{font-size:12px;display:flex;flex-direction:column;gap:2px}" +
-    ".offline{flex-direction:column;border:0}.offline textarea{height:80px}.offline *{flex:none}" +
+    ".offline{flex-direction:column;border:0}.offline textarea{height:80px}.offline *{flex:none}.offline b{font-weight:700}" +
     ".error{color:#a4001d;font-size:12px}[aria-invalid=true]{border:2px solid #a4001d}" +
     ".confirm{background:#e6f4ea;border-radius:8px;padding:6px 10px}";
   root.innerHTML =
