@@ -8,7 +8,11 @@
 // visitor sees the reply. Then the answer bot: one visitor's VPN question
 // is answered from the demo article (quote, link, "that solved it" counted
 // as a deflection); another asks for a person and the agent gets the chat
-// ticket live with the bot transcript. Exits non-zero on the first failed check.
+// ticket live with the bot transcript. Last, with every agent away, a new
+// visitor gets the "no one is available" form: the email address is
+// required and checked, the message is kept while it is corrected, and the
+// visitor sees where the reply will be mailed; the agent finds the chat
+// ticket with that requester. Exits non-zero on the first failed check.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -250,6 +254,57 @@ try {
     await agent.locator("#body").fill("Hi Hanna, I will reset it for you now.");
     await Promise.all([agent.waitForURL(/\/tickets\/\d+$/), agent.getByRole("button", { name: "Send" }).click()]);
     await page.locator(".msg.agent", { hasText: "I will reset it for you now." }).waitFor();
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  await step("with no agent available, a visitor leaves a message and an email address", async () => {
+    const agents = await api("GET", "/api/v1/agents");
+    const list = agents.items || agents.agents || agents;
+    for (const a of list) {
+      if (a.active && a.available) await api("PATCH", `/api/v1/agents/${a.id}`, { available: false });
+    }
+    const stamp = `${Date.now()}`;
+    const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(shop);
+    await page.getByRole("button", { name: "Chat with us" }).click();
+    await page.getByRole("button", { name: "Start chat" }).click();
+    const form = page.getByRole("form", { name: /No one is available right now/ });
+    await form.waitFor();
+    const message = page.getByRole("textbox", { name: "Your message" });
+    const address = page.getByRole("textbox", { name: "Your email address" });
+    assert.equal(await address.getAttribute("required"), "", "the address is required");
+    assert.ok(await page.getByRole("textbox", { name: "Message", exact: true }).isHidden(), "no live chat box");
+    const words = `Please call me back about order ${stamp}`;
+    await message.fill(words);
+    await page.getByRole("button", { name: "Send message" }).click();
+    await page.getByRole("alert").filter({ hasText: "enter your email address" }).waitFor();
+    assert.equal(await address.getAttribute("aria-invalid"), "true");
+    await address.fill("olga@customer");
+    await page.getByRole("button", { name: "Send message" }).click();
+    await page.getByRole("alert").filter({ hasText: "check your email address" }).waitFor();
+    assert.equal(await message.inputValue(), words, "the message is kept");
+    await page.screenshot({ path: join(shots, "widget-offline-form.png") });
+    const mail = `olga${stamp}@customer.example`;
+    await address.fill(mail);
+    await page.getByRole("button", { name: "Send message" }).click();
+    const confirmation = page.getByRole("status").filter({ hasText: `We’ll reply by email to ${mail}.` });
+    await confirmation.waitFor();
+    await page.locator(".msg.visitor", { hasText: words }).waitFor();
+    assert.ok(await form.isHidden(), "the form goes once the message is taken");
+    await page.screenshot({ path: join(shots, "widget-offline.png") });
+
+    const found = await api("GET", `/api/v1/tickets?q=${encodeURIComponent("tag:chat-offline")}`);
+    const tickets = found.tickets || [];
+    const ticket = tickets.find((t) => (t.subject || "").includes(stamp));
+    assert.ok(ticket, `the chat ticket exists: ${JSON.stringify(found).slice(0, 400)}`);
+    assert.equal(ticket.channel, "chat");
+    assert.ok(ticket.tags.includes("chat-offline"), `tagged: ${ticket.tags}`);
+    const contact = await api("GET", `/api/v1/contacts/${ticket.requester_id}`);
+    assert.equal(contact.email, mail, "the visitor's address is the requester's");
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -7,6 +7,7 @@
 pub mod assigner;
 pub mod auth;
 mod chat_feed;
+mod chat_presence;
 mod credential_cache;
 pub mod error;
 pub mod extract;
@@ -96,6 +97,8 @@ pub struct AppState {
     typing: tokio::sync::broadcast::Sender<routes::chat::Typing>,
     /// New events, per ticket, for the chat sockets.
     chat_feed: Arc<chat_feed::ChatFeed>,
+    /// This instance's open chat sockets, listed in the store.
+    chat_presence: Arc<chat_presence::ChatPresence>,
     /// This instance's knowledge-base index.
     kb: Arc<kb::KbSearch>,
     answer_options: Arc<tierdesk_kb::AnswerOptions>,
@@ -120,6 +123,7 @@ impl AppState {
             shutting_down: Arc::new(tokio::sync::watch::Sender::new(false)),
             typing: tokio::sync::broadcast::Sender::new(256),
             chat_feed: Arc::default(),
+            chat_presence: Arc::default(),
             kb: Arc::new(
                 kb::KbSearch::in_memory()
                     .unwrap_or_else(|e| panic!("an in-memory search index: {e}")),
@@ -199,6 +203,11 @@ impl AppState {
     pub(crate) fn follow_ticket(&self, ticket: tierdesk_core::TicketId) -> chat_feed::FeedReceiver {
         self.chat_feed
             .subscribe(&self.store, self.shutdown_signal(), ticket)
+    }
+
+    /// The open chat sockets, for the outbox's follow-up rule.
+    pub(crate) fn chat_presence(&self) -> &Arc<chat_presence::ChatPresence> {
+        &self.chat_presence
     }
 
     /// Ends open event streams; [`serve`] calls it when its shutdown begins.

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 use tierdesk_core::{Actor, ContactId, EventId, TicketId, Timestamp};
 use tierdesk_store::chat::{
-    ChatOpening, ChatStore, ChatUpload, Conversation, NewWidgetKey, Posted, Visitor, WidgetKey,
-    message_event, opening_draft,
+    ChatFollowUp, ChatOpening, ChatStore, ChatTx, ChatUpload, Conversation, NewWidgetKey, Posted,
+    Visitor, WidgetKey, message_event, opening_draft,
 };
 use tierdesk_store::mail::MailTx;
 use tierdesk_store::{Result, RuleCache, StoreError, TicketChange, Tx, ops};
@@ -37,13 +37,13 @@ fn key_record(
     ))
 }
 
-type ConversationColumns = (i64, i64, i64, bool, Option<i64>, i64);
+type ConversationColumns = (i64, i64, i64, bool, Option<i64>, i64, bool);
 
-const CONVERSATION: &str =
-    "SELECT id, widget_key_id, contact_id, verified, ticket_id, created_at FROM chat_conversations";
+const CONVERSATION: &str = "SELECT id, widget_key_id, contact_id, verified, ticket_id, created_at,
+     follow_up_email FROM chat_conversations";
 
 fn conversation_record(
-    (id, widget_key, contact, verified, ticket, created_at): ConversationColumns,
+    (id, widget_key, contact, verified, ticket, created_at, follow_up_email): ConversationColumns,
 ) -> Conversation {
     Conversation {
         id,
@@ -52,9 +52,11 @@ fn conversation_record(
         verified,
         ticket: ticket.map(TicketId),
         created_at: Timestamp(created_at),
+        follow_up_email,
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn post(
     conn: &mut PgConnection,
     rules: &RuleCache,
@@ -62,6 +64,7 @@ async fn post(
     client_id: &str,
     body: String,
     opening: ChatOpening,
+    follow_up: Option<ContactId>,
     now: Timestamp,
 ) -> Result<Posted> {
     // Locks the conversation, so two sends of one client id queue up.
@@ -71,7 +74,7 @@ async fn post(
             .fetch_optional(&mut *conn)
             .await
             .map_err(backend)?;
-    let conv = row
+    let mut conv = row
         .map(conversation_record)
         .ok_or(StoreError::NotFound("conversation"))?;
     let earlier: Option<(i64,)> = sqlx::query_as(
@@ -93,6 +96,31 @@ async fn post(
             duplicate: true,
             change: None,
         });
+    }
+    if let Some(contact) = follow_up {
+        // A ticket's requester never changes: another requester's message
+        // opens a ticket of its own.
+        if let Some(ticket) = conv.ticket {
+            let current = PgTx(&mut *conn)
+                .ticket_for_update(ticket)
+                .await?
+                .ok_or(StoreError::NotFound("ticket"))?;
+            if current.requester != contact {
+                conv.ticket = None;
+            }
+        }
+        sqlx::query(
+            "UPDATE chat_conversations SET contact_id = $1, follow_up_email = TRUE, ticket_id = $2
+             WHERE id = $3",
+        )
+        .bind(contact.0)
+        .bind(conv.ticket.map(|t| t.0))
+        .bind(conversation)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+        conv.contact = contact;
+        conv.follow_up_email = true;
     }
     let actor = Actor::Customer { id: conv.contact };
     let change = match conv.ticket {
@@ -247,6 +275,7 @@ impl ChatStore for PostgresStore {
             verified: visitor.verified,
             ticket: None,
             created_at: now,
+            follow_up_email: false,
         })
     }
 
@@ -276,6 +305,7 @@ impl ChatStore for PostgresStore {
         client_id: &str,
         body: String,
         opening: ChatOpening,
+        follow_up: Option<ContactId>,
         now: Timestamp,
     ) -> Result<Posted> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
@@ -286,6 +316,7 @@ impl ChatStore for PostgresStore {
             client_id,
             body,
             opening,
+            follow_up,
             now,
         )
         .await?;
@@ -350,5 +381,98 @@ impl ChatStore for PostgresStore {
                 at: Timestamp(at),
             },
         ))
+    }
+
+    async fn open_chat_presence(
+        &self,
+        socket: &str,
+        conversation: i64,
+        instance: &str,
+        expires: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_presence (socket_id, conversation_id, instance_id, expires_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (socket_id) DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .bind(socket)
+        .bind(conversation)
+        .bind(instance)
+        .bind(expires.0)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err("conversation", "conversation"))
+    }
+
+    async fn close_chat_presence(&self, socket: &str) -> Result<()> {
+        sqlx::query("DELETE FROM chat_presence WHERE socket_id = $1")
+            .bind(socket)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    async fn renew_chat_presence(
+        &self,
+        instance: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query("UPDATE chat_presence SET expires_at = $1 WHERE instance_id = $2")
+            .bind(expires.0)
+            .bind(instance)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM chat_presence WHERE expires_at < $1")
+            .bind(now.0)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    async fn chat_connected(&self, conversation: i64, now: Timestamp) -> Result<bool> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        connected(&mut conn, conversation, now).await
+    }
+}
+
+async fn connected(conn: &mut PgConnection, conversation: i64, now: Timestamp) -> Result<bool> {
+    let (open,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM chat_presence WHERE conversation_id = $1 AND expires_at > $2)",
+    )
+    .bind(conversation)
+    .bind(now.0)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(backend)?;
+    Ok(open)
+}
+
+#[async_trait]
+impl ChatTx for PgTx<'_> {
+    async fn chat_follow_up(
+        &mut self,
+        ticket: TicketId,
+        now: Timestamp,
+    ) -> Result<Option<ChatFollowUp>> {
+        let row: Option<(i64, bool, String)> = sqlx::query_as(
+            "SELECT id, follow_up_email, token_hash FROM chat_conversations WHERE ticket_id = $1",
+        )
+        .bind(ticket.0)
+        .fetch_optional(&mut *self.0)
+        .await
+        .map_err(backend)?;
+        let Some((conversation, follow_up_email, token_hash)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(ChatFollowUp {
+            follow_up_email,
+            connected: connected(&mut *self.0, conversation, now).await?,
+            token_hash,
+        }))
     }
 }

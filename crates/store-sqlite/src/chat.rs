@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tierdesk_core::{Actor, ContactId, EventId, TicketId, Timestamp};
 use tierdesk_store::chat::{
-    ChatOpening, ChatStore, ChatUpload, Conversation, NewWidgetKey, Posted, Visitor, WidgetKey,
-    message_event, opening_draft,
+    ChatFollowUp, ChatOpening, ChatStore, ChatTx, ChatUpload, Conversation, NewWidgetKey, Posted,
+    Visitor, WidgetKey, message_event, opening_draft,
 };
 use tierdesk_store::mail::MailTx;
 use tierdesk_store::{Result, StoreError, TicketChange, Tx, ops};
@@ -41,8 +41,8 @@ fn finish_key(
     Ok((key, secret))
 }
 
-const CONVERSATION: &str =
-    "SELECT id, widget_key_id, contact_id, verified, ticket_id, created_at FROM chat_conversations";
+const CONVERSATION: &str = "SELECT id, widget_key_id, contact_id, verified, ticket_id, created_at,
+     follow_up_email FROM chat_conversations";
 
 fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Conversation> {
     Ok(Conversation {
@@ -52,6 +52,7 @@ fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Conversation> {
         verified: r.get(3)?,
         ticket: r.get::<_, Option<i64>>(4)?.map(TicketId),
         created_at: Timestamp(r.get(5)?),
+        follow_up_email: r.get(6)?,
     })
 }
 
@@ -61,6 +62,7 @@ fn conversation_by_id(conn: &Connection, id: i64) -> Result<Option<Conversation>
         .map_err(sql_err)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn post(
     conn: &mut Connection,
     rules: &tierdesk_store::RuleCache,
@@ -68,9 +70,10 @@ fn post(
     client_id: &str,
     body: String,
     opening: ChatOpening,
+    follow_up: Option<ContactId>,
     now: Timestamp,
 ) -> Result<Posted> {
-    let conv =
+    let mut conv =
         conversation_by_id(conn, conversation)?.ok_or(StoreError::NotFound("conversation"))?;
     let earlier: Option<i64> = conn
         .prepare_cached(
@@ -90,6 +93,25 @@ fn post(
             duplicate: true,
             change: None,
         });
+    }
+    if let Some(contact) = follow_up {
+        // A ticket's requester never changes: another requester's message
+        // opens a ticket of its own.
+        if let Some(ticket) = conv.ticket {
+            let current = run_now(WriteTx(conn).ticket_for_update(ticket))?
+                .ok_or(StoreError::NotFound("ticket"))?;
+            if current.requester != contact {
+                conv.ticket = None;
+            }
+        }
+        conn.prepare_cached(
+            "UPDATE chat_conversations SET contact_id = ?, follow_up_email = 1, ticket_id = ?
+             WHERE id = ?",
+        )
+        .and_then(|mut s| s.execute(params![contact.0, conv.ticket.map(|t| t.0), conversation]))
+        .map_err(sql_err)?;
+        conv.contact = contact;
+        conv.follow_up_email = true;
     }
     let actor = Actor::Customer { id: conv.contact };
     let change = match conv.ticket {
@@ -251,6 +273,7 @@ impl ChatStore for SqliteStore {
                     verified: visitor.verified,
                     ticket: None,
                     created_at: now,
+                    follow_up_email: false,
                 })
             })
             .await
@@ -283,6 +306,7 @@ impl ChatStore for SqliteStore {
         client_id: &str,
         body: String,
         opening: ChatOpening,
+        follow_up: Option<ContactId>,
         now: Timestamp,
     ) -> Result<Posted> {
         let rules = self.rules.clone();
@@ -290,7 +314,18 @@ impl ChatStore for SqliteStore {
         let (posted, woke) = self
             .writer
             .write(move |conn| {
-                noting_wakes(|| post(conn, &rules, conversation, &client_id, body, opening, now))
+                noting_wakes(|| {
+                    post(
+                        conn,
+                        &rules,
+                        conversation,
+                        &client_id,
+                        body,
+                        opening,
+                        follow_up,
+                        now,
+                    )
+                })
             })
             .await?;
         let mail = posted
@@ -367,5 +402,104 @@ impl ChatStore for SqliteStore {
                 .map_err(sql_err)
             })
             .await
+    }
+
+    async fn open_chat_presence(
+        &self,
+        socket: &str,
+        conversation: i64,
+        instance: &str,
+        expires: Timestamp,
+    ) -> Result<()> {
+        let socket = socket.to_string();
+        let instance = instance.to_string();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO chat_presence (socket_id, conversation_id, instance_id, expires_at)
+                     VALUES (?, ?, ?, ?)
+                     ON CONFLICT (socket_id) DO UPDATE SET expires_at = excluded.expires_at",
+                )
+                .and_then(|mut s| s.execute(params![socket, conversation, instance, expires.0]))
+                .map(|_| ())
+                .map_err(db_err("conversation", "conversation"))
+            })
+            .await
+    }
+
+    async fn close_chat_presence(&self, socket: &str) -> Result<()> {
+        let socket = socket.to_string();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM chat_presence WHERE socket_id = ?")
+                    .and_then(|mut s| s.execute([socket]))
+                    .map(|_| ())
+                    .map_err(sql_err)
+            })
+            .await
+    }
+
+    async fn renew_chat_presence(
+        &self,
+        instance: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<()> {
+        let instance = instance.to_string();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE chat_presence SET expires_at = ? WHERE instance_id = ?",
+                )
+                .and_then(|mut s| s.execute(params![expires.0, instance]))
+                .map_err(sql_err)?;
+                conn.prepare_cached("DELETE FROM chat_presence WHERE expires_at < ?")
+                    .and_then(|mut s| s.execute([now.0]))
+                    .map(|_| ())
+                    .map_err(sql_err)
+            })
+            .await
+    }
+
+    async fn chat_connected(&self, conversation: i64, now: Timestamp) -> Result<bool> {
+        self.writer
+            .write(move |conn| connected(conn, conversation, now))
+            .await
+    }
+}
+
+fn connected(conn: &Connection, conversation: i64, now: Timestamp) -> Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM chat_presence WHERE conversation_id = ? AND expires_at > ?)",
+    )
+    .and_then(|mut s| s.query_row(params![conversation, now.0], |r| r.get(0)))
+    .map_err(sql_err)
+}
+
+#[async_trait]
+impl ChatTx for WriteTx<'_> {
+    async fn chat_follow_up(
+        &mut self,
+        ticket: TicketId,
+        now: Timestamp,
+    ) -> Result<Option<ChatFollowUp>> {
+        let row: Option<(i64, bool, String)> = self
+            .0
+            .prepare_cached(
+                "SELECT id, follow_up_email, token_hash FROM chat_conversations WHERE ticket_id = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row([ticket.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(sql_err)?;
+        let Some((conversation, follow_up_email, token_hash)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(ChatFollowUp {
+            follow_up_email,
+            connected: connected(self.0, conversation, now)?,
+            token_hash,
+        }))
     }
 }

@@ -4,6 +4,14 @@
 //! customer messages. Every visitor message carries a client id and is
 //! recorded once per conversation, in the same transaction as the ticket
 //! write, so a resend after a reconnect never duplicates it.
+//!
+//! Follow-up by email: a visitor who leaves a message with an email address
+//! (no agent available) has the conversation marked `follow_up_email` and
+//! that address's contact as the ticket's requester. Public replies on a
+//! chat ticket are mailed through the ordinary outbox
+//! ([`crate::mail`]) when the conversation is marked so, or when no widget
+//! socket of the conversation is open at the moment of the reply
+//! ([`ChatFollowUp`]); a visitor watching the widget gets them there only.
 
 use crate::error::Result;
 use crate::model::Change;
@@ -54,6 +62,42 @@ pub struct Conversation {
     /// Set once the first visitor message opened the ticket.
     pub ticket: Option<TicketId>,
     pub created_at: Timestamp,
+    /// Taken as an offline message: every public reply is also mailed.
+    pub follow_up_email: bool,
+}
+
+/// The domain of the placeholder contacts of anonymous visitors
+/// (`visitor-…@chat.invalid`): nothing is ever mailed there.
+pub const PLACEHOLDER_DOMAIN: &str = "chat.invalid";
+
+/// Whether `email` is an anonymous visitor's placeholder address.
+pub fn is_placeholder(email: &str) -> bool {
+    email
+        .rsplit_once('@')
+        .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(PLACEHOLDER_DOMAIN))
+}
+
+/// What the outbox needs to know about a chat ticket's conversation when
+/// an agent replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatFollowUp {
+    /// Taken as an offline message.
+    pub follow_up_email: bool,
+    /// A widget socket of the conversation is open (its lease unexpired).
+    pub connected: bool,
+    /// The conversation token's hash: secret, so it seeds the reply token.
+    pub token_hash: String,
+}
+
+/// Reads of a chat ticket's conversation inside a write transaction.
+#[async_trait]
+pub trait ChatTx: Send {
+    /// `None` when no widget conversation leads to this ticket.
+    async fn chat_follow_up(
+        &mut self,
+        ticket: TicketId,
+        now: Timestamp,
+    ) -> Result<Option<ChatFollowUp>>;
 }
 
 /// A visitor message as committed.
@@ -109,12 +153,19 @@ pub trait ChatStore: Send + Sync + 'static {
     /// Records a visitor message once per `client_id`: the first opens the
     /// ticket (`opening`), later ones are customer messages. A repeated
     /// client id returns the message recorded the first time.
+    ///
+    /// With `follow_up` (an offline message with the visitor's email), in
+    /// the same transaction: the conversation is marked `follow_up_email`
+    /// and that contact becomes its visitor; when the chat's ticket has
+    /// another requester, the message opens a new ticket for this one (a
+    /// ticket's requester never changes).
     async fn post_chat_message(
         &self,
         conversation: i64,
         client_id: &str,
         body: String,
         opening: ChatOpening,
+        follow_up: Option<ContactId>,
         now: Timestamp,
     ) -> Result<Posted>;
     /// Keeps a visitor's file (its bytes in the content-addressed blob store).
@@ -127,6 +178,27 @@ pub trait ChatStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<ChatUpload>;
     async fn chat_upload(&self, id: i64) -> Result<Option<ChatUpload>>;
+
+    /// Lists an open widget socket of `conversation` until `expires`;
+    /// `instance` renews the leases of all its sockets at once.
+    async fn open_chat_presence(
+        &self,
+        socket: &str,
+        conversation: i64,
+        instance: &str,
+        expires: Timestamp,
+    ) -> Result<()>;
+    async fn close_chat_presence(&self, socket: &str) -> Result<()>;
+    /// Extends every lease of `instance` to `expires`, and forgets leases
+    /// that expired before `now` (sockets of instances that died).
+    async fn renew_chat_presence(
+        &self,
+        instance: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Whether a widget socket of `conversation` is open at `now`.
+    async fn chat_connected(&self, conversation: i64, now: Timestamp) -> Result<bool>;
 }
 
 /// The event of `change` that holds the visitor's message.

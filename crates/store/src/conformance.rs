@@ -30,6 +30,7 @@ macro_rules! conformance_suite {
     ($factory:path) => {
         $crate::conformance_suite!(@each $factory;
             creating_a_ticket_creates_its_requester_and_timeline,
+            chat_offline_messages_follow_up_by_email,
             mail_mailboxes_crud_and_validation,
             mail_threads_by_message_ids_tokens_and_participants,
             mail_intake_is_idempotent_and_stores_blobs_once,
@@ -91,6 +92,8 @@ macro_rules! conformance_suite {
     )*};
 }
 
+mod chat;
+pub use chat::*;
 mod escalation;
 pub use escalation::*;
 mod imap;

@@ -1278,6 +1278,67 @@ async fn reply_context(tx: &mut dyn Tx, ticket: &Ticket) -> Result<Option<ReplyC
     }))
 }
 
+/// The reply context of a chat ticket, when its replies go by email: the
+/// rule is that a public reply is mailed to the requester when the chat was
+/// taken as an offline message (the widget promised an email), or when no
+/// widget socket of the conversation is open at the moment of the reply
+/// (the visitor would not see it). A visitor who is watching gets it in
+/// the widget only. Anonymous visitors (placeholder addresses) are never
+/// mailed. The first mailed reply links the ticket to a mailbox: the
+/// enabled one of the ticket's team, else the oldest enabled one; without
+/// any, nothing is mailed. A chat ticket no widget opened (made through the
+/// API) is treated like any other ticket.
+async fn chat_reply_context(
+    tx: &mut dyn Tx,
+    ticket: &Ticket,
+    now: Timestamp,
+) -> Result<Option<ReplyContext>> {
+    let Some(chat) = tx.chat_follow_up(ticket.id, now).await? else {
+        return reply_context(tx, ticket).await;
+    };
+    if chat.connected && !chat.follow_up_email {
+        return Ok(None);
+    }
+    let requester = tx
+        .contact(ticket.requester)
+        .await?
+        .ok_or(StoreError::NotFound("requester"))?;
+    if crate::chat::is_placeholder(&requester.email) {
+        return Ok(None);
+    }
+    if tx.ticket_mail(ticket.id).await?.is_none() {
+        let enabled: Vec<Mailbox> = tx
+            .mailboxes_in_tx()
+            .await?
+            .into_iter()
+            .filter(|m| m.spec.enabled)
+            .collect();
+        let mailbox = enabled
+            .iter()
+            .find(|m| ticket.team.is_some() && m.spec.team_id == ticket.team)
+            .or_else(|| enabled.first());
+        let Some(mailbox) = mailbox else {
+            tracing::info!(
+                ticket = ticket.id.0,
+                "a chat reply is not mailed: no enabled mailbox"
+            );
+            return Ok(None);
+        };
+        let digest = sha256_hex(
+            format!("chat:{}:{}:{}", chat.token_hash, ticket.id, now.millis()).as_bytes(),
+        );
+        tx.put_ticket_mail(
+            ticket.id,
+            &TicketMail {
+                mailbox: mailbox.id,
+                secret: digest[..core_mail::THREAD_SECRET_CHARS].to_string(),
+            },
+        )
+        .await?;
+    }
+    reply_context(tx, ticket).await
+}
+
 /// Queues one reply and returns its `mail_queued` event kind.
 async fn queue_reply(
     tx: &mut dyn Tx,
@@ -1357,7 +1418,12 @@ pub(crate) async fn queue_replies(
     if replies.is_empty() {
         return Ok(());
     }
-    let Some(mut context) = reply_context(tx, ticket).await? else {
+    let context = if ticket.channel == Channel::Chat {
+        chat_reply_context(tx, ticket, now).await?
+    } else {
+        reply_context(tx, ticket).await?
+    };
+    let Some(mut context) = context else {
         return Ok(());
     };
     let mut queued = Vec::new();

@@ -25,7 +25,13 @@ use tierdesk_core::{
 /// that caused it.
 #[async_trait]
 pub trait Tx:
-    JobTx + AssignTx + crate::escalation::EscalationTx + SlaTx + crate::mail::MailTx + Send
+    JobTx
+    + AssignTx
+    + crate::escalation::EscalationTx
+    + SlaTx
+    + crate::mail::MailTx
+    + crate::chat::ChatTx
+    + Send
 {
     /// Reads a ticket's projection, locking it where the backend can.
     async fn ticket_for_update(&mut self, id: TicketId) -> Result<Option<Ticket>>;

@@ -8,12 +8,24 @@
 //! reconnects with the conversation token and the last message id they saw
 //! gets everything missed, once. Internal notes are never sent.
 //!
+//! Offline messages: when no agent is available, the widget asks for an
+//! email address with the message (`message {…, email}`). The address is
+//! checked before anything is written (a bad one gets `error
+//! {code: "invalid_email", client_id}` and nothing is recorded); a good one
+//! becomes the ticket's requester (unless the visitor is signed in, whose
+//! signed address stands), the ticket is tagged `chat-offline` and the
+//! conversation marked to follow up by email. Which replies are mailed is
+//! decided by the outbox (`tierdesk_store::mail`): every public reply of a
+//! chat taken as an offline message, and on other chats those made while
+//! no widget socket of the conversation is open ([`crate::chat_presence`]).
+//!
 //! Protocol (JSON text frames, `type` tags the message):
 //! visitor → `hello {resume_token?, last_seen?, name?, email?, identity?: {email, name, ts, sig}}`,
-//! `message {client_id, text}`, `typing`;
-//! server → `welcome {conversation_token, ticket_id, verified, agents_available, messages}`,
-//! `ack {client_id, id, ticket_id}`, `message {id, from, text, at}`, `typing {from}`,
-//! `error {code, message}`.
+//! `message {client_id, text, email?}`, `typing`;
+//! server → `welcome {conversation_token, ticket_id, verified, agents_available, email?,
+//! follow_up_email, messages}`, `ack {client_id, id, ticket_id, agents_available,
+//! follow_up_email?}`, `message {id, from, text, at}`, `typing {from}`,
+//! `error {code, message, client_id?}`.
 
 use crate::AppState;
 use crate::auth::{Caller, random_secret, token_hash};
@@ -41,6 +53,31 @@ pub const IDENTITY_WINDOW_SECS: i64 = 600;
 const MAX_TEXT_CHARS: usize = 10_000;
 /// Longest client id.
 const MAX_CLIENT_ID: usize = 100;
+/// The tag of a chat taken as an offline message, to follow up by email.
+pub const OFFLINE_TAG: &str = "chat-offline";
+
+/// The address an offline message is answered at, or why it will not do:
+/// a valid address with a dotted domain (a typo like `ann@gmail` is caught),
+/// never an anonymous visitor's placeholder.
+fn follow_up_address(raw: &str) -> Result<String, String> {
+    let refused = || {
+        format!(
+            "\"{}\" is not an email address we can reply to; please check it.",
+            raw.trim().chars().take(100).collect::<String>()
+        )
+    };
+    let address = tierdesk_core::validate::email(raw).map_err(|e| match e {
+        tierdesk_core::validate::FieldError::Empty => {
+            "Please give your email address so we can reply.".to_string()
+        }
+        _ => refused(),
+    })?;
+    let domain = tierdesk_core::validate::email_domain(&address);
+    if !domain.contains('.') || tierdesk_store::chat::is_placeholder(&address) {
+        return Err(refused());
+    }
+    Ok(address)
+}
 
 /// Routes under `/api/v1`.
 pub fn api_routes() -> Router<AppState> {
@@ -159,6 +196,7 @@ async fn upload(
                     subject: format!("Chat: {}", saved.filename),
                     tags: Vec::new(),
                 },
+                None,
                 now,
             )
             .await?;
@@ -251,6 +289,25 @@ async fn download(
 /// The embeddable widget, hand-written, no dependencies.
 const WIDGET_JS: &str = include_str!("chat_assets/widget.js");
 
+/// The widget as served: without indentation and whole-line `//` comments
+/// (every page that embeds it loads it). The remaining line breaks stay, so
+/// automatic semicolon insertion is unchanged; the script has no multi-line
+/// strings.
+fn served_widget() -> &'static str {
+    static SERVED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SERVED.get_or_init(|| {
+        WIDGET_JS
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| !l.starts_with("//"))
+            .fold(String::with_capacity(WIDGET_JS.len()), |mut out, l| {
+                out.push_str(l);
+                out.push('\n');
+                out
+            })
+    })
+}
+
 async fn widget_js() -> Response {
     (
         [
@@ -259,7 +316,7 @@ async fn widget_js() -> Response {
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        WIDGET_JS,
+        served_widget(),
     )
         .into_response()
 }
@@ -428,6 +485,9 @@ enum FromVisitor {
     Message {
         client_id: String,
         text: String,
+        /// Leaves the message to be answered by email at this address.
+        #[serde(default)]
+        email: Option<String>,
     },
     /// Before a ticket exists: ask the answer bot first.
     Ask {
@@ -462,6 +522,11 @@ enum ToVisitor {
         ticket_id: Option<i64>,
         verified: bool,
         agents_available: bool,
+        /// The visitor's own address, when they gave or signed one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        /// Taken as an offline message: replies follow by email.
+        follow_up_email: bool,
         messages: Vec<ChatMessage>,
     },
     Ack {
@@ -469,6 +534,9 @@ enum ToVisitor {
         id: i64,
         ticket_id: i64,
         agents_available: bool,
+        /// For an offline message: where the replies will be mailed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        follow_up_email: Option<String>,
     },
     Message(ChatMessage),
     Typing {
@@ -485,6 +553,13 @@ enum ToVisitor {
     Error {
         code: &'static str,
         message: String,
+    },
+    /// An `error` about one message, named, so the widget keeps its text.
+    #[serde(rename = "error")]
+    Refused {
+        code: &'static str,
+        message: String,
+        client_id: String,
     },
 }
 
@@ -551,9 +626,14 @@ async fn socket(
                 conversation: None,
                 position: EventId(0),
                 bot: BotStage::default(),
+                name: None,
+                presence: None,
             };
             if let Err(e) = chat.run().await {
                 tracing::debug!(error = %e, "chat socket ended");
+            }
+            if let Some(socket) = chat.presence.take() {
+                chat.state.chat_presence().close(&chat.state, &socket).await;
             }
         }))
 }
@@ -579,6 +659,10 @@ struct Chat {
     /// The newest event of the ticket already handled (sent or filtered out).
     position: EventId,
     bot: BotStage,
+    /// The name the visitor gave at hello, for a contact made later.
+    name: Option<String>,
+    /// This socket's row in the store's list of open chat sockets.
+    presence: Option<String>,
 }
 
 /// The conversation with the answer bot before a person takes over.
@@ -640,14 +724,18 @@ impl Chat {
         self.hello(hello).await?;
         let mut shutdown = self.state.shutdown_signal();
         let mut feed: Option<crate::chat_feed::FeedReceiver> = None;
+        let mut followed: Option<TicketId> = None;
         loop {
             // Follow the ticket from the moment there is one (at hello, or
-            // when the first message or a hand-over opens it): subscribe
-            // first, then read, so nothing committed in between is missed.
-            if feed.is_none()
+            // when the first message or a hand-over opens it), and the new
+            // one when the chat moves (a follow-up of a closed ticket, an
+            // offline message for another requester): subscribe first, then
+            // read, so nothing committed in between is missed.
+            if followed != self.ticket()
                 && let Some(ticket) = self.ticket()
             {
                 feed = Some(self.state.follow_ticket(ticket));
+                followed = Some(ticket);
                 self.catch_up().await?;
             }
             tokio::select! {
@@ -695,6 +783,11 @@ impl Chat {
         };
         let store = self.state.store_arc();
         let now = self.state.now();
+        self.name = name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.chars().take(200).collect());
         let (token, conversation) = match resume_token {
             Some(token) => match store.conversation(&token_hash(&token)).await? {
                 Some(c) if c.widget_key == self.key.id => (token, c),
@@ -773,11 +866,25 @@ impl Chat {
                 .collect();
         }
         let agents_available = Self::agents_available(&self.state, conversation.ticket).await?;
+        let email = store
+            .contact(conversation.contact)
+            .await?
+            .map(|c| c.email)
+            .filter(|e| !tierdesk_store::chat::is_placeholder(e));
+        // Listed as open before the welcome: a reply from now on is seen here.
+        let presence = self
+            .state
+            .chat_presence()
+            .open(&self.state, conversation.id)
+            .await?;
+        self.presence = Some(presence);
         let welcome = ToVisitor::Welcome {
             conversation_token: token,
             ticket_id: conversation.ticket.map(|t| t.0),
             verified: conversation.verified,
             agents_available,
+            email,
+            follow_up_email: conversation.follow_up_email,
             messages,
         };
         self.conversation = Some(conversation);
@@ -869,11 +976,18 @@ impl Chat {
                 }
                 Ok(())
             }
-            FromVisitor::Message { client_id, text } => {
+            FromVisitor::Message {
+                client_id,
+                text,
+                email,
+            } => {
                 let Some(text) = self.checked(&client_id, &text).await? else {
                     return Ok(());
                 };
-                self.post(client_id, text).await
+                match email {
+                    Some(email) => self.leave_message(client_id, text, email).await,
+                    None => self.post(client_id, text).await,
+                }
             }
             FromVisitor::Ask { client_id, text } => {
                 let Some(text) = self.checked(&client_id, &text).await? else {
@@ -1036,7 +1150,7 @@ impl Chat {
         let note = tierdesk_core::kb::handover_message(&transcript, &shown);
         let answer = self.bot.answer.take();
         let first = own_words.clone();
-        let Some(ticket) = self.post_as(client_id, own_words, &first).await? else {
+        let Some(ticket) = self.post_as(client_id, own_words, &first, None).await? else {
             return Ok(());
         };
         let noted = self
@@ -1095,7 +1209,90 @@ impl Chat {
 
     async fn post(&mut self, client_id: String, text: String) -> Result<(), ChatError> {
         let subject = text.clone();
-        self.post_as(client_id, text, &subject).await.map(|_| ())
+        self.post_as(client_id, text, &subject, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// An offline message: checks the address before anything is written,
+    /// then records the message with that requester, marked to follow up
+    /// by email.
+    async fn leave_message(
+        &mut self,
+        client_id: String,
+        text: String,
+        email: String,
+    ) -> Result<(), ChatError> {
+        let Some(conversation) = self.conversation.clone() else {
+            return Err(ChatError::Closed);
+        };
+        let (contact, address) = if conversation.verified {
+            // A signed-in visitor's replies go to their signed address.
+            let address = self
+                .state
+                .store()
+                .contact(conversation.contact)
+                .await?
+                .map(|c| c.email)
+                .ok_or(StoreError::NotFound("contact"))?;
+            (conversation.contact, address)
+        } else {
+            let address = match follow_up_address(&email) {
+                Ok(address) => address,
+                Err(why) => {
+                    return self
+                        .send(&ToVisitor::Refused {
+                            code: "invalid_email",
+                            message: why,
+                            client_id,
+                        })
+                        .await;
+                }
+            };
+            match Self::contact(&self.state, &address, self.name.as_deref()).await {
+                Ok(contact) => (contact, address),
+                Err(why) => {
+                    return self
+                        .send(&ToVisitor::Refused {
+                            code: "invalid_email",
+                            message: why,
+                            client_id,
+                        })
+                        .await;
+                }
+            }
+        };
+        let subject = text.clone();
+        let Some(ticket) = self
+            .post_as(client_id, text, &subject, Some((contact, address)))
+            .await?
+        else {
+            return Ok(());
+        };
+        // A chat that already had its ticket is tagged too.
+        if let Ok(tag) = TagName::parse(OFFLINE_TAG)
+            && let Some(current) = self.state.store().ticket(ticket).await?
+            && !current.tags.contains(OFFLINE_TAG)
+        {
+            let tagged = self
+                .state
+                .store()
+                .change_ticket(
+                    ticket,
+                    None,
+                    tierdesk_store::TicketChange::Update(tierdesk_store::UpdateSpec {
+                        add_tags: vec![tag],
+                        ..Default::default()
+                    }),
+                    Actor::System,
+                    self.state.now(),
+                )
+                .await;
+            if let Err(e) = tagged {
+                tracing::warn!(error = %e, ticket = ticket.0, "offline chat not tagged");
+            }
+        }
+        Ok(())
     }
 
     /// Records a visitor message (the first opens the ticket, its subject
@@ -1105,6 +1302,7 @@ impl Chat {
         client_id: String,
         text: String,
         subject_source: &str,
+        follow_up: Option<(ContactId, String)>,
     ) -> Result<Option<TicketId>, ChatError> {
         let Some(conversation) = self.conversation.clone() else {
             return Err(ChatError::Closed);
@@ -1122,6 +1320,11 @@ impl Chat {
         {
             tags.push(tag);
         }
+        if follow_up.is_some()
+            && let Ok(tag) = TagName::parse(OFFLINE_TAG)
+        {
+            tags.push(tag);
+        }
         let posted = self
             .state
             .store()
@@ -1133,11 +1336,16 @@ impl Chat {
                     subject: format!("Chat: {subject}"),
                     tags,
                 },
+                follow_up.as_ref().map(|(contact, _)| *contact),
                 self.state.now(),
             )
             .await?;
         if let Some(c) = self.conversation.as_mut() {
             c.ticket = Some(posted.ticket.id);
+            if let Some((contact, _)) = &follow_up {
+                c.contact = *contact;
+                c.follow_up_email = true;
+            }
         }
         // Replies committed before this message go out before its
         // ack: a visitor who has the ack has everything older.
@@ -1148,6 +1356,7 @@ impl Chat {
             id: posted.event.0,
             ticket_id: posted.ticket.id.0,
             agents_available,
+            follow_up_email: follow_up.map(|(_, address)| address),
         })
         .await?;
         Ok(Some(posted.ticket.id))

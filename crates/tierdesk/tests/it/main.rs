@@ -8,6 +8,7 @@ mod bad_input;
 mod bench;
 mod bulk;
 mod chat;
+mod chat_offline;
 mod cli;
 mod cli_inbox;
 mod concurrency;

@@ -2,7 +2,10 @@
  *   <script src="https://DESK/widget.js" data-key="wk_..." async></script>
  * Optional signed identity: set window.TierdeskIdentity = {email, name, ts, sig}
  * before the tag. Everything lives in a Shadow DOM so the host page's CSS
- * cannot reach it. No dependencies. */
+ * cannot reach it. No dependencies.
+ * When no agent is available, the panel takes a message with the visitor's
+ * email address (required unless signed in) and confirms where the reply
+ * will go; the desk answers by email. */
 (function () {
   "use strict";
   var script = document.currentScript ||
@@ -51,7 +54,10 @@
     "input,textarea{flex:1;border:1px solid #b5bcc6;border-radius:8px;padding:6px 8px;background:#fff;min-width:0}" +
     "textarea{resize:none;height:38px}" +
     ".attach{background:#e8edf4;color:#1b1f24;padding:8px}" +
-    "label{font-size:12px;display:flex;flex-direction:column;gap:2px}";
+    "label{font-size:12px;display:flex;flex-direction:column;gap:2px}" +
+    ".offline{flex-direction:column;border:0}.offline textarea{height:80px}.offline *{flex:none}.offline b{font-weight:700}" +
+    ".error{color:#a4001d;font-size:12px}[aria-invalid=true]{border:2px solid #a4001d}" +
+    ".confirm{background:#e6f4ea;border-radius:8px;padding:6px 10px}";
   root.innerHTML =
     "<style>" + css + "</style>" +
     '<div class="w"><div class="panel" role="dialog" aria-label="Chat with support" hidden>' +
@@ -71,6 +77,8 @@
   var $ = function (s) { return root.querySelector(s); };
   var panel = $(".panel"), log = $(".log"), launch = $(".launch"), typingEl = $(".typing");
   var startForm = $("form.start"), sendForm = $("form.send"), textarea = sendForm.elements.text;
+  // The offline form is built when it is needed (no agent available).
+  var offlineForm = null, verified = false, knownEmail = "";
 
   // The newest message id on this page: a reconnect asks only for newer
   // ones; a fresh page (lastSeen 0) gets the whole conversation.
@@ -103,7 +111,8 @@
   var withPerson = false;
   function transmit(p) {
     if (!ws || !ready) return;
-    if (p.handover) ws.send(JSON.stringify({ type: "handover", client_id: p.client_id }));
+    if (p.offline) ws.send(JSON.stringify({ type: "message", client_id: p.client_id, text: p.text, email: p.email }));
+    else if (p.handover) ws.send(JSON.stringify({ type: "handover", client_id: p.client_id }));
     else ws.send(JSON.stringify({ type: withPerson ? "message" : "ask", client_id: p.client_id, text: p.text }));
   }
   function botAnswer(m) {
@@ -169,6 +178,60 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  // No agent available: the message goes with an email address (a signed-in
+  // visitor's own) and the desk answers by email.
+  function offlineMode() {
+    var f = offlineForm;
+    if (!f) {
+      f = offlineForm = document.createElement("form");
+      f.className = "offline";
+      f.noValidate = true;
+      f.setAttribute("aria-labelledby", "tdk-off");
+      f.innerHTML = '<p id="tdk-off"><b>No one is available right now.</b> Leave a message and we\u2019ll reply by email.</p>' +
+        '<label>Your message<textarea name="text"></textarea></label><label class="mail">Your email address' +
+        '<input name="email" type="email" autocomplete="email" required aria-describedby="tdk-err"></label>' +
+        '<p class="error" id="tdk-err" role="alert"></p><button type="submit">Send message</button>';
+      panel.insertBefore(f, sendForm);
+      f.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var text = f.elements.text.value.trim(), mail = f.elements.email.value.trim();
+        if (!text) return offlineError("Please write your message.");
+        if (!verified && !/^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(mail)) {
+          return offlineError(mail ? "Please check your email address: we need it to reply." :
+            "Please enter your email address so we can reply.");
+        }
+        offlineError("");
+        if (pending.some(function (p) { return p.offline; })) return;
+        f.querySelector("button").disabled = true;
+        var p = { client_id: uid(), text: text, email: verified ? "" : mail, offline: true };
+        pending.push(p);
+        transmit(p);
+      });
+    }
+    f.querySelector(".mail").hidden = verified;
+    f.elements.email.value = f.elements.email.value || knownEmail || saved.email || "";
+    sendForm.hidden = true;
+    f.hidden = false;
+  }
+  function offlineError(message) {
+    var mail = offlineForm.elements.email;
+    offlineForm.querySelector(".error").textContent = message;
+    offlineForm.querySelector("button").disabled = false;
+    if (message) mail.setAttribute("aria-invalid", "true"); else mail.removeAttribute("aria-invalid");
+    if (message && !verified) mail.focus();
+  }
+  // Taken: the visitor sees the message, and where the reply will go.
+  function offlineTaken(p, m) {
+    offlineError("");
+    offlineForm.hidden = true;
+    offlineForm.elements.text.value = "";
+    line("msg visitor", p.text, m.id);
+    saved.email = knownEmail = m.follow_up_email || knownEmail;
+    save();
+    line("note confirm", "Thanks! We\u2019ll reply by email to " + knownEmail + ".").setAttribute("role", "status");
+    sendForm.hidden = false;
+  }
+
   function connect() {
     ready = false;
     try { ws = new WebSocket(wsUrl); } catch (e) { retry(); return; }
@@ -194,10 +257,13 @@
         saved.token = m.conversation_token;
         save();
         if (m.ticket_id) withPerson = true;
+        verified = !!m.verified;
+        if (m.email) knownEmail = m.email;
         (m.messages || []).forEach(show);
-        if (!m.agents_available) {
-          line("note", "No agent is available right now. Leave your message" +
-            (saved.email ? "" : " and your email") + " and we\u2019ll answer by email.");
+        if (!m.agents_available && !m.follow_up_email) {
+          offlineMode();
+        } else if (!m.agents_available && knownEmail) {
+          line("note", "No one is available right now; we\u2019ll reply by email to " + knownEmail + ".");
         }
         pending.forEach(transmit);
       } else if (m.type === "answer") {
@@ -208,6 +274,7 @@
         withPerson = true;
         pending = pending.filter(function (p) {
           if (p.client_id !== m.client_id) return true;
+          if (p.offline) { offlineTaken(p, m); return false; }
           p.el.classList.remove("pending");
           if (shown[m.id] && shown[m.id] !== p.el) p.el.remove();
           else shown[m.id] = p.el;
@@ -222,7 +289,15 @@
         clearTimeout(typingTimer);
         typingTimer = setTimeout(function () { typingEl.textContent = ""; }, 4000);
       } else if (m.type === "error") {
-        if (m.code === "unknown_conversation") {
+        // An error about the offline message (named, or the only one waiting).
+        var refused = pending.filter(function (p) {
+          return p.offline && (m.client_id ? p.client_id === m.client_id : m.code !== "unknown_conversation");
+        })[0];
+        if (refused) {
+          // Nothing was recorded: the message stays in the form to correct.
+          pending = pending.filter(function (p) { return p !== refused; });
+          offlineError(m.message);
+        } else if (m.code === "unknown_conversation") {
           saved = { name: saved.name, email: saved.email };
           save();
         } else {
