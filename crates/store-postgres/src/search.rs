@@ -148,15 +148,17 @@ async fn passing(
     if tickets.is_empty() {
         return Ok(Default::default());
     }
-    let messages: Vec<ranked::WindowRow> = if ranked::needs_messages(&search.query, terms) {
-        ranked::select_messages(&tickets, EVENT_TEXT)
+    let needing = ranked::tickets_needing_messages(&search.query, terms, window);
+    let fetched: Vec<ranked::WindowRow> = if needing.is_empty() {
+        Vec::new()
+    } else {
+        ranked::select_messages(&needing, EVENT_TEXT)
             .build_query_as()
             .fetch_all(pool)
             .await
             .map_err(backend)?
-    } else {
-        Vec::new()
     };
+    let messages = ranked::deciding_messages(window, fetched);
     let decisions = ranked::TextDecisions::new(&search.query, terms, &messages);
     let decided = |q: &mut QueryBuilder<'_, Postgres>, text: &str| decisions.push(q, text);
     let rows: Vec<(i64,)> = ranked::select_passing(&tickets, &search.query, search.me, &decided)

@@ -249,23 +249,30 @@ pub fn fts_top_events(conn: &RawConnection, expression: &str, limit: u32) -> Res
         .map_err(sql_err)
 }
 
-/// The ids of the newest `window` messages matching an FTS5 `MATCH`
-/// expression: the messages a ranked search scores (see
-/// `tierdesk_store::ranked::RANKED_MESSAGES`), straight from the index with
-/// no ticket join, filter, scoring or snippet: the search benchmark's floor
-/// for the same work. Synchronous.
-pub fn fts_newest_events(conn: &RawConnection, expression: &str, window: i64) -> Result<Vec<i64>> {
+/// The newest `window` messages matching an FTS5 `MATCH` expression, id
+/// and text: what a ranked search must read to score them (see
+/// `tierdesk_store::ranked::RANKED_MESSAGES`), as one hand-written query
+/// with no filter, scoring, ticket rows or snippets: the search
+/// benchmark's floor for the same work. Synchronous.
+pub fn fts_newest_messages(
+    conn: &RawConnection,
+    expression: &str,
+    window: i64,
+) -> Result<Vec<(i64, String)>> {
     let mut statement = conn
         .0
         .prepare_cached(
-            "SELECT rowid FROM search_ticket_text WHERE search_ticket_text MATCH ?1 \
-             ORDER BY rowid DESC LIMIT ?2",
+            "SELECT e.id, coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.subject'), '') \
+             FROM (SELECT rowid AS event_id FROM search_ticket_text WHERE search_ticket_text MATCH ?1 \
+             ORDER BY rowid DESC LIMIT ?2) s JOIN ticket_events e ON e.id = s.event_id",
         )
         .map_err(sql_err)?;
     let rows = statement
-        .query_map(rusqlite::params![expression, window], |row| row.get(0))
+        .query_map(rusqlite::params![expression, window], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .map_err(sql_err)?;
-    rows.collect::<std::result::Result<Vec<i64>, _>>()
+    rows.collect::<std::result::Result<Vec<_>, _>>()
         .map_err(sql_err)
 }
 

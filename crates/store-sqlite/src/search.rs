@@ -57,18 +57,16 @@ const EVENT_TEXT: &str =
 /// The newest `limit` messages matching any term exactly, newest first
 /// from the index, which stops at the limit.
 fn ranked_hits(q: &mut QueryBuilder<'_, Sqlite>, terms: &[Vec<String>], limit: i64) {
-    q.push(
-        "(SELECT e.ticket_id AS hit_ticket_id, e.id AS hit_event_id, e.kind AS hit_kind, ",
-    )
-    .push(EVENT_TEXT)
-    .push(
-        " AS hit_text FROM (SELECT rowid AS event_id FROM search_ticket_text \
+    q.push("(SELECT e.ticket_id AS hit_ticket_id, e.id AS hit_event_id, e.kind AS hit_kind, ")
+        .push(EVENT_TEXT)
+        .push(
+            " AS hit_text FROM (SELECT rowid AS event_id FROM search_ticket_text \
          WHERE search_ticket_text MATCH ",
-    )
-    .push_bind(fts_any_exact(terms))
-    .push(" ORDER BY rowid DESC LIMIT ")
-    .push_bind(limit)
-    .push(") s JOIN ticket_events e ON e.id = s.event_id)");
+        )
+        .push_bind(fts_any_exact(terms))
+        .push(" ORDER BY rowid DESC LIMIT ")
+        .push_bind(limit)
+        .push(") s JOIN ticket_events e ON e.id = s.event_id)");
 }
 
 pub(crate) async fn search_tickets(
@@ -120,15 +118,17 @@ async fn passing(
     if tickets.is_empty() {
         return Ok(Default::default());
     }
-    let messages: Vec<ranked::WindowRow> = if ranked::needs_messages(&search.query, terms) {
-        ranked::select_messages(&tickets, EVENT_TEXT)
+    let needing = ranked::tickets_needing_messages(&search.query, terms, window);
+    let fetched: Vec<ranked::WindowRow> = if needing.is_empty() {
+        Vec::new()
+    } else {
+        ranked::select_messages(&needing, EVENT_TEXT)
             .build_query_as()
             .fetch_all(reads)
             .await
             .map_err(backend)?
-    } else {
-        Vec::new()
     };
+    let messages = ranked::deciding_messages(window, fetched);
     let decisions = ranked::TextDecisions::new(&search.query, terms, &messages);
     let decided = |q: &mut QueryBuilder<'_, Sqlite>, text: &str| decisions.push(q, text);
     let rows: Vec<(i64,)> = ranked::select_passing(&tickets, &search.query, search.me, &decided)

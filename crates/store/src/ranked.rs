@@ -28,7 +28,7 @@ pub const SNIPPET_CHARS: usize = 240;
 /// first; tickets that match only in older messages, or only as a prefix
 /// ("print" in "printer"), follow, newest first. Below this many matches
 /// the ranking covers every exact match.
-pub const RANKED_MESSAGES: i64 = 2_000;
+pub const RANKED_MESSAGES: i64 = 1_000;
 
 /// Pushes a subquery with one row per message among the newest `limit`
 /// messages matching any of `terms` exactly (each a word list: a word, or
@@ -72,16 +72,63 @@ pub fn select_hits<'a, DB: Database>(
     q
 }
 
-/// Whether deciding the query's text terms for the window's tickets needs
-/// their messages: not when the only ranking term is the only text term
-/// (every ticket in the window matches it).
-pub fn needs_messages(query: &Query, terms: &[Vec<String>]) -> bool {
+/// The window's tickets whose other messages are needed to decide the
+/// query's text terms: none when the only ranking term is the only text
+/// term (every ticket in the window matches it); when the query is an
+/// `OR` of its words alone, only those none of whose window messages has
+/// any of them; otherwise all.
+pub fn tickets_needing_messages(
+    query: &Query,
+    terms: &[Vec<String>],
+    window: &[WindowRow],
+) -> Vec<i64> {
+    let mut tickets: Vec<i64> = window.iter().map(|row| row.0).collect();
+    tickets.sort_unstable();
+    tickets.dedup();
+    if !needs_messages(query, terms) {
+        return Vec::new();
+    }
+    let words_only = match query {
+        Query::Or(all) => all.iter().all(|q| matches!(q, Query::Term(Term::Text(_)))),
+        _ => false,
+    };
+    if !words_only {
+        return tickets;
+    }
+    let stems: Vec<Vec<String>> = terms.iter().map(|w| score::stems(w)).collect();
+    let found: std::collections::HashSet<i64> = window
+        .iter()
+        .filter(|(_, _, _, text)| {
+            let doc = score::Words::new(text);
+            stems.iter().any(|s| doc.has(s))
+        })
+        .map(|row| row.0)
+        .collect();
+    tickets.retain(|t| !found.contains(t));
+    tickets
+}
+
+fn needs_messages(query: &Query, terms: &[Vec<String>]) -> bool {
     match query {
         Query::And(all) | Query::Or(all) => all.iter().any(|q| needs_messages(q, terms)),
         Query::Not(inner) => needs_messages(inner, terms),
         Query::Term(Term::Text(text)) => !matches!(terms, [sole] if search_words(text) == *sole),
         Query::Term(_) => false,
     }
+}
+
+/// The messages that decide the text terms: the window's, and all of the
+/// tickets' in `fetched` (see [`tickets_needing_messages`]).
+pub fn deciding_messages(window: &[WindowRow], fetched: Vec<WindowRow>) -> Vec<WindowRow> {
+    let complete: std::collections::HashSet<i64> = fetched.iter().map(|row| row.0).collect();
+    let mut messages = fetched;
+    messages.extend(
+        window
+            .iter()
+            .filter(|row| !complete.contains(&row.0))
+            .cloned(),
+    );
+    messages
 }
 
 /// How each text term of a query holds for the window's tickets: the sole
@@ -106,20 +153,21 @@ impl TextDecisions {
         words.retain(|w| Some(w) != sole.as_ref());
         words.sort();
         words.dedup();
-        let tokens: Vec<(i64, Vec<String>)> = if words.is_empty() {
+        let docs: Vec<(i64, score::Words)> = if words.is_empty() {
             Vec::new()
         } else {
             messages
                 .iter()
-                .map(|(ticket, _, _, text)| (*ticket, score::lowercase_tokens(text)))
+                .map(|(ticket, _, _, text)| (*ticket, score::Words::new(text)))
                 .collect()
         };
         let tickets_with = words
             .into_iter()
             .map(|w| {
-                let with: std::collections::BTreeSet<i64> = tokens
+                let stems = score::stems(&w);
+                let with: std::collections::BTreeSet<i64> = docs
                     .iter()
-                    .filter(|(_, doc)| score::has_words(doc, &w))
+                    .filter(|(_, doc)| doc.has(&stems))
                     .map(|(ticket, _)| *ticket)
                     .collect();
                 (w, with.into_iter().collect())
@@ -493,12 +541,16 @@ mod tests {
         let decided = |q: &mut QueryBuilder<'_, sqlx::Sqlite>, text: &str| decisions.push(q, text);
         let mut q = QueryBuilder::new("");
         push_where(&mut q, &query, None, &decided);
-        (q.sql().to_string(), needs_messages(&query, terms))
+        let window: Vec<WindowRow> = messages.to_vec();
+        let needing = tickets_needing_messages(&query, terms, &window);
+        (q.sql().to_string(), !needing.is_empty())
     }
 
     #[test]
     fn text_terms_are_decided_for_the_window_tickets() {
-        let row = |ticket: i64, text: &str| (ticket, ticket * 10, "created".to_string(), text.to_string());
+        let row = |ticket: i64, text: &str| {
+            (ticket, ticket * 10, "created".to_string(), text.to_string())
+        };
         let messages = [
             row(1, "The printer stopped again"),
             row(2, "Printers on floor 2"),
@@ -515,8 +567,37 @@ mod tests {
         assert!(both.contains("(id IN (?, ?)) AND (id IN (?))"), "{both}");
         let (negated, _) = sql("printer -vpn", &terms(&["printer"]), &messages);
         assert!(negated.contains("NOT (id IN (?))"), "{negated}");
-        let (absent, _) = sql("printer xylophone", &terms(&["printer", "xylophone"]), &messages);
+        let (absent, _) = sql(
+            "printer xylophone",
+            &terms(&["printer", "xylophone"]),
+            &messages,
+        );
         assert!(absent.contains("1 = 0"), "{absent}");
+    }
+
+    #[test]
+    fn an_or_of_words_fetches_messages_only_for_tickets_the_window_leaves_open() {
+        let row = |ticket: i64, text: &str| {
+            (ticket, ticket * 10, "created".to_string(), text.to_string())
+        };
+        let window = [
+            row(1, "Invoice 42 is wrong"),
+            row(2, "refunds pending"),
+            row(3, "Re: your mail"),
+        ];
+        let query =
+            Query::parse("invoice OR refund", Timestamp(0)).unwrap_or_else(|e| panic!("{e}"));
+        let terms = ranking_terms(&query);
+        assert_eq!(tickets_needing_messages(&query, &terms, &window), [3]);
+        let query = Query::parse("invoice refund", Timestamp(0)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tickets_needing_messages(&query, &terms, &window), [1, 2, 3]);
+        let query = Query::parse("invoice", Timestamp(0)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(tickets_needing_messages(&query, &ranking_terms(&query), &window).is_empty());
+        // Fetched tickets' messages replace their window rows; others keep theirs.
+        let messages =
+            deciding_messages(&window, vec![row(3, "Re: your mail"), row(3, "refund me")]);
+        assert_eq!(messages.len(), 4);
+        assert_eq!(messages.iter().filter(|m| m.0 == 3).count(), 2);
     }
 
     #[test]

@@ -827,13 +827,22 @@ pub async fn search_ranks_recent_matches_then_the_rest(store: Arc<dyn Store>) {
     }
     // A page that starts past the ranked part.
     let past = search_ids(&*store, "zeppelin", me, newer_count as u32, 10).await;
-    assert_eq!(past.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), [old.id]);
+    assert_eq!(
+        past.iter().map(|h| h.ticket.id).collect::<Vec<_>>(),
+        [old.id]
+    );
 
     // Filters and further terms hold in both parts.
     let only_old = search_ids(&*store, "zeppelin requester:old@seam.test", me, 0, 50).await;
-    assert_eq!(only_old.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), [old.id]);
+    assert_eq!(
+        only_old.iter().map(|h| h.ticket.id).collect::<Vec<_>>(),
+        [old.id]
+    );
     let both = search_ids(&*store, "zeppelin blimp", me, 0, 50).await;
-    assert_eq!(both.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), [old.id]);
+    assert_eq!(
+        both.iter().map(|h| h.ticket.id).collect::<Vec<_>>(),
+        [old.id]
+    );
     let without = search_ids(&*store, "zeppelin -blimp", me, 0, 200).await;
     assert_eq!(without.len(), newer_count);
     assert!(without.iter().all(|h| h.ticket.id != old.id));
@@ -848,6 +857,9 @@ pub async fn search_ranks_recent_matches_then_the_rest(store: Arc<dyn Store>) {
     let prefix = search_ids(&*store, "zepp", me, 0, 200).await;
     let mut newest_first = ids.clone();
     newest_first.sort_by(|a, b| b.cmp(a));
-    assert_eq!(prefix.iter().map(|h| h.ticket.id).collect::<Vec<_>>(), newest_first);
+    assert_eq!(
+        prefix.iter().map(|h| h.ticket.id).collect::<Vec<_>>(),
+        newest_first
+    );
     assert!(prefix.iter().all(|h| h.matched.is_some()), "{prefix:?}");
 }

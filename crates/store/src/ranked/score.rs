@@ -15,17 +15,14 @@ const B: f64 = 0.75;
 /// word matches a token that starts with its stem ("printing" counts
 /// "printers"), several words count where they stand in a row.
 pub fn bm25<'t>(texts: impl Iterator<Item = &'t str>, terms: &[Vec<String>]) -> Vec<f64> {
-    let stems: Vec<Vec<String>> = terms
-        .iter()
-        .map(|words| words.iter().map(|w| stem(w)).collect())
-        .collect();
-    let docs: Vec<Vec<String>> = texts.map(lowercase_tokens).collect();
+    let stems: Vec<Vec<String>> = terms.iter().map(|words| stems(words)).collect();
+    let docs: Vec<Words> = texts.map(Words::new).collect();
     let counts: Vec<Vec<usize>> = docs
         .iter()
-        .map(|doc| stems.iter().map(|s| occurrences(doc, s)).collect())
+        .map(|doc| stems.iter().map(|s| doc.occurrences(s)).collect())
         .collect();
     let n = docs.len() as f64;
-    let average_length = docs.iter().map(Vec::len).sum::<usize>() as f64 / n.max(1.0);
+    let average_length = docs.iter().map(Words::len).sum::<usize>() as f64 / n.max(1.0);
     let idf: Vec<f64> = (0..stems.len())
         .map(|i| {
             let df = counts.iter().filter(|c| c[i] > 0).count() as f64;
@@ -48,33 +45,55 @@ pub fn bm25<'t>(texts: impl Iterator<Item = &'t str>, terms: &[Vec<String>]) -> 
         .collect()
 }
 
-/// A text's words, lowercased.
-pub fn lowercase_tokens(text: &str) -> Vec<String> {
-    tokens(text)
-        .into_iter()
-        .map(|r| text[r].to_lowercase())
-        .collect()
+/// The stems a term's words match by (see [`Words::occurrences`]).
+pub fn stems(words: &[String]) -> Vec<String> {
+    words.iter().map(|w| stem(w)).collect()
 }
 
-/// Whether `doc` (see [`lowercase_tokens`]) has `words` in a row, each as
-/// a word that starts with its stem.
-pub fn has_words(doc: &[String], words: &[String]) -> bool {
-    let stems: Vec<String> = words.iter().map(|w| stem(w)).collect();
-    occurrences(doc, &stems) > 0
+/// A text lowercased once, with its words' byte ranges.
+pub struct Words {
+    text: String,
+    ranges: Vec<std::ops::Range<usize>>,
 }
 
-/// How often `words` occur in a row in `doc` (lowercased tokens).
-fn occurrences(doc: &[String], words: &[String]) -> usize {
-    if words.is_empty() || doc.len() < words.len() {
-        return 0;
+impl Words {
+    pub fn new(text: &str) -> Words {
+        let text = text.to_lowercase();
+        let ranges = tokens(&text);
+        Words { text, ranges }
     }
-    doc.windows(words.len())
-        .filter(|run| {
-            run.iter()
-                .zip(words)
-                .all(|(token, word)| token.starts_with(word.as_str()))
-        })
-        .count()
+
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Whether `stems` occur in a row, each as a word that starts with it.
+    pub fn has(&self, stems: &[String]) -> bool {
+        self.occurrences(stems) > 0
+    }
+
+    /// How often `stems` occur in a row, each as a word that starts with it.
+    fn occurrences(&self, stems: &[String]) -> usize {
+        let Some(first) = stems.first() else {
+            return 0;
+        };
+        // Most texts lack the word: one substring search says so.
+        if self.ranges.len() < stems.len() || !self.text.contains(first.as_str()) {
+            return 0;
+        }
+        self.ranges
+            .windows(stems.len())
+            .filter(|run| {
+                run.iter()
+                    .zip(stems)
+                    .all(|(range, stem)| self.text[range.clone()].starts_with(stem.as_str()))
+            })
+            .count()
+    }
 }
 
 #[cfg(test)]
@@ -120,9 +139,16 @@ mod tests {
 
     #[test]
     fn phrases_count_words_in_a_row_only() {
-        let texts = ["error 500 on save", "500 errors and an error", "nothing here"];
+        let texts = [
+            "error 500 on save",
+            "500 errors and an error",
+            "nothing here",
+        ];
         let scores = bm25(texts.iter().copied(), &terms(&["error 500"]));
-        assert!(scores[0] > 0.0 && scores[1] == 0.0 && scores[2] == 0.0, "{scores:?}");
+        assert!(
+            scores[0] > 0.0 && scores[1] == 0.0 && scores[2] == 0.0,
+            "{scores:?}"
+        );
     }
 
     #[test]
