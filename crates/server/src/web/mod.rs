@@ -121,6 +121,7 @@ pub(crate) fn router() -> Router<AppState> {
             get(portal_link::confirm_page).post(portal_link::confirm),
         )
         .route("/portal", get(portal::home))
+        .route("/portal/logout", post(portal::logout))
         .route("/portal/tickets", post(portal::create))
         .route("/portal/tickets/{id}", get(portal::ticket_page))
         .route("/portal/tickets/{id}/reply", post(portal::reply))

@@ -8,8 +8,8 @@ use super::render::page;
 use super::{Fields, WebError, cross_site, see_other};
 use crate::AppState;
 use crate::auth::{
-    Credential, Identity, authenticate, constant_time_eq, cookie_value, random_secret,
-    wants_secure_cookie,
+    Credential, Identity, authenticate, clear_session_cookie, constant_time_eq, cookie_value,
+    random_secret, wants_secure_cookie,
 };
 use crate::extract::ClientIp;
 use crate::routes::session::{LoginRequest, portal_login};
@@ -138,6 +138,31 @@ async fn customer_form(state: &AppState, request: Request) -> Result<(Contact, F
         return Err(WebError::csrf().into_response());
     }
     Ok((contact, fields))
+}
+
+/// `POST /portal/logout`: ends the customer's session (same-site, with the
+/// session's CSRF token) and returns to the portal's sign-in page.
+pub(crate) async fn logout(State(state): State<AppState>, request: Request) -> Response {
+    let headers = request.headers().clone();
+    if let Err(refused) = customer_form(&state, request).await {
+        return refused;
+    }
+    if let Ok(Some(crate::auth::Caller {
+        credential: Credential::Session { token_hash, .. },
+        ..
+    })) = authenticate(&headers, &state).await
+    {
+        if let Err(e) = state.store().delete_session(&token_hash).await {
+            return WebError::from(crate::error::ApiError::from(e)).into_response();
+        }
+        state.credentials().clear();
+    }
+    let secure = wants_secure_cookie(state.config().public_url.as_deref(), &headers);
+    let mut response = see_other("/portal/login");
+    if let Ok(value) = HeaderValue::from_str(&clear_session_cookie(secure)) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {

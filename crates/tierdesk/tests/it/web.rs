@@ -979,4 +979,17 @@ async fn portal_shows_only_own_tickets_and_never_internal_notes() {
     let (status, headers, _) = Browser::new(&desk.url).get("/portal").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[LOCATION], "/portal/login");
+
+    // Signing out needs the session's token, then ends the session for good.
+    assert!(home.contains("action=\"/portal/logout\""), "{home}");
+    let (status, _, _) = browser.post("/portal/logout", &[("csrf", "forged")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = browser.get("/portal").await;
+    assert_eq!(status, StatusCode::OK, "a refused sign-out leaves the session");
+    let (status, headers, _) = browser.submit("/portal/logout", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], "/portal/login");
+    let (status, headers, _) = browser.get("/portal").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], "/portal/login");
 }
