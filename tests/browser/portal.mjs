@@ -224,6 +224,13 @@ try {
     await noSidewaysScroll(small, "a request");
   });
 
+  await step("A signs out and the portal asks to sign in again", async () => {
+    await small.getByRole("button", { name: "Sign out" }).click();
+    await small.waitForURL(`${base}/portal/login`);
+    await small.goto(`${base}/portal`);
+    assert.equal(new URL(small.url()).pathname, "/portal/login");
+  });
+
   await step("no dialogs, CSP violations or script errors", async () => {
     assert.deepEqual(pages.flatMap((p) => p.problems), []);
   });
