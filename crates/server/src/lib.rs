@@ -20,6 +20,7 @@ pub mod public_limits;
 mod routes;
 pub mod sla;
 pub mod smtp;
+mod ticket_presence;
 pub mod views;
 mod web;
 pub mod worker;
@@ -99,6 +100,8 @@ pub struct AppState {
     chat_feed: Arc<chat_feed::ChatFeed>,
     /// This instance's open chat sockets, listed in the store.
     chat_presence: Arc<chat_presence::ChatPresence>,
+    /// Who else is on each ticket, for the agent app (this instance).
+    ticket_presence: Arc<ticket_presence::TicketPresence>,
     /// This instance's knowledge-base index.
     kb: Arc<kb::KbSearch>,
     answer_options: Arc<tierdesk_kb::AnswerOptions>,
@@ -124,6 +127,7 @@ impl AppState {
             typing: tokio::sync::broadcast::Sender::new(256),
             chat_feed: Arc::default(),
             chat_presence: Arc::default(),
+            ticket_presence: Arc::default(),
             kb: Arc::new(
                 kb::KbSearch::in_memory()
                     .unwrap_or_else(|e| panic!("an in-memory search index: {e}")),
@@ -197,6 +201,10 @@ impl AppState {
 
     pub(crate) fn typing(&self) -> &tokio::sync::broadcast::Sender<routes::chat::Typing> {
         &self.typing
+    }
+
+    pub(crate) fn ticket_presence(&self) -> &ticket_presence::TicketPresence {
+        &self.ticket_presence
     }
 
     /// Events of `ticket` from now on, for a chat socket.

@@ -969,6 +969,9 @@ impl Chat {
             }
             FromVisitor::Typing => {
                 if let Some(ticket) = self.ticket() {
+                    self.state
+                        .ticket_presence()
+                        .visitor_typing(ticket, std::time::Instant::now());
                     let _ = self.state.typing().send(Typing {
                         ticket,
                         agent: false,

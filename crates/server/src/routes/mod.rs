@@ -13,6 +13,7 @@ pub(crate) mod mail;
 pub(crate) mod meta;
 pub(crate) mod notifications;
 pub(crate) mod people;
+pub(crate) mod presence;
 pub(crate) mod rules;
 pub(crate) mod saved_views;
 pub(crate) mod search;
@@ -184,7 +185,8 @@ pub fn router() -> Router<AppState> {
         .merge(escalation::routes())
         .merge(notifications::routes())
         .merge(mail::routes())
-        .merge(chat::api_routes());
+        .merge(chat::api_routes())
+        .merge(presence::routes());
     Router::new()
         .route("/", get(meta::index))
         .route("/healthz", get(meta::healthz))

@@ -91,6 +91,24 @@ impl Browser {
         (status, headers, response.text().await.unwrap())
     }
 
+    /// Posts JSON to the API as the app's scripts do: session cookie,
+    /// `x-csrf-token` header when given.
+    pub(crate) async fn post_json(
+        &self,
+        path: &str,
+        csrf: Option<&str>,
+        body: serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+
     /// Posts a form with the session's CSRF token added.
     async fn submit(
         &self,
@@ -985,11 +1003,73 @@ async fn portal_shows_only_own_tickets_and_never_internal_notes() {
     let (status, _, _) = browser.post("/portal/logout", &[("csrf", "forged")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = browser.get("/portal").await;
-    assert_eq!(status, StatusCode::OK, "a refused sign-out leaves the session");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a refused sign-out leaves the session"
+    );
     let (status, headers, _) = browser.submit("/portal/logout", &[]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[LOCATION], "/portal/login");
     let (status, headers, _) = browser.get("/portal").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[LOCATION], "/portal/login");
+}
+
+/// Collision detection: two agents on one ticket see each other viewing
+/// and typing; a chat visitor's typing shows too; the page carries the
+/// line the script fills; customers and forged requests are refused.
+#[tokio::test]
+async fn agents_on_one_ticket_see_each_other() {
+    let desk = Desk::start().await;
+    desk.agent("amy@desk.test", Role::Agent, Tier::ONE).await;
+    desk.agent("kim@desk.test", Role::Agent, Tier::TWO).await;
+    let ticket = desk
+        .admin
+        .open_ticket("bob@customer.test", "Printer on fire")
+        .await;
+    let id = ticket["id"].as_i64().unwrap();
+    let path = format!("/api/v1/tickets/{id}/presence");
+    let amy = Browser::login(&desk.url, "amy@desk.test").await;
+    let kim = Browser::login(&desk.url, "kim@desk.test").await;
+    let (_, _, page) = amy.get(&format!("/tickets/{id}")).await;
+    assert!(page.contains("id=\"presence\""), "{page}");
+
+    let (status, alone) = amy.post_json(&path, Some(&amy.csrf), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{alone}");
+    assert_eq!(
+        alone,
+        json!({"viewing": [], "typing": [], "visitor_typing": false})
+    );
+    let (status, seen) = kim
+        .post_json(&path, Some(&kim.csrf), json!({"typing": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen["viewing"], json!(["amy"]));
+    assert_eq!(seen["typing"], json!([]));
+    let (_, seen) = amy
+        .post_json(&path, Some(&amy.csrf), json!({"typing": false}))
+        .await;
+    assert_eq!(seen["viewing"], json!(["kim"]));
+    assert_eq!(seen["typing"], json!(["kim"]), "kim typed a moment ago");
+
+    // Without the page's CSRF token, or as nobody, nothing is reported.
+    let (status, _) = amy.post_json(&path, None, json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = Browser::new(&desk.url)
+        .post_json(&path, None, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = amy
+        .post_json(
+            "/api/v1/tickets/999999/presence",
+            Some(&amy.csrf),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = amy
+        .post_json(&path, Some(&amy.csrf), json!({"typing": "yes"}))
+        .await;
+    assert!(status.is_client_error(), "{status}");
 }

@@ -282,6 +282,46 @@
       });
     }
   }
+  // Collision detection: the page reports itself open (and typing) and
+  // shows who else is on the ticket.
+  var presenceCsrf = $("input[name=csrf]");
+  var presenceLine = $("#presence");
+  function names(list) {
+    return list.length <= 2 ? list.join(" and ") : list.slice(0, -1).join(", ") + " and " + list[list.length - 1];
+  }
+  function reportPresence(typing) {
+    if (!presenceCsrf || !presenceLine) return;
+    fetch("/api/v1/tickets/" + ticketId + "/presence", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "x-csrf-token": presenceCsrf.value, "content-type": "application/json" },
+      body: JSON.stringify({ typing: typing })
+    }).then(function (r) { return r.ok ? r.json() : null; }).then(function (others) {
+      if (!others) return;
+      var parts = [];
+      var watching = others.viewing.filter(function (n) { return others.typing.indexOf(n) < 0; });
+      if (others.typing.length) parts.push(names(others.typing) + (others.typing.length > 1 ? " are" : " is") + " typing a reply or note");
+      if (watching.length) parts.push(names(watching) + (watching.length > 1 ? " are" : " is") + " also viewing this ticket");
+      if (others.visitor_typing) parts.push("The visitor is typing…");
+      var text = parts.join(" · ");
+      if (presenceLine.textContent !== text) presenceLine.textContent = text;
+      presenceLine.hidden = !text;
+    }).catch(function () {});
+  }
+  if (ticket) {
+    reportPresence(false);
+    setInterval(function () { if (!document.hidden) reportPresence(false); }, 5000);
+    var reportedTypingAt = 0;
+    var presenceComposer = $("#body");
+    if (presenceComposer) {
+      presenceComposer.addEventListener("input", function () {
+        if (Date.now() - reportedTypingAt < 2000) return;
+        reportedTypingAt = Date.now();
+        reportPresence(true);
+      });
+    }
+  }
+
   var refreshTimeline = later(function () {
     var after = ticket.getAttribute("data-last-event") || "0";
     fetch("/tickets/" + ticketId + "/timeline?after=" + encodeURIComponent(after), { credentials: "same-origin" })
