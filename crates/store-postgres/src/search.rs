@@ -103,125 +103,96 @@ pub(crate) async fn search_tickets(pool: &PgPool, search: &SearchQuery) -> Resul
             ..search.clone()
         });
     let search = resolved.as_ref().unwrap_or(search);
-    let terms = ranked::ranking_terms(&search.query);
-    if terms.is_empty() {
-        return Err(StoreError::invalid("q", ranked::NEEDS_WORDS));
-    }
-    let window: Vec<ranked::WindowRow> = ranked::select_hits(&terms, ranked_hits)
-        .build_query_as()
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?;
-    let passing = passing(pool, search, &terms, &window).await?;
-    let window = window
-        .into_iter()
-        .filter(|row| passing.contains(&row.0))
-        .collect();
-    let ranked = ranked::rank_window(window, &terms, search.offset, search.limit);
-    let ids: Vec<i64> = ranked.page.iter().map(|(id, _)| *id).collect();
-    let mut tickets = tickets_by_id(pool, &ids).await?;
-    let mut hits = Vec::with_capacity(search.limit as usize);
-    for (id, message) in ranked.page {
-        let ticket = tickets
-            .remove(&id)
-            .ok_or_else(|| StoreError::Backend(format!("ticket {id} vanished mid-search")))?;
-        hits.push(ranked::hit(ticket, Some(message), &terms));
-    }
-    let (limit, offset) = ranked::rest_window(search, hits.len(), ranked.total);
-    if limit > 0 {
-        hits.extend(rest(pool, search, &terms, limit, offset).await?);
-    }
-    Ok(hits)
+    ranked::driver::search(&Reads(pool), search).await
 }
 
-/// Which of the window's tickets the query selects, its text terms
-/// decided on the tickets' own messages (see `ranked::decide_text`).
-async fn passing(
-    pool: &PgPool,
-    search: &SearchQuery,
-    terms: &[Vec<String>],
-    window: &[ranked::WindowRow],
-) -> Result<std::collections::HashSet<i64>> {
-    let mut tickets: Vec<i64> = window.iter().map(|row| row.0).collect();
-    tickets.sort_unstable();
-    tickets.dedup();
-    if tickets.is_empty() {
-        return Ok(Default::default());
-    }
-    let needing = ranked::tickets_needing_messages(&search.query, terms, window);
-    let fetched: Vec<ranked::WindowRow> = if needing.is_empty() {
-        Vec::new()
-    } else {
-        ranked::select_messages(&needing, EVENT_TEXT)
+/// A search's reads on Postgres; the shared driver decides what to read.
+struct Reads<'p>(&'p PgPool);
+
+#[async_trait::async_trait]
+impl ranked::driver::SearchReads for Reads<'_> {
+    async fn window(&self, terms: &[Vec<String>]) -> Result<Vec<ranked::WindowRow>> {
+        ranked::select_hits(terms, ranked_hits)
             .build_query_as()
-            .fetch_all(pool)
+            .fetch_all(self.0)
+            .await
+            .map_err(backend)
+    }
+
+    async fn messages(&self, ids: &[i64]) -> Result<Vec<ranked::WindowRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        ranked::select_messages(ids, EVENT_TEXT)
+            .build_query_as()
+            .fetch_all(self.0)
+            .await
+            .map_err(backend)
+    }
+
+    async fn passing(
+        &self,
+        ids: &[i64],
+        query: &Query,
+        me: Option<AgentId>,
+        decisions: &ranked::TextDecisions,
+    ) -> Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let decided = |q: &mut QueryBuilder<'_, Postgres>, text: &str| decisions.push(q, text);
+        let rows: Vec<(i64,)> = ranked::select_passing(ids, query, me, &decided)
+            .build_query_as()
+            .fetch_all(self.0)
+            .await
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn tickets(&self, ids: &[i64]) -> Result<Vec<Ticket>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        ranked::select_tickets_by_id(ids)
+            .build_query_as::<TicketRow>()
+            .fetch_all(self.0)
             .await
             .map_err(backend)?
-    };
-    let messages = ranked::deciding_messages(window, fetched);
-    let decisions = ranked::TextDecisions::new(&search.query, terms, &messages);
-    let decided = |q: &mut QueryBuilder<'_, Postgres>, text: &str| decisions.push(q, text);
-    let rows: Vec<(i64,)> = ranked::select_passing(&tickets, &search.query, search.me, &decided)
-        .build_query_as()
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
-}
-
-async fn tickets_by_id(
-    pool: &PgPool,
-    ids: &[i64],
-) -> Result<std::collections::HashMap<i64, Ticket>> {
-    if ids.is_empty() {
-        return Ok(Default::default());
+            .into_iter()
+            .map(Ticket::try_from)
+            .collect()
     }
-    ranked::select_tickets_by_id(ids)
-        .build_query_as::<TicketRow>()
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?
-        .into_iter()
-        .map(|row| Ticket::try_from(row).map(|t| (t.id.0, t)))
-        .collect()
-}
 
-/// The page's part after the ranked tickets, each with its best message.
-async fn rest(
-    pool: &PgPool,
-    search: &SearchQuery,
-    terms: &[Vec<String>],
-    limit: u32,
-    offset: u32,
-) -> Result<Vec<SearchHit>> {
-    let tickets = ranked::select_rest(search, terms, ranked_hits, &text_matches, limit, offset)
-        .build_query_as::<TicketRow>()
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?
-        .into_iter()
-        .map(Ticket::try_from)
-        .collect::<Result<Vec<_>>>()?;
-    if tickets.is_empty() {
-        return Ok(Vec::new());
+    async fn newest_ids(
+        &self,
+        filter: &Query,
+        me: Option<AgentId>,
+        limit: i64,
+    ) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = ranked::select_newest_ids(filter, me, &text_matches, limit)
+            .build_query_as()
+            .fetch_all(self.0)
+            .await
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
-    let ids: Vec<i64> = tickets.iter().map(|t| t.id.0).collect();
-    let rows: Vec<ranked::WindowRow> = ranked::select_messages(&ids, EVENT_TEXT)
-        .build_query_as()
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?;
-    let best = ranked::best_per_ticket(rows, terms);
-    Ok(tickets
-        .into_iter()
-        .map(|ticket| {
-            let matched = best
-                .get(&ticket.id.0)
-                .filter(|(score, _)| *score > 0.0)
-                .map(|(_, m)| m.clone());
-            ranked::hit(ticket, matched, terms)
-        })
-        .collect())
+
+    async fn rest_by_index(
+        &self,
+        search: &SearchQuery,
+        terms: &[Vec<String>],
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Ticket>> {
+        ranked::select_rest(search, terms, ranked_hits, &text_matches, limit, offset)
+            .build_query_as::<TicketRow>()
+            .fetch_all(self.0)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .map(Ticket::try_from)
+            .collect()
+    }
 }
 
 pub(crate) async fn query_tickets(pool: &PgPool, query: &TicketQuery) -> Result<Vec<Ticket>> {

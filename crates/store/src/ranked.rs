@@ -11,6 +11,7 @@ use crate::search::{TextMatcher, push_where, search_words};
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use tierdesk_core::query::{Query, Term};
 
+pub mod driver;
 pub mod score;
 
 /// The deepest page a ranked search serves; beyond it, refine the query.
@@ -148,6 +149,16 @@ impl TextDecisions {
             [sole] => Some(sole.clone()),
             _ => None,
         };
+        TextDecisions::decide(query, sole, messages)
+    }
+
+    /// Every text term decided on `messages`, all of the tickets'
+    /// messages: for tickets outside the window.
+    pub fn every_term(query: &Query, messages: &[WindowRow]) -> TextDecisions {
+        TextDecisions::decide(query, None, messages)
+    }
+
+    fn decide(query: &Query, sole: Option<Vec<String>>, messages: &[WindowRow]) -> TextDecisions {
         let mut words = Vec::new();
         text_terms(query, &mut words);
         words.retain(|w| Some(w) != sole.as_ref());
@@ -352,6 +363,25 @@ where
         .push_bind(i64::from(limit))
         .push(" OFFSET ")
         .push_bind(i64::from(offset));
+    q
+}
+
+/// `SELECT id FROM tickets WHERE … ORDER BY id DESC LIMIT …`: the newest
+/// tickets a filter without text terms selects.
+pub fn select_newest_ids<'a, DB>(
+    filter: &'a Query,
+    me: Option<tierdesk_core::AgentId>,
+    text: TextMatcher<'a, DB>,
+    limit: i64,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new("SELECT id FROM tickets WHERE ");
+    push_where(&mut q, filter, me, text);
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
     q
 }
 

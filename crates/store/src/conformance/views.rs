@@ -862,4 +862,52 @@ pub async fn search_ranks_recent_matches_then_the_rest(store: Arc<dyn Store>) {
         newest_first
     );
     assert!(prefix.iter().all(|h| h.matched.is_some()), "{prefix:?}");
+
+    // With field filters that select few tickets the rest is decided on
+    // those tickets' own messages: the same tickets, in the same order.
+    let open_prefix = search_ids(&*store, "zepp tier:1", me, 0, 200).await;
+    assert_eq!(
+        open_prefix.iter().map(|h| h.ticket.id).collect::<Vec<_>>(),
+        newest_first
+    );
+    assert!(open_prefix.iter().all(|h| h.matched.is_some()));
+    for size in [7, 25] {
+        let mut paged = Vec::new();
+        for offset in (0..ids.len() as u32 + size).step_by(size as usize) {
+            paged.extend(
+                search_ids(&*store, "zepp tier:1", me, offset, size)
+                    .await
+                    .into_iter()
+                    .map(|h| h.ticket.id),
+            );
+        }
+        assert_eq!(paged, newest_first, "pages of {size} through the filter");
+    }
+    let old_prefix = search_ids(&*store, "zepp requester:old@seam.test", me, 0, 50).await;
+    assert_eq!(
+        old_prefix.iter().map(|h| h.ticket.id).collect::<Vec<_>>(),
+        [old.id]
+    );
+    let old_match = old_prefix[0].matched.as_ref().unwrap();
+    assert!(
+        old_match.snippet.contains("<mark>"),
+        "{}",
+        old_match.snippet
+    );
+    let blimp = search_ids(&*store, "zeppelin blimp tier:1", me, 0, 50).await;
+    assert_eq!(
+        blimp.iter().map(|h| h.ticket.id).collect::<Vec<_>>(),
+        [old.id]
+    );
+    let no_blimp = search_ids(&*store, "zepp -blimp tier:1", me, 0, 200).await;
+    assert_eq!(no_blimp.len(), newer_count);
+    assert!(no_blimp.iter().all(|h| h.ticket.id != old.id));
+    let hangar_seen = search_ids(&*store, "blimp hangar tier:1", me, 0, 50).await;
+    assert_eq!(
+        hangar_seen.iter().map(|h| h.ticket.id).collect::<Vec<_>>(),
+        [old.id],
+        "words found in different messages of one ticket"
+    );
+    let absent = search_ids(&*store, "kerberos tier:1", me, 0, 50).await;
+    assert!(absent.is_empty(), "{absent:?}");
 }
