@@ -132,6 +132,10 @@ pub enum BenchCommand {
         /// as it is when it does (filling 1,000,000 tickets takes minutes).
         #[arg(long, value_name = "DIR")]
         keep: Option<std::path::PathBuf>,
+        /// Also search the same desk copied into a fresh database on this
+        /// PostgreSQL server (postgres://…), through a `tierdesk serve` on it.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Enqueue, claim and complete background jobs on an empty job table,
     /// then again with many finished jobs in it.
@@ -209,6 +213,7 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
             tickets,
             repeat,
             keep,
+            database,
         } => {
             if tickets == 0 || repeat == 0 {
                 bail!("--tickets and --repeat must be at least 1");
@@ -217,6 +222,7 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
                 tickets,
                 repeat,
                 keep,
+                database,
             })
             .await
         }

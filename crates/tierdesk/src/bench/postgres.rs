@@ -162,13 +162,13 @@ fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
 }
 
 /// A `tierdesk serve` child process on a free local port, killed when dropped.
-struct Instance {
-    base: String,
+pub(super) struct Instance {
+    pub(super) base: String,
     child: Child,
 }
 
 impl Instance {
-    fn start(database: &str) -> anyhow::Result<Self> {
+    pub(super) fn start(database: &str) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find the tierdesk binary")?;
         let mut child = Command::new(exe)
             .args(["serve", "--bind", "127.0.0.1:0", "--database", database])

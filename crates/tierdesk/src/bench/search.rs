@@ -10,8 +10,9 @@
 //! search scores), with no filter, scoring, ticket rows, snippets or HTTP;
 //! and, for reference, FTS5's own bm25 top 25 over every match.
 
+use super::postgres::{FreshDatabase, Instance};
 use super::server::{Server, mb};
-use super::views::{DAY_MS, Desk, furnish};
+use super::views::{DAY_MS, Desk, furnish, sqlx_analyze};
 use super::{ms, percentile};
 use crate::now;
 use anyhow::Context;
@@ -21,12 +22,15 @@ use std::time::{Duration, Instant};
 use tierdesk_core::query::Query;
 use tierdesk_core::{Actor, Channel, Priority, Status, TagName, Tier, Timestamp};
 use tierdesk_store::{Requester, Store, TicketChange, TicketDraft};
+use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 use tierdesk_store_sqlite::{Durability, SqliteStore};
 
 pub(super) struct Options {
     pub tickets: usize,
     pub repeat: usize,
     pub keep: Option<std::path::PathBuf>,
+    /// A PostgreSQL server to copy the desk to and search there too.
+    pub database: Option<String>,
 }
 
 const PAGE: u32 = 25;
@@ -43,6 +47,7 @@ const QUERIES: &[(&str, Option<&str>)] = &[
     ("outlook status:open", None),
     ("password tier:1 -status:closed", None),
     ("laptop created>-7d", None),
+    ("printer requester:customer1@client1.example", None),
 ];
 
 const SUBJECTS: &[(&str, &str)] = &[
@@ -363,6 +368,7 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
         tickets,
         repeat,
         keep,
+        database,
     } = options;
     let temp;
     let dir = match &keep {
@@ -411,7 +417,6 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
     let server = Server::start(dir)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (idle_rss, _) = server.memory()?;
-    let http = reqwest::Client::new();
     let raw =
         tierdesk_store_sqlite::raw_connection(&dir.join("tierdesk.db").to_string_lossy()).await?;
     let raw = Arc::new(std::sync::Mutex::new(raw));
@@ -428,23 +433,152 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
         "search · SQLite · {tickets} tickets, {} messages ({written}) · {repeat} runs per query, first page of {PAGE}",
         tickets * 5,
     );
+    print_header("FTS5 window p50/99", "FTS5 bm25 p50/99");
+    let timed = time_searches(&server.base, &token, tickets, repeat).await?;
+    for search in &timed {
+        let expression = search.expression.as_deref();
+        let window = time_floor(&raw, expression, repeat, |conn, expression| {
+            tierdesk_store_sqlite::fts_newest_messages(
+                conn,
+                expression,
+                tierdesk_store::ranked::RANKED_MESSAGES,
+            )
+            .map(|messages| messages.len())
+        })
+        .await?;
+        let exact = time_floor(&raw, expression, repeat, |conn, expression| {
+            tierdesk_store_sqlite::fts_top_events(conn, expression, PAGE).map(|ids| ids.len())
+        })
+        .await?;
+        print_row(search, window.as_deref(), exact.as_deref());
+    }
+    let (after_rss, peak_rss) = server.memory()?;
+    print_worst(&timed);
     println!(
-        "  {:<34} {:>5} {:>9} {:>9}   {:>17}   {:>6}   {:>17}",
-        "query", "hits", "p50 ms", "p99 ms", "FTS5 window p50/99", "p50 ×", "FTS5 bm25 p50/99"
+        "  server memory     with {tickets} tickets on disk: idle {:.1} MB   after the searches {:.1} MB   peak {:.1} MB",
+        mb(idle_rss),
+        mb(after_rss),
+        mb(peak_rss)
     );
-    let mut worst_p99 = Duration::ZERO;
+    drop(server);
+    if let Some(server) = database {
+        on_postgres(&server, dir, tickets, repeat).await?;
+    }
+    Ok(())
+}
+
+/// The same searches on the same desk copied into a fresh PostgreSQL
+/// database, through a `tierdesk serve` on it; beside each text-only
+/// query, the hand-written query reading the newest `RANKED_MESSAGES`
+/// matches and their text through the expression index.
+async fn on_postgres(
+    server: &str,
+    dir: &std::path::Path,
+    tickets: usize,
+    repeat: usize,
+) -> anyhow::Result<()> {
+    let fresh = FreshDatabase::create(server, "search").await?;
+    let result = async {
+        eprintln!("bench search: copying the desk into PostgreSQL…");
+        let copied = Instant::now();
+        let from = format!("sqlite://{}", dir.join("tierdesk.db").display());
+        crate::migrate_data::run(&from, &fresh.url).await?;
+        sqlx_analyze(&fresh.url).await?;
+        let copy_elapsed = copied.elapsed();
+        let store = PostgresStore::connect(&fresh.url, PostgresOptions::default()).await?;
+        let token = crate::create_token(&store, "bench@tierdesk.test", "bench").await?;
+        let instance = Instance::start(&fresh.url)?;
+        println!(
+            "search · PostgreSQL · the same desk (copied and analysed in {:.0} s) · {repeat} runs per query, first page of {PAGE}",
+            copy_elapsed.as_secs_f64()
+        );
+        print_header("index window p50/99", "");
+        let timed = time_searches(&instance.base, &token, tickets, repeat).await?;
+        for search in &timed {
+            let window = match search.expression.as_deref() {
+                Some(expression) => {
+                    let tsquery = ts_expression(expression);
+                    let mut times = Vec::with_capacity(repeat);
+                    for _ in 0..repeat {
+                        let started = Instant::now();
+                        let rows: Vec<(i64, String)> = sqlx::query_as(PG_NEWEST_MESSAGES)
+                            .bind(&tsquery)
+                            .bind(tierdesk_store::ranked::RANKED_MESSAGES)
+                            .fetch_all(store.pool())
+                            .await?;
+                        std::hint::black_box(rows);
+                        times.push(started.elapsed());
+                    }
+                    times.sort();
+                    Some(times)
+                }
+                None => None,
+            };
+            print_row(search, window.as_deref(), None);
+        }
+        print_worst(&timed);
+        drop(instance);
+        store.close().await;
+        anyhow::Ok(())
+    }
+    .await;
+    fresh.drop_now().await?;
+    result
+}
+
+/// The floor on PostgreSQL: the newest matches and their text, as the
+/// search's window reads them, and nothing else.
+const PG_NEWEST_MESSAGES: &str = "SELECT e.id, coalesce(e.data::jsonb ->> 'body', e.data::jsonb ->> 'subject', '') \
+     FROM ticket_events e \
+     WHERE e.kind IN ('created', 'customer_message', 'agent_reply', 'internal_note') \
+     AND to_tsvector('english', coalesce(e.data::jsonb ->> 'body', e.data::jsonb ->> 'subject', '')) \
+     @@ to_tsquery('english', $1) ORDER BY e.id DESC LIMIT $2";
+
+/// An FTS5 expression of the benchmark's (words, `OR`, quoted phrases) as
+/// a PostgreSQL tsquery.
+fn ts_expression(fts: &str) -> String {
+    fts.split(" OR ")
+        .map(|part| {
+            part.trim_matches('"')
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" <-> ")
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// One query's timings through the HTTP API.
+struct Timed {
+    text: String,
+    /// The same words as an FTS5 expression, when the query is text alone.
+    expression: Option<String>,
+    hits: usize,
+    times: Vec<Duration>,
+}
+
+/// Every benchmark query through `GET /api/v1/search` on `base`, once to
+/// warm up and `repeat` times timed.
+async fn time_searches(
+    base: &str,
+    token: &str,
+    tickets: usize,
+    repeat: usize,
+) -> anyhow::Result<Vec<Timed>> {
+    let http = reqwest::Client::new();
     let reference = format!("REF{:07}", tickets * 42 / 100);
     let queries = QUERIES
         .iter()
         .map(|(text, expression)| (text.to_string(), expression.map(str::to_string)))
         .chain([(reference.clone(), Some(reference))]);
+    let url = format!("{base}/api/v1/search");
+    let mut timed = Vec::new();
     for (text, expression) in queries {
-        let url = format!("{}/api/v1/search", server.base);
         let ask = || async {
             let started = Instant::now();
             let response = http
                 .get(&url)
-                .bearer_auth(&token)
+                .bearer_auth(token)
                 .query(&[("q", text.as_str()), ("limit", &PAGE.to_string())])
                 .send()
                 .await?;
@@ -462,56 +596,59 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
             times.push(ask().await?.0);
         }
         times.sort();
-        let p99 = percentile(&times, 0.99);
-        worst_p99 = worst_p99.max(p99);
-        let window = time_floor(&raw, expression.as_deref(), repeat, |conn, expression| {
-            tierdesk_store_sqlite::fts_newest_messages(
-                conn,
-                expression,
-                tierdesk_store::ranked::RANKED_MESSAGES,
-            )
-            .map(|messages| messages.len())
-        })
-        .await?;
-        let exact = time_floor(&raw, expression.as_deref(), repeat, |conn, expression| {
-            tierdesk_store_sqlite::fts_top_events(conn, expression, PAGE).map(|ids| ids.len())
-        })
-        .await?;
-        let p50_p99 = |floor: &Option<Vec<Duration>>| match floor {
-            Some(floor) => format!(
-                "{:.2} / {:.2}",
-                ms(percentile(floor, 0.50)),
-                ms(percentile(floor, 0.99))
-            ),
-            None => "(has filters)".into(),
-        };
-        let ratio = match &window {
-            // Medians: a floor's p99 over 30 runs is one cold read.
-            Some(floor) => format!(
-                "{:.1}",
-                ms(percentile(&times, 0.50)) / ms(percentile(floor, 0.50)).max(0.001)
-            ),
-            None => "—".into(),
-        };
-        let (floor_text, exact_text) = (p50_p99(&window), p50_p99(&exact));
-        println!(
-            "  {:<34} {:>5} {:>9.2} {:>9.2}   {:>17}   {:>6}   {:>17}",
+        timed.push(Timed {
             text,
+            expression,
             hits,
-            ms(percentile(&times, 0.50)),
-            ms(p99),
-            floor_text,
-            ratio,
-            exact_text
-        );
+            times,
+        });
     }
-    let (after_rss, peak_rss) = server.memory()?;
-    println!("  worst p99         {:.2} ms", ms(worst_p99));
+    Ok(timed)
+}
+
+fn print_header(floor: &str, reference: &str) {
     println!(
-        "  server memory     with {tickets} tickets on disk: idle {:.1} MB   after the searches {:.1} MB   peak {:.1} MB",
-        mb(idle_rss),
-        mb(after_rss),
-        mb(peak_rss)
+        "  {:<44} {:>5} {:>9} {:>9}   {:>19}   {:>6}   {:>17}",
+        "query", "hits", "p50 ms", "p99 ms", floor, "p50 ×", reference
     );
-    Ok(())
+}
+
+/// One query's row: its p50/p99, the floor's, their ratio at the median
+/// (a floor's p99 over 30 runs is one cold read) and the reference.
+fn print_row(search: &Timed, floor: Option<&[Duration]>, reference: Option<&[Duration]>) {
+    let p50_p99 = |times: Option<&[Duration]>| match times {
+        Some(times) => format!(
+            "{:.2} / {:.2}",
+            ms(percentile(times, 0.50)),
+            ms(percentile(times, 0.99))
+        ),
+        None if search.expression.is_none() => "(has filters)".into(),
+        None => String::new(),
+    };
+    let ratio = match floor {
+        Some(floor) => format!(
+            "{:.1}",
+            ms(percentile(&search.times, 0.50)) / ms(percentile(floor, 0.50)).max(0.001)
+        ),
+        None => "—".into(),
+    };
+    println!(
+        "  {:<44} {:>5} {:>9.2} {:>9.2}   {:>19}   {:>6}   {:>17}",
+        search.text,
+        search.hits,
+        ms(percentile(&search.times, 0.50)),
+        ms(percentile(&search.times, 0.99)),
+        p50_p99(floor),
+        ratio,
+        p50_p99(reference)
+    );
+}
+
+fn print_worst(timed: &[Timed]) {
+    let worst = timed
+        .iter()
+        .map(|t| percentile(&t.times, 0.99))
+        .max()
+        .unwrap_or_default();
+    println!("  worst p99         {:.2} ms", ms(worst));
 }

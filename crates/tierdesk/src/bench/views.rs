@@ -390,7 +390,7 @@ pub async fn run(tickets: usize, repeat: usize, database: Option<String>) -> any
 /// The steady state autovacuum reaches soon after a bulk copy: fresh
 /// statistics, and a visibility map, without which a count cannot be
 /// answered from an index alone.
-async fn sqlx_analyze(url: &str) -> anyhow::Result<()> {
+pub(super) async fn sqlx_analyze(url: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await?;
     sqlx::query("VACUUM (ANALYZE)").execute(&mut conn).await?;

@@ -212,3 +212,36 @@ fn search_bench_answers_every_query_and_reports_the_floor_and_memory() {
     assert_eq!(hits("xylophone"), 0, "{out}");
     assert!(hits("vpn") > 0, "{out}");
 }
+
+#[test]
+fn search_bench_on_postgres_copies_the_desk_and_answers_every_query() {
+    let admin = std::env::var("TIERDESK_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let out = bench(&[
+        "search",
+        "--tickets",
+        "200",
+        "--repeat",
+        "2",
+        "--database",
+        &admin,
+    ]);
+    let postgres = out
+        .split("search · PostgreSQL")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no PostgreSQL part in:\n{out}"));
+    let hits = |query: &str| {
+        let line = postgres
+            .lines()
+            .find(|l| l.trim_start().starts_with(query))
+            .unwrap_or_else(|| panic!("no PostgreSQL line for {query} in:\n{out}"));
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no hit count in {line:?}"))
+    };
+    assert_eq!(hits("REF0000084"), 1, "{out}");
+    assert_eq!(hits("xylophone"), 0, "{out}");
+    assert!(hits("vpn") > 0, "{out}");
+    assert!(figure(postgres, "worst p99", "ms") > 0.0, "{out}");
+}
