@@ -603,6 +603,16 @@ impl Query {
         }
     }
 
+    /// Whether free text (a word or a "phrase") appears anywhere in the
+    /// query, negated or not.
+    pub fn mentions_text(&self) -> bool {
+        match self {
+            Query::And(all) | Query::Or(all) => all.iter().any(Query::mentions_text),
+            Query::Not(inner) => inner.mentions_text(),
+            Query::Term(term) => matches!(term, Term::Text(_)),
+        }
+    }
+
     /// The query with `tier:mine` replaced by the asker's tier (`None`: an
     /// asker without a tier, which `tier:mine` never matches), so a SQL
     /// planner sees a constant instead of a subquery it cannot look into.

@@ -37,12 +37,17 @@ const MIGRATION_LOCK: i64 = 0x7469_6572_6d69_6772; // "tiermigr"
 pub struct PostgresOptions {
     /// Upper bound on open connections held by this instance.
     pub max_connections: u32,
+    /// Views that select at most this many tickets are paged among their
+    /// matches; larger ones by walking the view's order. (The default suits
+    /// every desk; tests lower it to check both ways.)
+    pub few_matches: i64,
 }
 
 impl Default for PostgresOptions {
     fn default() -> Self {
         PostgresOptions {
             max_connections: 16,
+            few_matches: 10_000,
         }
     }
 }
@@ -56,6 +61,8 @@ pub struct PostgresStore {
     listener: OnceLock<events::Listener>,
     /// Likewise for the job wake-up signal.
     job_listener: OnceLock<jobs::Listener>,
+    /// See [`PostgresOptions::few_matches`].
+    few_matches: i64,
 }
 
 impl PostgresStore {
@@ -77,6 +84,7 @@ impl PostgresStore {
             rules: Default::default(),
             listener: OnceLock::new(),
             job_listener: OnceLock::new(),
+            few_matches: options.few_matches,
         })
     }
 

@@ -195,7 +195,11 @@ impl ranked::driver::SearchReads for Reads<'_> {
     }
 }
 
-pub(crate) async fn query_tickets(pool: &PgPool, query: &TicketQuery) -> Result<Vec<Ticket>> {
+pub(crate) async fn query_tickets(
+    pool: &PgPool,
+    query: &TicketQuery,
+    few_matches: i64,
+) -> Result<Vec<Ticket>> {
     let resolved = with_my_tier(pool, &query.query, query.me)
         .await?
         .map(|resolved| TicketQuery {
@@ -203,12 +207,34 @@ pub(crate) async fn query_tickets(pool: &PgPool, query: &TicketQuery) -> Result<
             ..query.clone()
         });
     let query = resolved.as_ref().unwrap_or(query);
-    let rows = search::select_tickets_deferred(query, &text_matches)
+    let mut page = if selects_few(pool, query, few_matches).await? {
+        search::select_tickets_among_few(query, &text_matches)
+    } else {
+        search::select_tickets_deferred(query, &text_matches)
+    };
+    let rows = page
         .build_query_as::<TicketRow>()
         .fetch_all(pool)
         .await
         .map_err(backend)?;
     rows.into_iter().map(Ticket::try_from).collect()
+}
+
+/// Whether a view (without free text, whose matches only the text index
+/// can count) selects at most `few` tickets, so its page is best read
+/// among its matches (see `search::select_tickets_among_few`). Counting
+/// stops there, so a large view pays for reading that many index entries.
+async fn selects_few(pool: &PgPool, query: &TicketQuery, few: i64) -> Result<bool> {
+    if few <= 0 || query.query.mentions_text() {
+        return Ok(false);
+    }
+    let (count,): (i64,) =
+        search::count_tickets_up_to(&query.query, query.me, &text_matches, few + 1)
+            .build_query_as()
+            .fetch_one(pool)
+            .await
+            .map_err(backend)?;
+    Ok(count <= few)
 }
 
 pub(crate) async fn count_tickets(

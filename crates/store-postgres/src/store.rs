@@ -311,7 +311,7 @@ impl Store for PostgresStore {
     }
 
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {
-        crate::search::query_tickets(&self.pool, query).await
+        crate::search::query_tickets(&self.pool, query, self.few_matches).await
     }
 
     async fn count_tickets(

@@ -105,6 +105,35 @@ tierdesk_store::assignment_conformance_suite!(fresh);
 tierdesk_store::imap_conformance_suite!(fresh);
 tierdesk_store::kb_conformance_suite!(fresh);
 
+/// The view checks again with every view paged by walking its order, as
+/// large views are (above, the test desks are small, so every view is
+/// paged among its few matches).
+mod views_walking_the_order {
+    use super::*;
+
+    async fn walking() -> TestStore {
+        let (database, url) = new_database().await;
+        let options = PostgresOptions {
+            few_matches: 0,
+            ..Default::default()
+        };
+        let store = PostgresStore::connect(&url, options)
+            .await
+            .expect("connect to the test database");
+        TestStore {
+            store: Arc::new(store),
+            guard: Box::new(database),
+        }
+    }
+
+    tierdesk_store::conformance_suite!(@each walking;
+        ticket_filters_and_pagination,
+        views_select_what_the_query_language_means,
+        views_page_in_every_order,
+        backlog_tag_views_follow_status,
+    );
+}
+
 // --- PostgreSQL-specific guarantees -------------------------------------------
 
 const NOW: Timestamp = Timestamp(1_750_000_000_000);
@@ -133,7 +162,14 @@ async fn instances_starting_together_migrate_once() {
     for _ in 0..4 {
         let url = url.clone();
         starting.spawn(async move {
-            PostgresStore::connect(&url, PostgresOptions { max_connections: 2 }).await
+            PostgresStore::connect(
+                &url,
+                PostgresOptions {
+                    max_connections: 2,
+                    ..Default::default()
+                },
+            )
+            .await
         });
     }
     let mut stores = Vec::new();

@@ -120,6 +120,56 @@ where
     q
 }
 
+/// One page of a view that selects few tickets (see
+/// [`count_tickets_up_to`]): all of them first, through whichever indexes
+/// fit the condition, then the page in the view's order. PostgreSQL would
+/// otherwise walk the order's index probing each ticket, on the guess
+/// that matches are spread evenly: for "Unassigned in my tier" in oldest
+/// order that walk crosses every solved ticket before the backlog.
+pub fn select_tickets_among_few<'a, DB>(
+    query: &'a TicketQuery,
+    text: TextMatcher<'a, DB>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let (key, _) = query.sort.order();
+    let mut q = QueryBuilder::new("WITH matches AS MATERIALIZED (SELECT id");
+    if key != "id" {
+        q.push(format_args!(", {key}"));
+    }
+    q.push(" FROM tickets WHERE ");
+    push_page_condition(&mut q, query, text);
+    q.push(") SELECT * FROM tickets WHERE id IN (SELECT id FROM matches");
+    push_order(&mut q, query.sort);
+    q.push(" LIMIT ")
+        .push_bind(i64::from(query.limit))
+        .push(")");
+    push_order(&mut q, query.sort);
+    q
+}
+
+/// `SELECT count(*) FROM (SELECT 1 FROM tickets WHERE … LIMIT cap)`: how
+/// many tickets a query selects, counting no further than `cap`.
+pub fn count_tickets_up_to<'a, DB>(
+    query: &'a Query,
+    me: Option<tierdesk_core::AgentId>,
+    text: TextMatcher<'a, DB>,
+    cap: i64,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new("SELECT count(*) FROM (SELECT 1 FROM tickets WHERE ");
+    push_where(&mut q, query, me, text);
+    q.push(" LIMIT ").push_bind(cap).push(") capped");
+    q
+}
+
 /// `… ORDER BY key, id` in the sort's direction.
 fn push_order<DB: Database>(q: &mut QueryBuilder<'_, DB>, sort: TicketSort) {
     let (key, descending) = sort.order();
@@ -133,6 +183,21 @@ fn push_order<DB: Database>(q: &mut QueryBuilder<'_, DB>, sort: TicketSort) {
 
 /// The condition, the keyset and the order of one page, after `WHERE `.
 fn push_page<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    query: &'a TicketQuery,
+    text: TextMatcher<'a, DB>,
+) where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    push_page_condition(q, query, text);
+    push_order(q, query.sort);
+    q.push(" LIMIT ").push_bind(i64::from(query.limit));
+}
+
+/// The condition and the keyset of one page, after `WHERE `.
+fn push_page_condition<'a, DB>(
     q: &mut QueryBuilder<'a, DB>,
     query: &'a TicketQuery,
     text: TextMatcher<'a, DB>,
@@ -156,8 +221,6 @@ fn push_page<'a, DB>(
             .push(")");
         }
     }
-    push_order(q, query.sort);
-    q.push(" LIMIT ").push_bind(i64::from(query.limit));
 }
 
 /// `SELECT count(*) FROM tickets WHERE …`.

@@ -220,9 +220,15 @@ pub async fn run(from: &str, to: &str) -> anyhow::Result<Report> {
         bail!("--to must be a PostgreSQL URL (postgres://…)");
     }
     let mut source = open_source(&path).await?;
-    let target = PostgresStore::connect(to, PostgresOptions { max_connections: 2 })
-        .await
-        .context("connecting to the target database")?;
+    let target = PostgresStore::connect(
+        to,
+        PostgresOptions {
+            max_connections: 2,
+            ..Default::default()
+        },
+    )
+    .await
+    .context("connecting to the target database")?;
     let result = copy(&mut source, target.pool()).await;
     target.close().await;
     let _ = source.close().await;

@@ -20,7 +20,7 @@ use crate::model::{SearchHit, SearchQuery};
 use crate::{Result, StoreError};
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
-use tierdesk_core::query::{Query, Term};
+use tierdesk_core::query::Query;
 use tierdesk_core::{AgentId, Ticket};
 
 /// The most tickets a query's field filters may select for the rest to
@@ -213,20 +213,11 @@ async fn rest_of_candidates<R: SearchReads + ?Sized>(
 /// ticket it selects meets; `None` when it has none.
 pub fn field_filter(query: &Query) -> Option<Query> {
     let parts: Vec<Query> = match query {
-        Query::And(all) => all.iter().filter(|q| !has_text(q)).cloned().collect(),
-        other if !has_text(other) => vec![other.clone()],
+        Query::And(all) => all.iter().filter(|q| !q.mentions_text()).cloned().collect(),
+        other if !other.mentions_text() => vec![other.clone()],
         _ => Vec::new(),
     };
     (!parts.is_empty()).then_some(Query::And(parts))
-}
-
-fn has_text(query: &Query) -> bool {
-    match query {
-        Query::And(all) | Query::Or(all) => all.iter().any(has_text),
-        Query::Not(inner) => has_text(inner),
-        Query::Term(Term::Text(_)) => true,
-        Query::Term(_) => false,
-    }
 }
 
 fn by_id(tickets: Vec<Ticket>) -> HashMap<i64, Ticket> {

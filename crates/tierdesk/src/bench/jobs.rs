@@ -63,6 +63,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                         &database.url,
                         PostgresOptions {
                             max_connections: u32::try_from(options.workers + 2).unwrap_or(u32::MAX),
+                            ..Default::default()
                         },
                     )
                     .await?,
