@@ -118,6 +118,10 @@ pub enum BenchCommand {
         /// PostgreSQL server (postgres://…), dropped afterwards.
         #[arg(long)]
         database: Option<String>,
+        /// Keep the SQLite desk in DIR: written there when DIR holds none,
+        /// reused as it is when it does.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<std::path::PathBuf>,
     },
     /// Ranked full-text search through `GET /api/v1/search` of a real
     /// `tierdesk serve` on N tickets of five messages each, next to the same
@@ -310,11 +314,12 @@ pub async fn run(command: BenchCommand, _config: &Config) -> anyhow::Result<()> 
             tickets,
             repeat,
             database,
+            keep,
         } => {
             if tickets == 0 || repeat == 0 {
                 bail!("--tickets and --repeat must be at least 1");
             }
-            views::run(tickets, repeat, database).await
+            views::run(tickets, repeat, database, keep).await
         }
         BenchCommand::Ingest {
             tickets,
