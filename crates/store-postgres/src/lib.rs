@@ -41,6 +41,9 @@ pub struct PostgresOptions {
     /// matches; larger ones by walking the view's order. (The default suits
     /// every desk; tests lower it to check both ways.)
     pub few_matches: i64,
+    /// Events in the first stretch a search reads for its newest matches
+    /// (see `search::newest_matches`); tests lower it to cross stretches.
+    pub search_stretch: i64,
 }
 
 impl Default for PostgresOptions {
@@ -48,6 +51,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             max_connections: 16,
             few_matches: 10_000,
+            search_stretch: 50_000,
         }
     }
 }
@@ -63,6 +67,8 @@ pub struct PostgresStore {
     job_listener: OnceLock<jobs::Listener>,
     /// See [`PostgresOptions::few_matches`].
     few_matches: i64,
+    /// See [`PostgresOptions::search_stretch`].
+    search_stretch: i64,
 }
 
 impl PostgresStore {
@@ -85,6 +91,7 @@ impl PostgresStore {
             listener: OnceLock::new(),
             job_listener: OnceLock::new(),
             few_matches: options.few_matches,
+            search_stretch: options.search_stretch,
         })
     }
 

@@ -14,8 +14,8 @@ fn backend(e: sqlx::Error) -> StoreError {
 }
 
 /// Tickets with an event whose text matches: a word matches as a prefix
-/// ("print" finds "printer"), several words as a phrase. The expression and
-/// the kinds must stay exactly those of the index.
+/// ("print" finds "printer"), several words as a phrase. Only the events
+/// that carry text have a `search_vector` (see migrations/0019).
 fn text_matches(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
     let words = search_words(text);
     if words.is_empty() {
@@ -25,9 +25,7 @@ fn text_matches(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
     let tsquery = ts_term(&words);
     q.push(
         "id IN (SELECT ticket_id FROM ticket_events \
-         WHERE kind IN ('created', 'customer_message', 'agent_reply', 'internal_note') \
-         AND to_tsvector('english', coalesce(data::jsonb ->> 'body', data::jsonb ->> 'subject', '')) \
-         @@ to_tsquery('english', ",
+         WHERE search_vector @@ to_tsquery('english', ",
     )
     .push_bind(tsquery)
     .push("))");
@@ -62,18 +60,61 @@ fn ts_any_exact(terms: &[Vec<String>]) -> String {
 /// The indexed text of an event row `e`.
 const EVENT_TEXT: &str = "coalesce(e.data::jsonb ->> 'body', e.data::jsonb ->> 'subject', '')";
 
-/// The newest `limit` messages matching any term exactly.
-fn ranked_hits(q: &mut QueryBuilder<'_, Postgres>, terms: &[Vec<String>], limit: i64) {
-    q.push(format_args!(
-        "(SELECT e.ticket_id AS hit_ticket_id, e.id AS hit_event_id, e.kind AS hit_kind, \
-         {EVENT_TEXT} AS hit_text FROM ticket_events e \
-         WHERE e.kind IN ('created', 'customer_message', 'agent_reply', 'internal_note') \
-         AND to_tsvector('english', {EVENT_TEXT}) @@ to_tsquery('english', "
-    ))
-    .push_bind(ts_any_exact(terms))
-    .push(") ORDER BY e.id DESC LIMIT ")
-    .push_bind(limit)
-    .push(")");
+/// The newest [`ranked::RANKED_MESSAGES`] messages matching any term
+/// exactly, read stretch by stretch of event ids from the newest. A GIN
+/// index hands over every match unordered, so one `ORDER BY id DESC LIMIT`
+/// either sorts every match of a common word (a second at a million
+/// tickets) or walks the events newest first testing each, which for a
+/// word the planner wrongly guesses common (any word missing from its
+/// statistics) means every event: 1.8 s. The first stretch lets the
+/// planner walk it: a common word fills the window there in a few
+/// milliseconds. A word rarer than that is looked up in the index for the
+/// longer stretches (`id + 0` keeps the planner off the walk), where its
+/// few matches cost little to sort.
+/// `first_stretch` is how many events the first stretch spans (50,000 by
+/// default); each next one is four times longer.
+async fn newest_matches(
+    pool: &PgPool,
+    terms: &[Vec<String>],
+    first_stretch: i64,
+) -> Result<Vec<ranked::WindowRow>> {
+    let (newest,): (Option<i64>,) = sqlx::query_as("SELECT max(id) FROM ticket_events")
+        .fetch_one(pool)
+        .await
+        .map_err(backend)?;
+    let Some(mut upto) = newest else {
+        return Ok(Vec::new());
+    };
+    let tsquery = ts_any_exact(terms);
+    let mut stretch = first_stretch.max(1);
+    let mut rows: Vec<ranked::WindowRow> = Vec::new();
+    loop {
+        let after = upto.saturating_sub(stretch);
+        let wanted = ranked::RANKED_MESSAGES - rows.len() as i64;
+        let order = if stretch == first_stretch.max(1) {
+            "e.id"
+        } else {
+            "e.id + 0"
+        };
+        let found: Vec<ranked::WindowRow> = sqlx::query_as(&format!(
+            "SELECT e.ticket_id, e.id, e.kind, {EVENT_TEXT} FROM ticket_events e \
+             WHERE e.id > $1 AND e.id <= $2 AND e.search_vector @@ to_tsquery('english', $3) \
+             ORDER BY {order} DESC LIMIT $4"
+        ))
+        .bind(after)
+        .bind(upto)
+        .bind(&tsquery)
+        .bind(wanted)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+        rows.extend(found);
+        if rows.len() as i64 >= ranked::RANKED_MESSAGES || after <= 0 {
+            return Ok(rows);
+        }
+        upto = after;
+        stretch = stretch.saturating_mul(4);
+    }
 }
 
 /// The query with `tier:mine` as the asker's tier, when it has the term:
@@ -95,7 +136,11 @@ async fn with_my_tier(pool: &PgPool, query: &Query, me: Option<AgentId>) -> Resu
     Ok(Some(query.with_my_tier(tier)))
 }
 
-pub(crate) async fn search_tickets(pool: &PgPool, search: &SearchQuery) -> Result<Vec<SearchHit>> {
+pub(crate) async fn search_tickets(
+    pool: &PgPool,
+    search: &SearchQuery,
+    first_stretch: i64,
+) -> Result<Vec<SearchHit>> {
     let resolved = with_my_tier(pool, &search.query, search.me)
         .await?
         .map(|query| SearchQuery {
@@ -103,20 +148,16 @@ pub(crate) async fn search_tickets(pool: &PgPool, search: &SearchQuery) -> Resul
             ..search.clone()
         });
     let search = resolved.as_ref().unwrap_or(search);
-    ranked::driver::search(&Reads(pool), search).await
+    ranked::driver::search(&Reads(pool, first_stretch), search).await
 }
 
 /// A search's reads on Postgres; the shared driver decides what to read.
-struct Reads<'p>(&'p PgPool);
+struct Reads<'p>(&'p PgPool, i64);
 
 #[async_trait::async_trait]
 impl ranked::driver::SearchReads for Reads<'_> {
     async fn window(&self, terms: &[Vec<String>]) -> Result<Vec<ranked::WindowRow>> {
-        ranked::select_hits(terms, ranked_hits)
-            .build_query_as()
-            .fetch_all(self.0)
-            .await
-            .map_err(backend)
+        newest_matches(self.0, terms, self.1).await
     }
 
     async fn messages(&self, ids: &[i64]) -> Result<Vec<ranked::WindowRow>> {
@@ -180,11 +221,11 @@ impl ranked::driver::SearchReads for Reads<'_> {
     async fn rest_by_index(
         &self,
         search: &SearchQuery,
-        terms: &[Vec<String>],
+        in_window: &[i64],
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Ticket>> {
-        ranked::select_rest(search, terms, ranked_hits, &text_matches, limit, offset)
+        ranked::select_rest(search, in_window, &text_matches, limit, offset)
             .build_query_as::<TicketRow>()
             .fetch_all(self.0)
             .await

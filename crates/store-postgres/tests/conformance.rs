@@ -105,16 +105,18 @@ tierdesk_store::assignment_conformance_suite!(fresh);
 tierdesk_store::imap_conformance_suite!(fresh);
 tierdesk_store::kb_conformance_suite!(fresh);
 
-/// The view checks again with every view paged by walking its order, as
-/// large views are (above, the test desks are small, so every view is
-/// paged among its few matches).
-mod views_walking_the_order {
+/// The view and search checks again the way a large desk runs them (the
+/// test desks are small): every view paged by walking its order instead of
+/// among its few matches, and a search's newest matches read in stretches
+/// of ten events, so most searches cross many.
+mod as_on_a_large_desk {
     use super::*;
 
-    async fn walking() -> TestStore {
+    async fn large() -> TestStore {
         let (database, url) = new_database().await;
         let options = PostgresOptions {
             few_matches: 0,
+            search_stretch: 10,
             ..Default::default()
         };
         let store = PostgresStore::connect(&url, options)
@@ -126,11 +128,13 @@ mod views_walking_the_order {
         }
     }
 
-    tierdesk_store::conformance_suite!(@each walking;
+    tierdesk_store::conformance_suite!(@each large;
         ticket_filters_and_pagination,
         views_select_what_the_query_language_means,
         views_page_in_every_order,
         backlog_tag_views_follow_status,
+        search_ranks_and_highlights,
+        search_ranks_recent_matches_then_the_rest,
     );
 }
 

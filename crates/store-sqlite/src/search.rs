@@ -150,11 +150,11 @@ impl ranked::driver::SearchReads for Reads<'_> {
     async fn rest_by_index(
         &self,
         search: &SearchQuery,
-        terms: &[Vec<String>],
+        in_window: &[i64],
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Ticket>> {
-        ranked::select_rest(search, terms, ranked_hits, &text_matches, limit, offset)
+        ranked::select_rest(search, in_window, &text_matches, limit, offset)
             .build_query_as::<TicketRow>()
             .fetch_all(self.0)
             .await

@@ -339,13 +339,12 @@ where
     q
 }
 
-/// The rest after the ranked part: tickets the query selects that are not
-/// in `search_hits` (they match only in older messages, only as a prefix,
-/// or only by a field in an `OR`), newest first.
+/// The rest after the ranked part: tickets the query selects other than
+/// `in_window` (the window's tickets; they match only in older messages,
+/// only as a prefix, or only by a field in an `OR`), newest first.
 pub fn select_rest<'a, DB>(
     search: &'a SearchQuery,
-    terms: &'a [Vec<String>],
-    hits: HitsSource<'a, DB>,
+    in_window: &[i64],
     text: TextMatcher<'a, DB>,
     limit: u32,
     offset: u32,
@@ -355,11 +354,17 @@ where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("WITH search_hits AS MATERIALIZED ");
-    hits(&mut q, terms, RANKED_MESSAGES);
-    q.push(" SELECT * FROM tickets WHERE ");
+    let mut q = QueryBuilder::new("SELECT * FROM tickets WHERE ");
     push_where(&mut q, &search.query, search.me, text);
-    q.push(" AND id NOT IN (SELECT hit_ticket_id FROM search_hits) ORDER BY id DESC LIMIT ")
+    if !in_window.is_empty() {
+        q.push(" AND id NOT IN (");
+        let mut list = q.separated(", ");
+        for id in in_window {
+            list.push_bind(*id);
+        }
+        q.push(")");
+    }
+    q.push(" ORDER BY id DESC LIMIT ")
         .push_bind(i64::from(limit))
         .push(" OFFSET ")
         .push_bind(i64::from(offset));

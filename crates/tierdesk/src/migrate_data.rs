@@ -340,7 +340,7 @@ async fn target_tables(dst: &mut PgConnection) -> anyhow::Result<BTreeMap<String
          FROM information_schema.columns c JOIN information_schema.tables t \
            ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
          WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' \
-           AND c.table_name <> '_sqlx_migrations' \
+           AND c.table_name <> '_sqlx_migrations' AND c.is_generated = 'NEVER' \
          ORDER BY c.table_name, c.ordinal_position",
     )
     .fetch_all(dst)

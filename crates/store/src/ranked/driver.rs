@@ -52,12 +52,12 @@ pub trait SearchReads: Sync {
     /// Up to `limit` tickets `filter` (no text terms) selects, newest first.
     async fn newest_ids(&self, filter: &Query, me: Option<AgentId>, limit: i64)
     -> Result<Vec<i64>>;
-    /// The rest through the index: tickets the query selects that have no
-    /// message in the window, newest first, `limit` from `offset`.
+    /// The rest through the index: tickets the query selects other than
+    /// `in_window`, newest first, `limit` from `offset`.
     async fn rest_by_index(
         &self,
         search: &SearchQuery,
-        terms: &[Vec<String>],
+        in_window: &[i64],
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Ticket>>;
@@ -140,7 +140,13 @@ async fn rest<R: SearchReads + ?Sized>(
                 .map(|id| take(&mut tickets, *id))
                 .collect::<Result<Vec<_>>>()?
         }
-        None => reads.rest_by_index(search, terms, limit, offset).await?,
+        None => {
+            let mut in_window: Vec<i64> = in_window.iter().copied().collect();
+            in_window.sort_unstable();
+            reads
+                .rest_by_index(search, &in_window, limit, offset)
+                .await?
+        }
     };
     if tickets.is_empty() {
         return Ok(Vec::new());
