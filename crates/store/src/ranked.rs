@@ -7,7 +7,7 @@
 //! rest of the matches, newest first.
 
 use crate::model::{SearchHit, SearchMatch, SearchQuery};
-use crate::search::{TextMatcher, push_where, search_words};
+use crate::search::{TextMatcher, push_where, push_where_ordered, search_words};
 use sqlx::{Database, Encode, QueryBuilder, Type};
 use tierdesk_core::query::{Query, Term};
 
@@ -355,7 +355,7 @@ where
     String: Encode<'a, DB> + Type<DB>,
 {
     let mut q = QueryBuilder::new("SELECT * FROM tickets WHERE ");
-    push_where(&mut q, &search.query, search.me, text);
+    push_where_ordered(&mut q, &search.query, search.me, text);
     if !in_window.is_empty() {
         q.push(" AND id NOT IN (");
         let mut list = q.separated(", ");
@@ -385,7 +385,7 @@ where
     String: Encode<'a, DB> + Type<DB>,
 {
     let mut q = QueryBuilder::new("SELECT id FROM tickets WHERE ");
-    push_where(&mut q, filter, me, text);
+    push_where_ordered(&mut q, filter, me, text);
     q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
     q
 }
