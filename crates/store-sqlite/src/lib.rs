@@ -10,6 +10,7 @@ mod jobs;
 mod kb;
 mod macros;
 mod mail;
+mod raw_reads;
 mod rows;
 mod rules;
 mod search;
@@ -49,6 +50,8 @@ pub enum Durability {
 
 pub struct SqliteStore {
     reads: SqlitePool,
+    /// For the reads that return many rows (a search's messages).
+    raw_reads: raw_reads::RawReads,
     /// The compiled rules, reused by ticket writes while they are current.
     rules: Arc<tierdesk_store::RuleCache>,
     writer: Writer,
@@ -89,6 +92,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(format!("cannot open readers on {path}: {e}")))?;
         Ok(SqliteStore {
             reads,
+            raw_reads: raw_reads::RawReads::new(file),
             rules: Arc::default(),
             writer: Writer::start(write, events.clone())?,
             events,

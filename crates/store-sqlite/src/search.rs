@@ -1,7 +1,8 @@
 //! Views and search on SQLite: the shared query translation plus FTS5 for
 //! text terms (see migrations/0004_search.sql).
 
-use crate::rows::TicketRow;
+use crate::raw_reads::RawReads;
+use crate::rows::{TicketRow, sql_err};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tierdesk_core::query::Query;
 use tierdesk_core::{AgentId, Ticket};
@@ -50,54 +51,74 @@ fn fts_any_exact(terms: &[Vec<String>]) -> String {
         .join(" OR ")
 }
 
-/// The message text the index holds, for an event row `e`.
-const EVENT_TEXT: &str =
-    "coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.subject'), '')";
-
-/// The newest `limit` messages matching any term exactly, newest first
-/// from the index, which stops at the limit.
-fn ranked_hits(q: &mut QueryBuilder<'_, Sqlite>, terms: &[Vec<String>], limit: i64) {
-    q.push("(SELECT e.ticket_id AS hit_ticket_id, e.id AS hit_event_id, e.kind AS hit_kind, ")
-        .push(EVENT_TEXT)
-        .push(
-            " AS hit_text FROM (SELECT rowid AS event_id FROM search_ticket_text \
-         WHERE search_ticket_text MATCH ",
-        )
-        .push_bind(fts_any_exact(terms))
-        .push(" ORDER BY rowid DESC LIMIT ")
-        .push_bind(limit)
-        .push(") s JOIN ticket_events e ON e.id = s.event_id)");
-}
-
 pub(crate) async fn search_tickets(
     reads: &SqlitePool,
+    raw: &RawReads,
     search: &SearchQuery,
 ) -> Result<Vec<SearchHit>> {
-    ranked::driver::search(&Reads(reads), search).await
+    ranked::driver::search(&Reads(reads, raw), search).await
 }
 
-/// A search's reads on Sqlite; the shared driver decides what to read.
-struct Reads<'p>(&'p SqlitePool);
+/// The newest `limit` messages matching `expression` (FTS5), newest first
+/// from the index, which stops at the limit.
+const NEWEST_MATCHES: &str = "SELECT e.ticket_id, e.id, e.kind, \
+     coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.subject'), '') \
+     FROM (SELECT rowid AS event_id FROM search_ticket_text WHERE search_ticket_text MATCH ?1 \
+     ORDER BY rowid DESC LIMIT ?2) s JOIN ticket_events e ON e.id = s.event_id \
+     ORDER BY e.id DESC";
+
+/// The indexed messages of the tickets in `?1` (a JSON array of ids).
+const MESSAGES_OF: &str = "SELECT e.ticket_id, e.id, e.kind, \
+     coalesce(json_extract(e.data, '$.body'), json_extract(e.data, '$.subject'), '') \
+     FROM ticket_events e \
+     WHERE e.ticket_id IN (SELECT value FROM json_each(?1)) \
+     AND e.kind IN ('created', 'customer_message', 'agent_reply', 'internal_note') \
+     ORDER BY e.id";
+
+fn window_rows(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<ranked::WindowRow>> {
+    let rows = statement
+        .query_map(params, |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .map_err(sql_err)?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(sql_err)
+}
+
+/// A search's reads on SQLite; the shared driver decides what to read.
+/// The two that return many rows go through rusqlite (see `raw_reads`).
+struct Reads<'p>(&'p SqlitePool, &'p RawReads);
 
 #[async_trait::async_trait]
 impl ranked::driver::SearchReads for Reads<'_> {
     async fn window(&self, terms: &[Vec<String>]) -> Result<Vec<ranked::WindowRow>> {
-        ranked::select_hits(terms, ranked_hits)
-            .build_query_as()
-            .fetch_all(self.0)
+        let expression = fts_any_exact(terms);
+        self.1
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(NEWEST_MATCHES).map_err(sql_err)?;
+                window_rows(
+                    &mut statement,
+                    rusqlite::params![expression, ranked::RANKED_MESSAGES],
+                )
+            })
             .await
-            .map_err(backend)
     }
 
     async fn messages(&self, ids: &[i64]) -> Result<Vec<ranked::WindowRow>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        ranked::select_messages(ids, EVENT_TEXT)
-            .build_query_as()
-            .fetch_all(self.0)
+        let ids = serde_json::to_string(ids)
+            .map_err(|e| StoreError::Backend(format!("ticket ids as JSON: {e}")))?;
+        self.1
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(MESSAGES_OF).map_err(sql_err)?;
+                window_rows(&mut statement, [ids])
+            })
             .await
-            .map_err(backend)
     }
 
     async fn passing(

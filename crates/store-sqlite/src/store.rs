@@ -231,7 +231,7 @@ impl Store for SqliteStore {
     }
 
     async fn search_tickets(&self, search: &SearchQuery) -> Result<Vec<SearchHit>> {
-        crate::search::search_tickets(&self.reads, search).await
+        crate::search::search_tickets(&self.reads, &self.raw_reads, search).await
     }
 
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {

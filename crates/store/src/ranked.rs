@@ -1,10 +1,10 @@
 //! Ranked search: the tickets a views-language query selects, best text
 //! match first, each with the message that matched best and a highlighted
-//! snippet of it. The filter is the views translation; only the scoring
-//! subquery differs per backend (FTS5's bm25 on SQLite, `ts_rank` on
-//! PostgreSQL), so the backend passes it in as a [`HitsSource`]. A page
-//! comes from the newest [`RANKED_MESSAGES`] matches first, then from the
-//! rest of the matches, newest first.
+//! snippet of it. The backends read (the newest matches from their
+//! full-text index, messages, rows); the pieces here decide and score, and
+//! [`driver`] runs a search. A page comes from the newest
+//! [`RANKED_MESSAGES`] matches first, then from the rest of the matches,
+//! newest first.
 
 use crate::model::{SearchHit, SearchMatch, SearchQuery};
 use crate::search::{TextMatcher, push_where, push_where_ordered, search_words};
@@ -31,12 +31,6 @@ pub const SNIPPET_CHARS: usize = 240;
 /// the ranking covers every exact match.
 pub const RANKED_MESSAGES: i64 = 1_000;
 
-/// Pushes a subquery with one row per message among the newest `limit`
-/// messages matching any of `terms` exactly (each a word list: a word, or
-/// several as a phrase), with the columns `hit_ticket_id`, `hit_event_id`,
-/// `hit_kind` and `hit_text`.
-pub type HitsSource<'a, DB> = fn(&mut QueryBuilder<'a, DB>, &[Vec<String>], i64);
-
 /// One message of the ranked window: (ticket id, event id, kind, text).
 pub type WindowRow = (i64, i64, String, String);
 
@@ -59,18 +53,6 @@ pub fn ranking_terms(query: &Query) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     walk(query, &mut out);
     out
-}
-
-/// `SELECT * FROM` the ranked window (see [`HitsSource`]): its messages
-/// as [`WindowRow`]s.
-pub fn select_hits<'a, DB: Database>(
-    terms: &[Vec<String>],
-    hits: HitsSource<'a, DB>,
-) -> QueryBuilder<'a, DB> {
-    let mut q = QueryBuilder::new("SELECT hit_ticket_id, hit_event_id, hit_kind, hit_text FROM ");
-    hits(&mut q, terms, RANKED_MESSAGES);
-    q.push(" hits");
-    q
 }
 
 /// The window's tickets whose other messages are needed to decide the
