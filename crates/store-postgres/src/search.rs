@@ -31,6 +31,26 @@ fn text_matches(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
     .push("))");
 }
 
+/// [`text_matches`] for words known to be rare (the search's window of
+/// newest exact matches was not full): the matching tickets are collected
+/// from the index first. The plain form lets the planner walk tickets
+/// newest first probing each ticket's events, quick for a common word and
+/// seconds for a rare one, whose frequency the planner cannot know (a
+/// unique reference: 0.1 ms this way).
+fn rare_text_matches(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
+    let words = search_words(text);
+    if words.is_empty() {
+        q.push("1 = 0");
+        return;
+    }
+    q.push(
+        "id = ANY (ARRAY(SELECT ticket_id FROM ticket_events \
+         WHERE search_vector @@ to_tsquery('english', ",
+    )
+    .push_bind(ts_term(&words))
+    .push(")))");
+}
+
 /// One word matches as a prefix, several as a phrase. Words are letters
 /// and digits only, so quoting them is enough.
 fn ts_term(words: &[String]) -> String {
@@ -222,10 +242,16 @@ impl ranked::driver::SearchReads for Reads<'_> {
         &self,
         search: &SearchQuery,
         in_window: &[i64],
+        rare: bool,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Ticket>> {
-        ranked::select_rest(search, in_window, &text_matches, limit, offset)
+        let matcher: &dyn Fn(&mut QueryBuilder<'_, Postgres>, &str) = if rare {
+            &rare_text_matches
+        } else {
+            &text_matches
+        };
+        ranked::select_rest(search, in_window, matcher, limit, offset)
             .build_query_as::<TicketRow>()
             .fetch_all(self.0)
             .await

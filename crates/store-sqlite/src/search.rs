@@ -172,6 +172,7 @@ impl ranked::driver::SearchReads for Reads<'_> {
         &self,
         search: &SearchQuery,
         in_window: &[i64],
+        _rare: bool,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Ticket>> {

@@ -53,11 +53,14 @@ pub trait SearchReads: Sync {
     async fn newest_ids(&self, filter: &Query, me: Option<AgentId>, limit: i64)
     -> Result<Vec<i64>>;
     /// The rest through the index: tickets the query selects other than
-    /// `in_window`, newest first, `limit` from `offset`.
+    /// `in_window`, newest first, `limit` from `offset`. `rare`: the
+    /// window held fewer than [`RANKED_MESSAGES`](super::RANKED_MESSAGES)
+    /// messages, so every exact match of the words is in it.
     async fn rest_by_index(
         &self,
         search: &SearchQuery,
         in_window: &[i64],
+        rare: bool,
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Ticket>>;
@@ -73,6 +76,7 @@ pub async fn search<R: SearchReads + ?Sized>(
         return Err(StoreError::invalid("q", super::NEEDS_WORDS));
     }
     let window = reads.window(&terms).await?;
+    let rare = (window.len() as i64) < super::RANKED_MESSAGES;
     let in_window: HashSet<i64> = window.iter().map(|row| row.0).collect();
     let passing = window_passing(reads, search, &terms, &window).await?;
     let window = window
@@ -89,7 +93,11 @@ pub async fn search<R: SearchReads + ?Sized>(
     }
     let (limit, offset) = rest_window(search, hits.len(), ranked.total);
     if limit > 0 {
-        hits.extend(rest(reads, search, &terms, &in_window, limit, offset).await?);
+        let window = Window {
+            tickets: &in_window,
+            rare,
+        };
+        hits.extend(rest(reads, search, &terms, window, limit, offset).await?);
     }
     Ok(hits)
 }
@@ -122,15 +130,24 @@ async fn window_passing<R: SearchReads + ?Sized>(
     Ok(passing.into_iter().collect())
 }
 
+/// What the rest needs of the window: its tickets, and whether it held
+/// every exact match (see [`SearchReads::rest_by_index`]).
+#[derive(Clone, Copy)]
+struct Window<'w> {
+    tickets: &'w HashSet<i64>,
+    rare: bool,
+}
+
 /// The page's part after the ranked tickets, each with its best message.
 async fn rest<R: SearchReads + ?Sized>(
     reads: &R,
     search: &SearchQuery,
     terms: &[Vec<String>],
-    in_window: &HashSet<i64>,
+    window: Window<'_>,
     limit: u32,
     offset: u32,
 ) -> Result<Vec<SearchHit>> {
+    let in_window = window.tickets;
     let tickets = match candidates(reads, search).await? {
         Some(candidates) => {
             let ids =
@@ -144,7 +161,7 @@ async fn rest<R: SearchReads + ?Sized>(
             let mut in_window: Vec<i64> = in_window.iter().copied().collect();
             in_window.sort_unstable();
             reads
-                .rest_by_index(search, &in_window, limit, offset)
+                .rest_by_index(search, &in_window, window.rare, limit, offset)
                 .await?
         }
     };
