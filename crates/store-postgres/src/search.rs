@@ -90,7 +90,9 @@ const EVENT_TEXT: &str = "coalesce(e.data::jsonb ->> 'body', e.data::jsonb ->> '
 /// planner walk it: a common word fills the window there in a few
 /// milliseconds. A word rarer than that is looked up in the index for the
 /// longer stretches (`id + 0` keeps the planner off the walk), where its
-/// few matches cost little to sort.
+/// few matches cost little to sort; one so rare that the first stretch
+/// promises at most [`RARE_MATCHES`] in all (an absent word, a unique
+/// reference) is read from the index in one go.
 /// `first_stretch` is how many events the first stretch spans (50,000 by
 /// default); each next one is four times longer.
 async fn newest_matches(
@@ -106,19 +108,28 @@ async fn newest_matches(
         return Ok(Vec::new());
     };
     let tsquery = ts_any_exact(terms);
-    let mut stretch = first_stretch.max(1);
+    let first = first_stretch.max(1);
+    let mut stretch = first;
     let mut rows: Vec<ranked::WindowRow> = Vec::new();
+    let mut rare = false;
     loop {
-        let after = upto.saturating_sub(stretch);
-        let wanted = ranked::RANKED_MESSAGES - rows.len() as i64;
-        let order = if stretch == first_stretch.max(1) {
-            "e.id"
+        let after = if rare {
+            0
         } else {
-            "e.id + 0"
+            upto.saturating_sub(stretch)
         };
+        let wanted = ranked::RANKED_MESSAGES - rows.len() as i64;
+        let range = if rare {
+            // Not `e.id`: PostgreSQL would AND the word's few matches with
+            // a bitmap of every id below, millions of them.
+            "e.id + 0 > $1 AND e.id + 0 <= $2"
+        } else {
+            "e.id > $1 AND e.id <= $2"
+        };
+        let order = if stretch == first { "e.id" } else { "e.id + 0" };
         let found: Vec<ranked::WindowRow> = sqlx::query_as(&format!(
             "SELECT e.ticket_id, e.id, e.kind, {EVENT_TEXT} FROM ticket_events e \
-             WHERE e.id > $1 AND e.id <= $2 AND e.search_vector @@ to_tsquery('english', $3) \
+             WHERE {range} AND e.search_vector @@ to_tsquery('english', $3) \
              ORDER BY {order} DESC LIMIT $4"
         ))
         .bind(after)
@@ -128,14 +139,21 @@ async fn newest_matches(
         .fetch_all(pool)
         .await
         .map_err(backend)?;
+        let in_first = found.len() as i64;
         rows.extend(found);
         if rows.len() as i64 >= ranked::RANKED_MESSAGES || after <= 0 {
             return Ok(rows);
         }
+        // As rare as that, all its older matches cost less than any walk.
+        rare = stretch == first && in_first.saturating_mul(upto) / first <= RARE_MATCHES;
         upto = after;
         stretch = stretch.saturating_mul(4);
     }
 }
+
+/// Matches a word may have in all (judged from the first stretch) for the
+/// rest of the window to be read in one go from the index.
+const RARE_MATCHES: i64 = 20_000;
 
 /// The query with `tier:mine` as the asker's tier, when it has the term:
 /// planning a page's `ORDER BY … LIMIT` with the subquery, PostgreSQL walks
