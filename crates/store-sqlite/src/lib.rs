@@ -280,6 +280,24 @@ pub fn fts_newest_messages(
         .map_err(sql_err)
 }
 
+/// Runs `sql` with integer parameters on `conn` and reads every column of
+/// every row, returning how many: the benchmarks' hand-written baselines.
+pub fn read_all(conn: &RawConnection, sql: &str, params: &[i64]) -> Result<usize> {
+    let mut statement = conn.0.prepare_cached(sql).map_err(sql_err)?;
+    let columns = statement.column_count();
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(params))
+        .map_err(sql_err)?;
+    let mut read = 0;
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        for column in 0..columns {
+            let _: rusqlite::types::Value = row.get(column).map_err(sql_err)?;
+        }
+        read += 1;
+    }
+    Ok(read)
+}
+
 /// Files raw messages for `mailbox` with the same intake logic (storage,
 /// threading, rules) the store runs per message, in one transaction: the
 /// email benchmark's physical baseline. Synchronous: run it off the async

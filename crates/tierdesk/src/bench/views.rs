@@ -58,6 +58,111 @@ const SUBJECTS: &[(&str, &str)] = &[
 /// The agent the views are timed for (tier 2, on the Technical team).
 const ME: &str = "agent2@northstar.example";
 
+/// Default views written by hand as one SQL query each (page, count), for
+/// the baseline beside the store's figures; `?1` is the agent's id, `?2`
+/// their tier.
+const HAND_WRITTEN: &[(&str, &str, &str)] = &[
+    (
+        "My open tickets",
+        "SELECT * FROM tickets WHERE assignee_id = ?1 AND status NOT IN ('solved', 'closed') \
+         ORDER BY priority, id LIMIT 50",
+        "SELECT count(*) FROM tickets WHERE assignee_id = ?1 AND status NOT IN ('solved', 'closed')",
+    ),
+    (
+        "Unassigned in my tier",
+        "SELECT * FROM tickets WHERE tier = ?2 AND assignee_id IS NULL \
+         AND status NOT IN ('solved', 'closed') ORDER BY id LIMIT 50",
+        "SELECT count(*) FROM tickets WHERE tier = ?2 AND assignee_id IS NULL \
+         AND status NOT IN ('solved', 'closed')",
+    ),
+    (
+        "Tier 2: P1/P2 or bug-report",
+        "SELECT * FROM tickets WHERE tier = 2 AND status NOT IN ('solved', 'closed') \
+         AND (priority IN ('P1', 'P2') OR id IN (SELECT ticket_id FROM ticket_tags WHERE tag = 'bug-report')) \
+         ORDER BY priority, id LIMIT 50",
+        "SELECT count(*) FROM tickets WHERE tier = 2 AND status NOT IN ('solved', 'closed') \
+         AND (priority IN ('P1', 'P2') OR id IN (SELECT ticket_id FROM ticket_tags WHERE tag = 'bug-report'))",
+    ),
+    (
+        "Tier 3: outages",
+        "SELECT * FROM tickets WHERE tier = 3 AND status NOT IN ('solved', 'closed') \
+         AND id IN (SELECT ticket_id FROM ticket_tags WHERE tag = 'l3-outage') ORDER BY id LIMIT 50",
+        "SELECT count(*) FROM tickets WHERE tier = 3 AND status NOT IN ('solved', 'closed') \
+         AND id IN (SELECT ticket_id FROM ticket_tags WHERE tag = 'l3-outage')",
+    ),
+    (
+        "Bug reports",
+        "SELECT * FROM tickets WHERE status NOT IN ('solved', 'closed') \
+         AND id IN (SELECT ticket_id FROM ticket_tags WHERE tag = 'bug-report') \
+         ORDER BY priority, id LIMIT 50",
+        "SELECT count(*) FROM tickets WHERE status NOT IN ('solved', 'closed') \
+         AND id IN (SELECT ticket_id FROM ticket_tags WHERE tag = 'bug-report')",
+    ),
+];
+
+/// Times [`HAND_WRITTEN`] on the SQLite file straight through rusqlite and
+/// prints each next to the store's figure for the same view.
+async fn print_hand_written(
+    file: &std::path::Path,
+    me: AgentId,
+    tier: i64,
+    repeat: usize,
+    timings: &[Timing],
+) -> anyhow::Result<()> {
+    let raw = tierdesk_store_sqlite::raw_connection(&file.to_string_lossy()).await?;
+    let raw = std::sync::Arc::new(std::sync::Mutex::new(raw));
+    println!(
+        "the same default views as one hand-written query each, straight on the SQLite file (rusqlite):"
+    );
+    println!(
+        "{:<32} {:>10} {:>10} {:>8} {:>10} {:>10} {:>8}",
+        "view", "page p50", "page p99", "store ×", "count p50", "count p99", "store ×"
+    );
+    for (name, page, count) in HAND_WRITTEN {
+        let Some(ours) = timings.iter().find(|t| t.name == *name) else {
+            continue;
+        };
+        let time = |sql: &'static str| {
+            let raw = raw.clone();
+            // SQLite counts parameters up to the highest one used.
+            let used = if sql.contains("?2") {
+                2
+            } else if sql.contains("?1") {
+                1
+            } else {
+                0
+            };
+            let params = [me.0, tier][..used].to_vec();
+            tokio::task::spawn_blocking(move || {
+                let conn = raw.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                tierdesk_store_sqlite::read_all(&conn, sql, &params)?;
+                let mut times = Vec::with_capacity(repeat);
+                for _ in 0..repeat {
+                    let started = Instant::now();
+                    tierdesk_store_sqlite::read_all(&conn, sql, &params)?;
+                    times.push(started.elapsed());
+                }
+                times.sort();
+                anyhow::Ok((percentile(&times, 0.5), percentile(&times, 0.99)))
+            })
+        };
+        let page_floor = time(page).await??;
+        let count_floor = time(count).await??;
+        let ratio = |ours: Duration, floor: Duration| ms(ours) / ms(floor).max(0.001);
+        println!(
+            "{:<32} {:>8.2}ms {:>8.2}ms {:>8.1} {:>8.2}ms {:>8.2}ms {:>8.1}",
+            name,
+            ms(page_floor.0),
+            ms(page_floor.1),
+            ratio(ours.page.0, page_floor.0),
+            ms(count_floor.0),
+            ms(count_floor.1),
+            ratio(ours.counting.0, count_floor.0),
+        );
+    }
+    Ok(())
+}
+
 pub(super) struct Desk {
     pub me: AgentId,
     pub agents: Vec<AgentId>,
@@ -396,6 +501,11 @@ pub async fn run(
     };
     let timings = time_all(&*sqlite, me, repeat).await?;
     print("SQLite", tickets, &timings);
+    let tier = sqlite
+        .agent_by_email(ME)
+        .await?
+        .map_or(2, |agent| i64::from(agent.tier.level()));
+    print_hand_written(&dir.join("tierdesk.db"), me, tier, repeat, &timings).await?;
     if let Ok(store) = Arc::try_unwrap(sqlite) {
         store.close().await;
     }

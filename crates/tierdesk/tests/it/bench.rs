@@ -138,6 +138,22 @@ fn views_bench_times_every_view_on_a_small_desk() {
     assert!(out.contains("Views on SQLite, 2000 tickets"), "{out}");
     assert!(out.contains("worst p99: page"), "{out}");
     assert!(out.contains("My open tickets"), "{out}");
+    // Beside the store, each hand-written default view: its page and count
+    // p50 / p99 and the store's ratio to it.
+    let baseline = out
+        .split("one hand-written query each")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no hand-written baseline in:\n{out}"));
+    let row = baseline
+        .lines()
+        .find(|l| l.starts_with("Unassigned in my tier"))
+        .unwrap_or_else(|| panic!("no baseline row in:\n{out}"));
+    let ratios: Vec<f64> = row
+        .split_whitespace()
+        .filter_map(|cell| cell.parse::<f64>().ok())
+        .collect();
+    assert_eq!(ratios.len(), 2, "two ratios in {row:?}");
+    assert!(ratios.iter().all(|r| *r > 0.0), "{row:?}");
 }
 
 #[test]
