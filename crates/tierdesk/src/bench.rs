@@ -429,6 +429,54 @@ fn payload(i: usize) -> (String, String, String, &'static [&'static str]) {
     (subject, body, email, TAGS[k])
 }
 
+/// Where a benchmark's SQLite desk lives: `--keep DIR` (created when
+/// missing), or a temporary directory removed with this value.
+struct DeskDir {
+    path: std::path::PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl DeskDir {
+    fn new(keep: Option<&std::path::Path>) -> anyhow::Result<DeskDir> {
+        match keep {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                Ok(DeskDir {
+                    path: dir.to_path_buf(),
+                    _temp: None,
+                })
+            }
+            None => {
+                let temp = tempfile::tempdir().context("temp dir")?;
+                Ok(DeskDir {
+                    path: temp.path().to_path_buf(),
+                    _temp: Some(temp),
+                })
+            }
+        }
+    }
+
+    /// Whether the desk already holds its `tickets` (to be reused as it
+    /// is); `false` when it is empty; an error when it holds another count.
+    async fn holds(&self, store: &dyn Store, tickets: usize) -> anyhow::Result<bool> {
+        let existing = store
+            .count_tickets(&tierdesk_core::query::Query::And(vec![]), None)
+            .await?;
+        if existing == 0 {
+            Ok(false)
+        } else if existing == tickets as u64 {
+            eprintln!("reusing the {existing} tickets in {}", self.path.display());
+            Ok(true)
+        } else {
+            bail!(
+                "{} holds {existing} tickets, not {tickets}: pass --tickets {existing} or another directory",
+                self.path.display()
+            )
+        }
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;

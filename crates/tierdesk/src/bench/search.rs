@@ -19,7 +19,6 @@ use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tierdesk_core::query::Query;
 use tierdesk_core::{Actor, Channel, Priority, Status, TagName, Tier, Timestamp};
 use tierdesk_store::{Requester, Store, TicketChange, TicketDraft};
 use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
@@ -370,25 +369,18 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
         keep,
         database,
     } = options;
-    let temp;
-    let dir = match &keep {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.as_path()
-        }
-        None => {
-            temp = tempfile::tempdir().context("temp dir")?;
-            temp.path()
-        }
-    };
+    let desk_dir = super::DeskDir::new(keep.as_deref())?;
+    let dir = desk_dir.path.as_path();
     let store = Arc::new(SqliteStore::open_dir(dir, Durability::Normal).await?);
-    let existing = store.count_tickets(&Query::And(vec![]), None).await?;
-    let token = if existing == 0 {
-        super::bench_token(&*store).await?
-    } else {
+    let reused = desk_dir.holds(&*store, tickets).await?;
+    let token = if reused {
         crate::create_token(&*store, "bench@tierdesk.test", "bench").await?
+    } else {
+        super::bench_token(&*store).await?
     };
-    let fill_elapsed = if existing == 0 {
+    let fill_elapsed = if reused {
+        None
+    } else {
         eprintln!(
             "bench search: writing {tickets} tickets ({} messages) to SQLite in {}",
             tickets * 5,
@@ -397,17 +389,6 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
         let filled = Instant::now();
         fill(store.clone(), tickets).await?;
         Some(filled.elapsed())
-    } else if existing == tickets as u64 {
-        eprintln!(
-            "bench search: reusing the {existing} tickets in {}",
-            dir.display()
-        );
-        None
-    } else {
-        anyhow::bail!(
-            "{} holds {existing} tickets, not {tickets}: pass --tickets {existing} or another directory",
-            dir.display()
-        );
     };
     Arc::try_unwrap(store)
         .map_err(|_| anyhow::anyhow!("store still shared"))?

@@ -470,34 +470,18 @@ pub async fn run(
     database: Option<String>,
     keep: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
-    let temp;
-    let dir = match &keep {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.as_path()
-        }
-        None => {
-            temp = tempfile::tempdir().context("temp dir")?;
-            temp.path()
-        }
-    };
+    let desk_dir = super::DeskDir::new(keep.as_deref())?;
+    let dir = desk_dir.path.as_path();
     let sqlite = Arc::new(SqliteStore::open_dir(dir, Durability::Normal).await?);
-    let existing = sqlite.count_tickets(&Query::And(vec![]), None).await?;
-    let me = if existing == 0 {
-        eprintln!("writing {tickets} tickets through the store (SQLite)…");
-        fill(sqlite.clone(), tickets).await?.me
-    } else if existing == tickets as u64 {
-        eprintln!("reusing the {existing} tickets in {}", dir.display());
+    let me = if desk_dir.holds(&*sqlite, tickets).await? {
         sqlite
             .agent_by_email(ME)
             .await?
             .with_context(|| format!("{} holds no {ME}: not a views desk", dir.display()))?
             .id
     } else {
-        anyhow::bail!(
-            "{} holds {existing} tickets, not {tickets}: pass --tickets {existing} or another directory",
-            dir.display()
-        );
+        eprintln!("writing {tickets} tickets through the store (SQLite)…");
+        fill(sqlite.clone(), tickets).await?.me
     };
     let timings = time_all(&*sqlite, me, repeat).await?;
     print("SQLite", tickets, &timings);
