@@ -33,6 +33,7 @@ mod sla;
 mod smtp_intake;
 mod sse;
 mod tags;
+mod tier_views;
 mod views;
 mod web;
 mod web_admin;
