@@ -29,21 +29,39 @@ pub type FeedReceiver = broadcast::Receiver<Arc<StoredEvent>>;
 #[derive(Default)]
 pub struct ChatFeed {
     tickets: Mutex<HashMap<TicketId, broadcast::Sender<Arc<StoredEvent>>>>,
-    started: std::sync::OnceLock<()>,
+    started: tokio::sync::OnceCell<()>,
 }
 
 impl ChatFeed {
     /// Events of `ticket` committed from now on. Starts the reader on
     /// first use; it stops when `shutdown` turns true or the feed is dropped.
-    pub fn subscribe(
+    ///
+    /// The reader's starting point is read before the first subscription
+    /// returns: started later, it could skip an event committed between the
+    /// socket's catch-up read and its own first look at the log.
+    pub async fn subscribe(
         self: &Arc<Self>,
         store: &Arc<dyn Store>,
         shutdown: tokio::sync::watch::Receiver<bool>,
         ticket: TicketId,
     ) -> FeedReceiver {
-        self.started.get_or_init(|| {
-            tokio::spawn(read_log(Arc::downgrade(self), store.clone(), shutdown));
-        });
+        self.started
+            .get_or_init(|| async {
+                let position = match store.last_event_id().await {
+                    Ok(id) => id,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "chat feed cannot read the event log; starting from 0");
+                        EventId(0)
+                    }
+                };
+                tokio::spawn(read_log(
+                    Arc::downgrade(self),
+                    store.clone(),
+                    shutdown,
+                    position,
+                ));
+            })
+            .await;
         let mut tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
         tickets
             .entry(ticket)
@@ -71,15 +89,9 @@ async fn read_log(
     feed: Weak<ChatFeed>,
     store: Arc<dyn Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut position: EventId,
 ) {
     let mut signal = store.event_signal();
-    let mut position = match store.last_event_id().await {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::warn!(error = %e, "chat feed cannot read the event log; starting from 0");
-            EventId(0)
-        }
-    };
     let mut swept = Instant::now();
     loop {
         tokio::select! {

@@ -208,9 +208,13 @@ impl AppState {
     }
 
     /// Events of `ticket` from now on, for a chat socket.
-    pub(crate) fn follow_ticket(&self, ticket: tierdesk_core::TicketId) -> chat_feed::FeedReceiver {
+    pub(crate) async fn follow_ticket(
+        &self,
+        ticket: tierdesk_core::TicketId,
+    ) -> chat_feed::FeedReceiver {
         self.chat_feed
             .subscribe(&self.store, self.shutdown_signal(), ticket)
+            .await
     }
 
     /// The open chat sockets, for the outbox's follow-up rule.

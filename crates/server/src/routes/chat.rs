@@ -734,7 +734,7 @@ impl Chat {
             if followed != self.ticket()
                 && let Some(ticket) = self.ticket()
             {
-                feed = Some(self.state.follow_ticket(ticket));
+                feed = Some(self.state.follow_ticket(ticket).await);
                 followed = Some(ticket);
                 self.catch_up().await?;
             }
