@@ -59,6 +59,8 @@ pub struct SqliteStore {
     events: Arc<watch::Sender<EventId>>,
     /// Ticked when jobs become claimable, to wake this process's workers.
     jobs: watch::Sender<u64>,
+    /// How far a view page with free text walks the view's order.
+    view_walk: tierdesk_store::ranked::view_walk::ViewWalk,
 }
 
 impl SqliteStore {
@@ -97,7 +99,16 @@ impl SqliteStore {
             writer: Writer::start(write, events.clone())?,
             events,
             jobs: watch::Sender::new(0),
+            view_walk: Default::default(),
         })
+    }
+
+    /// Walks views with free text in batches of `walk.batch` up to
+    /// `walk.budget` tickets (see `tierdesk_store::ranked::view_walk`);
+    /// tests make both tiny so a small desk crosses them.
+    pub fn with_view_walk(mut self, walk: tierdesk_store::ranked::view_walk::ViewWalk) -> Self {
+        self.view_walk = walk;
+        self
     }
 
     /// Opens the database in `dir` (`tierdesk.db`), creating the directory.

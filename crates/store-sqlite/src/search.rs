@@ -7,6 +7,7 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tierdesk_core::query::Query;
 use tierdesk_core::{AgentId, Ticket};
 use tierdesk_store::ranked;
+use tierdesk_store::ranked::view_walk::{self, ViewReads, ViewWalk};
 use tierdesk_store::search::{self, search_words};
 use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery};
 
@@ -187,7 +188,29 @@ impl ranked::driver::SearchReads for Reads<'_> {
     }
 }
 
-pub(crate) async fn query_tickets(reads: &SqlitePool, query: &TicketQuery) -> Result<Vec<Ticket>> {
+#[async_trait::async_trait]
+impl ViewReads for Reads<'_> {
+    async fn page_ids(&self, query: &TicketQuery) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = search::select_ticket_ids(query, &text_matches)
+            .build_query_as()
+            .fetch_all(self.0)
+            .await
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
+/// One page of a view; with free text, walked when that is quicker (see
+/// `tierdesk_store::ranked::view_walk`).
+pub(crate) async fn query_tickets(
+    reads: &SqlitePool,
+    raw: &RawReads,
+    query: &TicketQuery,
+    walk: ViewWalk,
+) -> Result<Vec<Ticket>> {
+    if let Some(page) = view_walk::walk_page(&Reads(reads, raw), query, walk).await? {
+        return Ok(page);
+    }
     let rows = search::select_tickets(query, &text_matches)
         .build_query_as::<TicketRow>()
         .fetch_all(reads)

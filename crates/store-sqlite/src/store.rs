@@ -235,7 +235,7 @@ impl Store for SqliteStore {
     }
 
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {
-        crate::search::query_tickets(&self.reads, query).await
+        crate::search::query_tickets(&self.reads, &self.raw_reads, query, self.view_walk).await
     }
 
     async fn count_tickets(

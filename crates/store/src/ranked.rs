@@ -13,6 +13,7 @@ use tierdesk_core::query::{Query, Term};
 
 pub mod driver;
 pub mod score;
+pub mod view_walk;
 
 /// The deepest page a ranked search serves; beyond it, refine the query.
 pub const MAX_OFFSET: u32 = 1_000;

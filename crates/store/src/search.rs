@@ -97,6 +97,21 @@ where
     q
 }
 
+/// `SELECT id FROM tickets WHERE … ORDER BY … LIMIT …`: a view page's ids.
+pub fn select_ticket_ids<'a, DB>(
+    query: &'a TicketQuery,
+    text: TextMatcher<'a, DB>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new("SELECT id FROM tickets WHERE ");
+    push_page(&mut q, query, text);
+    q
+}
+
 /// One page of a view in two steps: the page's ids first, from the
 /// indexes alone, then their rows. PostgreSQL plans a `LIMIT` as if matches
 /// were spread evenly over the order; in a desk they are not (the unsolved
