@@ -60,7 +60,9 @@ const ME: &str = "agent2@northstar.example";
 
 /// Default views and the free-text view written by hand as one SQL query
 /// each (page, count), for the baseline beside the store's figures; `?1`
-/// is the agent's id, `?2` their tier.
+/// is the agent's id, `?2` their tier, `{vpn}` the condition on an event
+/// that its text holds a word starting with "vpn", in the backend's own
+/// full-text index.
 const HAND_WRITTEN: &[(&str, &str, &str)] = &[
     (
         "My open tickets",
@@ -100,13 +102,43 @@ const HAND_WRITTEN: &[(&str, &str, &str)] = &[
     ),
     (
         "Open VPN tickets (text)",
-        "SELECT * FROM tickets WHERE status = 'open' AND id IN (SELECT ticket_id FROM ticket_events \
-         WHERE id IN (SELECT rowid FROM search_ticket_text WHERE search_ticket_text MATCH '\"vpn\"*')) \
-         ORDER BY id DESC LIMIT 50",
-        "SELECT count(*) FROM tickets WHERE status = 'open' AND id IN (SELECT ticket_id FROM ticket_events \
-         WHERE id IN (SELECT rowid FROM search_ticket_text WHERE search_ticket_text MATCH '\"vpn\"*'))",
+        "SELECT * FROM tickets WHERE status = 'open' \
+         AND id IN (SELECT ticket_id FROM ticket_events WHERE {vpn}) ORDER BY id DESC LIMIT 50",
+        "SELECT count(*) FROM tickets WHERE status = 'open' \
+         AND id IN (SELECT ticket_id FROM ticket_events WHERE {vpn})",
     ),
 ];
+
+/// A hand-written query's p50 and p99.
+type Floor = (Duration, Duration);
+
+/// The parameters up to the highest one `sql` uses (`?1`: the agent,
+/// `?2`: their tier): both backends refuse unused ones.
+fn parameters(sql: &str, me: AgentId, tier: i64) -> Vec<i64> {
+    let used = if sql.contains("?2") {
+        2
+    } else if sql.contains("?1") {
+        1
+    } else {
+        0
+    };
+    [me.0, tier][..used].to_vec()
+}
+
+/// [`HAND_WRITTEN`] in SQLite's words.
+fn for_sqlite(sql: &str) -> String {
+    sql.replace(
+        "{vpn}",
+        "id IN (SELECT rowid FROM search_ticket_text WHERE search_ticket_text MATCH '\"vpn\"*')",
+    )
+}
+
+/// [`HAND_WRITTEN`] in PostgreSQL's words (migration 0019's stored vectors).
+fn for_postgres(sql: &str) -> String {
+    sql.replace("?1", "$1")
+        .replace("?2", "$2")
+        .replace("{vpn}", "search_vector @@ to_tsquery('english', 'vpn:*')")
+}
 
 /// Times [`HAND_WRITTEN`] on the SQLite file straight through rusqlite and
 /// prints each next to the store's figure for the same view.
@@ -118,10 +150,86 @@ async fn print_hand_written(
     timings: &[Timing],
 ) -> anyhow::Result<()> {
     let raw = tierdesk_store_sqlite::raw_connection(&file.to_string_lossy()).await?;
-    let raw = std::sync::Arc::new(std::sync::Mutex::new(raw));
+    let raw = Arc::new(std::sync::Mutex::new(raw));
     println!(
         "the same views as one hand-written query each, straight on the SQLite file (rusqlite):"
     );
+    print_floors(timings, |sql| {
+        let raw = raw.clone();
+        let sql = for_sqlite(&sql);
+        let params = parameters(&sql, me, tier);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = raw.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                tierdesk_store_sqlite::read_all(&conn, &sql, &params)?;
+                let mut times = Vec::with_capacity(repeat);
+                for _ in 0..repeat {
+                    let started = Instant::now();
+                    tierdesk_store_sqlite::read_all(&conn, &sql, &params)?;
+                    times.push(started.elapsed());
+                }
+                anyhow::Ok(floor(times))
+            })
+            .await?
+        }
+    })
+    .await
+}
+
+/// Times [`HAND_WRITTEN`] on the PostgreSQL copy through one plain
+/// connection (rows fetched, not decoded) and prints each next to the
+/// store's figure for the same view.
+async fn print_hand_written_postgres(
+    url: &str,
+    me: AgentId,
+    tier: i64,
+    repeat: usize,
+    timings: &[Timing],
+) -> anyhow::Result<()> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await?;
+    println!("the same views as one hand-written query each, on one PostgreSQL connection:");
+    let printed = print_floors(timings, |sql| {
+        let pool = pool.clone();
+        let params = parameters(&sql, me, tier);
+        let sql = for_postgres(&sql);
+        async move {
+            let run = || {
+                let mut query = sqlx::query(&sql);
+                for p in &params {
+                    query = query.bind(*p);
+                }
+                query.fetch_all(&pool)
+            };
+            run().await?;
+            let mut times = Vec::with_capacity(repeat);
+            for _ in 0..repeat {
+                let started = Instant::now();
+                run().await?;
+                times.push(started.elapsed());
+            }
+            anyhow::Ok(floor(times))
+        }
+    })
+    .await;
+    pool.close().await;
+    printed
+}
+
+fn floor(mut times: Vec<Duration>) -> Floor {
+    times.sort();
+    (percentile(&times, 0.5), percentile(&times, 0.99))
+}
+
+/// One row per [`HAND_WRITTEN`] view: the floor's page and count p50 / p99
+/// as `time` measures them, and the store's p50 over each.
+async fn print_floors<F, Fut>(timings: &[Timing], mut time: F) -> anyhow::Result<()>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Floor>>,
+{
     println!(
         "{:<32} {:>10} {:>10} {:>8} {:>10} {:>10} {:>8}",
         "view", "page p50", "page p99", "store ×", "count p50", "count p99", "store ×"
@@ -130,32 +238,8 @@ async fn print_hand_written(
         let Some(ours) = timings.iter().find(|t| t.name == *name) else {
             continue;
         };
-        let time = |sql: &'static str| {
-            let raw = raw.clone();
-            // SQLite counts parameters up to the highest one used.
-            let used = if sql.contains("?2") {
-                2
-            } else if sql.contains("?1") {
-                1
-            } else {
-                0
-            };
-            let params = [me.0, tier][..used].to_vec();
-            tokio::task::spawn_blocking(move || {
-                let conn = raw.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-                tierdesk_store_sqlite::read_all(&conn, sql, &params)?;
-                let mut times = Vec::with_capacity(repeat);
-                for _ in 0..repeat {
-                    let started = Instant::now();
-                    tierdesk_store_sqlite::read_all(&conn, sql, &params)?;
-                    times.push(started.elapsed());
-                }
-                times.sort();
-                anyhow::Ok((percentile(&times, 0.5), percentile(&times, 0.99)))
-            })
-        };
-        let page_floor = time(page).await??;
-        let count_floor = time(count).await??;
+        let page_floor = time(page.to_string()).await?;
+        let count_floor = time(count.to_string()).await?;
         let ratio = |ours: Duration, floor: Duration| ms(ours) / ms(floor).max(0.001);
         println!(
             "{:<32} {:>8.2}ms {:>8.2}ms {:>8.1} {:>8.2}ms {:>8.2}ms {:>8.1}",
@@ -512,12 +596,18 @@ pub async fn run(
                 sqlx_analyze(&fresh.url).await?;
                 let timings = time_all(&pg, me, repeat).await;
                 pg.close().await;
-                timings
+                match timings {
+                    Ok(timings) => {
+                        print("PostgreSQL", tickets, &timings);
+                        print_hand_written_postgres(&fresh.url, me, tier, repeat, &timings).await
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };
         fresh.drop_now().await?;
-        print("PostgreSQL", tickets, &result?);
+        result?;
     }
     Ok(())
 }

@@ -138,23 +138,48 @@ fn views_bench_times_every_view_on_a_small_desk() {
     assert!(out.contains("Views on SQLite, 2000 tickets"), "{out}");
     assert!(out.contains("worst p99: page"), "{out}");
     assert!(out.contains("My open tickets"), "{out}");
-    // Beside the store, each hand-written default view: its page and count
+    // Beside the store, each hand-written view: its page and count
     // p50 / p99 and the store's ratio to it.
-    let baseline = out
-        .split("one hand-written query each")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no hand-written baseline in:\n{out}"));
     for view in ["Unassigned in my tier", "Open VPN tickets (text)"] {
-        let row = baseline
-            .lines()
-            .find(|l| l.starts_with(view))
-            .unwrap_or_else(|| panic!("no baseline row for {view} in:\n{out}"));
-        let ratios: Vec<f64> = row
-            .split_whitespace()
-            .filter_map(|cell| cell.parse::<f64>().ok())
-            .collect();
-        assert_eq!(ratios.len(), 2, "two ratios in {row:?}");
-        assert!(ratios.iter().all(|r| *r > 0.0), "{row:?}");
+        let ratios = baseline_ratios(&out, "straight on the SQLite file", view);
+        assert_eq!(ratios.len(), 2, "two ratios for {view} in:\n{out}");
+        assert!(ratios.iter().all(|r| *r > 0.0), "{view}: {ratios:?}");
+    }
+}
+
+/// The row for `view` after `heading`: its two ratios, store over the hand-written query.
+fn baseline_ratios(out: &str, heading: &str, view: &str) -> Vec<f64> {
+    let baseline = out
+        .split(heading)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {heading:?} in:\n{out}"));
+    let row = baseline
+        .lines()
+        .find(|l| l.starts_with(view))
+        .unwrap_or_else(|| panic!("no baseline row for {view} in:\n{out}"));
+    row.split_whitespace()
+        .filter_map(|cell| cell.parse::<f64>().ok())
+        .collect()
+}
+
+#[test]
+fn views_bench_on_postgres_times_the_copy_beside_hand_written_queries() {
+    let admin = std::env::var("TIERDESK_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let out = bench(&[
+        "views",
+        "--tickets",
+        "300",
+        "--repeat",
+        "2",
+        "--database",
+        &admin,
+    ]);
+    assert!(out.contains("Views on PostgreSQL, 300 tickets"), "{out}");
+    for view in ["Unassigned in my tier", "Open VPN tickets (text)"] {
+        let ratios = baseline_ratios(&out, "on one PostgreSQL connection", view);
+        assert_eq!(ratios.len(), 2, "two ratios for {view} in:\n{out}");
+        assert!(ratios.iter().all(|r| *r > 0.0), "{view}: {ratios:?}");
     }
 }
 
