@@ -164,8 +164,7 @@ fn baseline_ratios(out: &str, heading: &str, view: &str) -> Vec<f64> {
 
 #[test]
 fn views_bench_on_postgres_times_the_copy_beside_hand_written_queries() {
-    let admin = std::env::var("TIERDESK_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let admin = crate::pg::admin_url();
     let out = bench(&[
         "views",
         "--tickets",
@@ -258,8 +257,7 @@ fn search_bench_answers_every_query_and_reports_the_floor_and_memory() {
 
 #[test]
 fn search_bench_on_postgres_copies_the_desk_and_answers_every_query() {
-    let admin = std::env::var("TIERDESK_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let admin = crate::pg::admin_url();
     let out = bench(&[
         "search",
         "--tickets",

@@ -197,12 +197,7 @@ async fn chat_basic_flow_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_basic_flow_on_postgres() {
     let database = Database::create().await;
-    let store: Arc<dyn Store> = Arc::new(
-        PostgresStore::connect(&database.url, PostgresOptions::default())
-            .await
-            .unwrap(),
-    );
-    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    let desk = Desk::start_on_postgres(&database).await;
     basic_flow(&desk).await;
 }
 

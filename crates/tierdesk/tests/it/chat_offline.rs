@@ -12,12 +12,8 @@ use crate::mail::{Smtp, create_mailbox, header, start_mailer};
 use crate::pg::Database;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tierdesk_core::{ContactId, TicketId};
-use tierdesk_server::ServerConfig;
-use tierdesk_store::Store;
-use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 
 async fn ticket_count(desk: &Desk) -> usize {
     let (status, list) = desk.admin.get("/api/v1/tickets?limit=100").await;
@@ -209,12 +205,7 @@ async fn chat_offline_message_is_followed_up_by_email_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_offline_message_is_followed_up_by_email_on_postgres() {
     let database = Database::create().await;
-    let store: Arc<dyn Store> = Arc::new(
-        PostgresStore::connect(&database.url, PostgresOptions::default())
-            .await
-            .unwrap(),
-    );
-    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    let desk = Desk::start_on_postgres(&database).await;
     offline_message_is_followed_up_by_email(&desk).await;
 }
 
@@ -321,11 +312,6 @@ async fn chat_live_reply_is_mailed_only_when_the_visitor_is_away_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_live_reply_is_mailed_only_when_the_visitor_is_away_on_postgres() {
     let database = Database::create().await;
-    let store: Arc<dyn Store> = Arc::new(
-        PostgresStore::connect(&database.url, PostgresOptions::default())
-            .await
-            .unwrap(),
-    );
-    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    let desk = Desk::start_on_postgres(&database).await;
     live_chat_is_mailed_only_while_the_visitor_is_away(&desk).await;
 }

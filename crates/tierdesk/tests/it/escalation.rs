@@ -8,11 +8,7 @@ use crate::harness::*;
 use crate::pg::Database;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tierdesk_core::{Role, Tier};
-use tierdesk_server::ServerConfig;
-use tierdesk_store::Store;
-use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escalation_story_on_sqlite() {
@@ -22,12 +18,7 @@ async fn escalation_story_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escalation_story_on_postgres() {
     let database = Database::create().await;
-    let store: Arc<dyn Store> = Arc::new(
-        PostgresStore::connect(&database.url, PostgresOptions::default())
-            .await
-            .unwrap(),
-    );
-    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    let desk = Desk::start_on_postgres(&database).await;
     story(&desk).await;
 }
 
@@ -463,12 +454,7 @@ async fn notifications_stream_live_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_stream_live_on_postgres() {
     let database = Database::create().await;
-    let store: Arc<dyn Store> = Arc::new(
-        PostgresStore::connect(&database.url, PostgresOptions::default())
-            .await
-            .unwrap(),
-    );
-    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    let desk = Desk::start_on_postgres(&database).await;
     notifications_stream_live(&desk).await;
 }
 

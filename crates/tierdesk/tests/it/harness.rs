@@ -47,6 +47,20 @@ impl Desk {
         Self::start_on(store, dir, config).await
     }
 
+    /// A desk on `database` (a fresh PostgreSQL database), which must
+    /// outlive it.
+    pub async fn start_on_postgres(database: &crate::pg::Database) -> Desk {
+        let store: Arc<dyn Store> = Arc::new(
+            tierdesk_store_postgres::PostgresStore::connect(
+                &database.url,
+                tierdesk_store_postgres::PostgresOptions::default(),
+            )
+            .await
+            .unwrap(),
+        );
+        Self::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await
+    }
+
     /// A desk on a store the test opened (PostgreSQL, say).
     pub async fn start_on(
         store: Arc<dyn Store>,

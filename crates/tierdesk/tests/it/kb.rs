@@ -291,12 +291,7 @@ async fn answer_bot_answers_deflects_and_hands_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answer_bot_on_postgres() {
     let database = Database::create().await;
-    let store: Arc<dyn Store> = Arc::new(
-        PostgresStore::connect(&database.url, PostgresOptions::default())
-            .await
-            .unwrap(),
-    );
-    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    let desk = Desk::start_on_postgres(&database).await;
     answer_flow(&desk).await;
 }
 

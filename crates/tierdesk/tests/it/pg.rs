@@ -9,9 +9,13 @@ use std::str::FromStr;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://root@127.0.0.1:5432/test";
 
+/// The admin URL of the test server (`TIERDESK_TEST_POSTGRES` or the default).
+pub fn admin_url() -> String {
+    std::env::var("TIERDESK_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into())
+}
+
 fn admin_options() -> PgConnectOptions {
-    let url = std::env::var("TIERDESK_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
-    PgConnectOptions::from_str(&url)
+    PgConnectOptions::from_str(&admin_url())
         .unwrap_or_else(|e| panic!("TIERDESK_TEST_POSTGRES is not a PostgreSQL URL: {e}"))
         .disable_statement_logging()
 }

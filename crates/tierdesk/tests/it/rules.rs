@@ -5,11 +5,7 @@ use crate::harness::*;
 use crate::pg::Database;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tierdesk_core::{Role, Tier};
-use tierdesk_server::ServerConfig;
-use tierdesk_store::Store;
-use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 
 /// A billing team owning `l1-billing`, and the seeds' billing rule.
 async fn billing_setup(api: &Api) -> (i64, Value) {
@@ -118,12 +114,7 @@ async fn rules_route_tickets_and_name_themselves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_route_tickets_on_postgres() {
     let database = Database::create().await;
-    let store: Arc<dyn Store> = Arc::new(
-        PostgresStore::connect(&database.url, PostgresOptions::default())
-            .await
-            .unwrap(),
-    );
-    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    let desk = Desk::start_on_postgres(&database).await;
     check_routing(&desk).await;
     check_loop_guard(&desk).await;
     drop(desk);

@@ -7,11 +7,7 @@ use crate::harness::*;
 use crate::pg::Database;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tierdesk_core::{Role, Tier};
-use tierdesk_server::ServerConfig;
-use tierdesk_store::Store;
-use tierdesk_store_postgres::{PostgresOptions, PostgresStore};
 
 /// The seeds' routing: owned tags and the rules that add them.
 async fn seed_routing(api: &Api) {
@@ -152,12 +148,7 @@ async fn each_tier_sees_its_routed_tickets_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_tier_sees_its_routed_tickets_on_postgres() {
     let database = Database::create().await;
-    let store: Arc<dyn Store> = Arc::new(
-        PostgresStore::connect(&database.url, PostgresOptions::default())
-            .await
-            .unwrap(),
-    );
-    let desk = Desk::start_on(store, tempfile::tempdir().unwrap(), ServerConfig::default()).await;
+    let desk = Desk::start_on_postgres(&database).await;
     each_tier_sees_its_routed_tickets(&desk).await;
     drop(desk);
     drop(database);
