@@ -291,6 +291,13 @@ pub fn fts_newest_messages(
         .map_err(sql_err)
 }
 
+/// Runs `sql` (statements without results) on `conn`, each statement on
+/// its own a durable commit unless `sql` opens a transaction: the
+/// benchmarks' commit floor. Synchronous.
+pub fn execute_batch(conn: &RawConnection, sql: &str) -> Result<()> {
+    conn.0.execute_batch(sql).map_err(sql_err)
+}
+
 /// Runs `sql` with integer parameters on `conn` and reads every column of
 /// every row, returning how many: the benchmarks' hand-written baselines.
 pub fn read_all(conn: &RawConnection, sql: &str, params: &[i64]) -> Result<usize> {

@@ -121,6 +121,10 @@ pub(crate) struct CompiledCondition {
     pattern: Option<String>,
     regex: OnceLock<Option<regex::Regex>>,
     similar: Option<(SimilarTickets, RecentTickets)>,
+    /// The needles' places in the rule set's [`Keywords`], when the set
+    /// found them all in one pass over the text (contains / not contains
+    /// on the subject, body or text); empty otherwise.
+    keyword_ids: Vec<usize>,
 }
 
 impl CompiledCondition {
@@ -157,6 +161,7 @@ impl CompiledCondition {
             pattern,
             regex: OnceLock::new(),
             similar,
+            keyword_ids: Vec::new(),
         })
     }
 }
@@ -174,6 +179,141 @@ struct CompiledRule {
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
     broken: Vec<(RuleId, String)>,
+    keywords: Option<Keywords>,
+}
+
+/// Every keyword of the set's contains / not-contains text conditions in
+/// one automaton: a run reads each text once and knows which keywords it
+/// holds, instead of searching it again for every keyword of every rule
+/// (a thousand-rule book has a few thousand of them).
+#[derive(Debug, Clone)]
+struct Keywords {
+    automaton: aho_corasick::AhoCorasick,
+    count: usize,
+    /// Which texts any condition searches: subject, body, the two together.
+    searched: [bool; 3],
+    /// Rules (by place in the set) that cannot hold unless one of their
+    /// keywords occurs, by the text and keyword that would let them.
+    needed_by: [Vec<Vec<usize>>; 3],
+    /// Rules that need no keyword, in order.
+    unconditional: Vec<usize>,
+}
+
+impl Keywords {
+    /// Gives each keyword condition its needles' ids; `None` when no
+    /// condition searches text for keywords.
+    fn gather(rules: &mut [CompiledRule]) -> Option<Keywords> {
+        let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+        let mut searched = [false; 3];
+        for c in rules
+            .iter_mut()
+            .flat_map(|r| r.all.iter_mut().chain(r.any.iter_mut()))
+        {
+            let (Some(field), Op::Contains | Op::NotContains) = (text_field(c.field), c.op) else {
+                continue;
+            };
+            searched[field] = true;
+            c.keyword_ids = c
+                .needles
+                .iter()
+                .map(|needle| {
+                    let next = ids.len();
+                    *ids.entry(needle.clone()).or_insert(next)
+                })
+                .collect();
+        }
+        if ids.is_empty() {
+            return None;
+        }
+        let mut needles = vec![String::new(); ids.len()];
+        for (needle, id) in ids {
+            needles[id] = needle;
+        }
+        let automaton = aho_corasick::AhoCorasick::new(&needles).ok()?;
+        let mut needed_by: [Vec<Vec<usize>>; 3] = Default::default();
+        for list in &mut needed_by {
+            list.resize(needles.len(), Vec::new());
+        }
+        let mut unconditional = Vec::new();
+        for (place, rule) in rules.iter().enumerate() {
+            match needed_keywords(rule) {
+                Some(needed) => {
+                    for (field, id) in needed {
+                        needed_by[field][id].push(place);
+                    }
+                }
+                None => unconditional.push(place),
+            }
+        }
+        Some(Keywords {
+            automaton,
+            count: needles.len(),
+            searched,
+            needed_by,
+            unconditional,
+        })
+    }
+
+    /// The rules that may hold on these texts, in order: those that need
+    /// no keyword and those one of whose keywords was found.
+    fn candidates(&self, found: &[Vec<bool>; 3]) -> Vec<usize> {
+        let mut places = self.unconditional.clone();
+        for (field, found) in found.iter().enumerate() {
+            for (id, _) in found.iter().enumerate().filter(|(_, hit)| **hit) {
+                places.extend_from_slice(&self.needed_by[field][id]);
+            }
+        }
+        places.sort_unstable();
+        places.dedup();
+        places
+    }
+
+    /// For each searched text, which keywords occur in it.
+    fn find(&self, texts: &Texts) -> [Vec<bool>; 3] {
+        let lowered = [&texts.subject_lower, &texts.body_lower, &texts.text_lower];
+        std::array::from_fn(|field| {
+            let mut found = Vec::new();
+            if self.searched[field] {
+                found = vec![false; self.count];
+                for hit in self
+                    .automaton
+                    .find_overlapping_iter(lowered[field].as_str())
+                {
+                    found[hit.pattern().as_usize()] = true;
+                }
+            }
+            found
+        })
+    }
+}
+
+/// The (text, keyword) pairs of which one must occur for `rule` to hold:
+/// those of a keyword condition every match needs, or of all the `any`
+/// conditions when each of them is one. `None` when the rule needs none.
+fn needed_keywords(rule: &CompiledRule) -> Option<Vec<(usize, usize)>> {
+    let keywords = |c: &CompiledCondition| -> Option<Vec<(usize, usize)>> {
+        let field = text_field(c.field)?;
+        (c.op == Op::Contains && !c.keyword_ids.is_empty())
+            .then(|| c.keyword_ids.iter().map(|&id| (field, id)).collect())
+    };
+    if let Some(needed) = rule.all.iter().find_map(keywords) {
+        return Some(needed);
+    }
+    if rule.any.is_empty() {
+        return None;
+    }
+    let each: Option<Vec<_>> = rule.any.iter().map(keywords).collect();
+    each.map(|lists| lists.into_iter().flatten().collect())
+}
+
+/// The texts keyword conditions search, by their place in [`Keywords`].
+fn text_field(field: Field) -> Option<usize> {
+    match field {
+        Field::Subject => Some(0),
+        Field::Body => Some(1),
+        Field::Text => Some(2),
+        _ => None,
+    }
 }
 
 impl RuleSet {
@@ -209,7 +349,23 @@ impl RuleSet {
             }
         }
         set.rules.sort_by_key(|r| (r.rule.position, r.rule.id));
+        set.keywords = Keywords::gather(&mut set.rules);
         set
+    }
+
+    /// The same set without its keyword index: every rule looked at and
+    /// every text searched per keyword, for tests comparing the two.
+    #[cfg(test)]
+    pub(crate) fn unindexed(mut self) -> RuleSet {
+        self.keywords = None;
+        for c in self
+            .rules
+            .iter_mut()
+            .flat_map(|r| r.all.iter_mut().chain(r.any.iter_mut()))
+        {
+            c.keyword_ids.clear();
+        }
+        self
     }
 
     /// Rules left out because they no longer validate, with the reason.
@@ -252,7 +408,14 @@ impl RuleSet {
                 _ => None,
             })
             .unwrap_or("");
-        let texts = Texts::new(&ticket.subject, body);
+        let mut texts = Texts::new(&ticket.subject, body);
+        let candidates = match &self.keywords {
+            Some(keywords) => {
+                texts.found = keywords.find(&texts);
+                keywords.candidates(&texts.found)
+            }
+            None => (0..self.rules.len()).collect(),
+        };
         let mut fired: BTreeSet<RuleId> = BTreeSet::new();
         let mut pending: Vec<Event> = change.to_vec();
         for _ in 0..MAX_ROUNDS {
@@ -261,7 +424,7 @@ impl RuleSet {
             }
             let mut produced = Vec::new();
             let mut stopped = false;
-            for compiled in &self.rules {
+            for compiled in candidates.iter().map(|&place| &self.rules[place]) {
                 let rule = &compiled.rule;
                 if fired.contains(&rule.id) || !triggered_by(&rule.spec.when, &pending) {
                     continue;
@@ -329,6 +492,9 @@ struct Texts {
     body_lower: String,
     text: String,
     text_lower: String,
+    /// Per text (subject, body, both), which of the set's keywords occur
+    /// in it; empty when the set has none or no condition reads that text.
+    found: [Vec<bool>; 3],
 }
 
 impl Texts {
@@ -341,6 +507,7 @@ impl Texts {
             body: body.to_string(),
             text_lower: text.to_lowercase(),
             text,
+            found: Default::default(),
         }
     }
 }
@@ -515,9 +682,9 @@ impl Eval<'_> {
             }
         };
         match c.field {
-            Field::Subject => text_test(c, &self.texts.subject, &self.texts.subject_lower),
-            Field::Body => text_test(c, &self.texts.body, &self.texts.body_lower),
-            Field::Text => text_test(c, &self.texts.text, &self.texts.text_lower),
+            Field::Subject => self.text_test(c, &self.texts.subject, &self.texts.subject_lower),
+            Field::Body => self.text_test(c, &self.texts.body, &self.texts.body_lower),
+            Field::Text => self.text_test(c, &self.texts.text, &self.texts.text_lower),
             Field::RequesterEmail => match &self.facts.requester_email {
                 Lookup::Known(email) => text_test(c, email, &email.to_lowercase()),
                 Lookup::Unknown => {
@@ -608,6 +775,24 @@ impl Eval<'_> {
                 };
                 others + 1 >= spec.count
             }
+        }
+    }
+}
+
+impl Eval<'_> {
+    /// A text condition, answered from the keywords the run found when the
+    /// rule set gathered this condition's.
+    fn text_test(&self, c: &CompiledCondition, original: &str, lower: &str) -> bool {
+        let found = text_field(c.field).map(|field| &self.texts.found[field]);
+        match found {
+            Some(found) if !c.keyword_ids.is_empty() && !found.is_empty() => {
+                let any = c.keyword_ids.iter().any(|&id| found[id]);
+                match c.op {
+                    Op::Contains => any,
+                    _ => !any,
+                }
+            }
+            _ => text_test(c, original, lower),
         }
     }
 }

@@ -666,3 +666,127 @@ fn an_sla_breach_triggers_rules() {
             .is_some_and(|t| t.tags.contains("sla-at-risk"))
     );
 }
+
+/// A rule set answers keyword conditions from one pass over each text;
+/// every answer must equal searching the text for each keyword, whatever
+/// the keywords overlap, share, or the text holds.
+#[test]
+fn keyword_conditions_answer_as_searching_each_text() {
+    let keyword_lists = [
+        json!(["down"]),
+        json!(["own", "down for"]),
+        json!(["ÉCHEC", "straße"]),
+        json!(["z\nb", "subject z"]),
+        json!([""]),
+        json!(["invoice", "refund"]),
+    ];
+    let texts = [
+        ("Subject z", "body b: the server is down for everyone"),
+        ("Échec de connexion", "STRASSE und Straße"),
+        ("x", "Z"),
+        ("Refund please", "invoice attached"),
+        ("nothing here", "at all"),
+    ];
+    let mut id = 0;
+    let mut conditions = Vec::new();
+    for field in ["subject", "body", "text"] {
+        for op in ["contains", "not_contains"] {
+            for value in &keyword_lists {
+                id += 1;
+                conditions.push((id, json!({ "field": field, "op": op, "value": value })));
+            }
+        }
+    }
+    // One rule per condition, each tagging the ticket with its own id.
+    let rules: Vec<Rule> = conditions
+        .iter()
+        .map(|(id, condition)| {
+            rule(
+                *id,
+                json!({
+                    "name": format!("keyword {id}"),
+                    "when": [{ "event": "ticket_created" }],
+                    "conditions": { "all": [condition] },
+                    "actions": [{ "action": "add_tags", "tags": [format!("k{id}")] }]
+                }),
+            )
+        })
+        .collect();
+    let set = RuleSet::new(rules);
+    assert_eq!(set.len(), conditions.len());
+    for (subject, body) in texts {
+        let (ticket, events) = created(subject, body);
+        let outcome = set.run(&ticket, &events, &facts(), NOW);
+        let tags = outcome.ticket.unwrap().tags;
+        for (id, condition) in &conditions {
+            let condition: Condition = serde_json::from_value(condition.clone()).unwrap();
+            let (expected, _) =
+                engine::condition_holds(&condition, &ticket, body, &facts(), NOW).unwrap();
+            assert_eq!(
+                tags.contains(&format!("k{id}")),
+                expected,
+                "{condition:?} on {subject:?} / {body:?}"
+            );
+        }
+    }
+}
+
+/// The keyword index only skips rules that could not hold: a set run with
+/// it fires the same rules, in the same order, with the same events, as
+/// the same set looking at every rule.
+#[test]
+fn the_keyword_index_fires_what_looking_at_every_rule_fires() {
+    let mut rules = seed_rules();
+    let shapes = [
+        json!({ "any": [
+            { "field": "subject", "op": "contains", "value": ["vpn"] },
+            { "field": "body", "op": "contains", "value": ["tunnel", "down"] }
+        ] }),
+        json!({ "all": [
+            { "field": "priority", "op": "below", "value": "P1" },
+            { "field": "text", "op": "contains", "value": ["invoice"] }
+        ] }),
+        json!({ "all": [{ "field": "text", "op": "not_contains", "value": ["spam"] }] }),
+        json!({ "any": [
+            { "field": "text", "op": "contains", "value": ["crash"] },
+            { "field": "channel", "op": "is", "value": ["email"] }
+        ] }),
+        json!({ "all": [
+            { "field": "text", "op": "contains", "value": ["refund"] },
+            { "field": "requester_email", "op": "contains", "value": ["acme"] }
+        ] }),
+        json!({}),
+    ];
+    for (n, conditions) in shapes.iter().enumerate() {
+        let id = 100 + n as i64;
+        rules.push(rule(
+            id,
+            json!({
+                "name": format!("shape {n}"),
+                "when": [{ "event": "ticket_created" }, { "event": "tag_added" }],
+                "conditions": conditions,
+                "actions": [{ "action": "add_tags", "tags": [format!("shape-{n}")] }]
+            }),
+        ));
+    }
+    let indexed = RuleSet::new(rules.clone());
+    let unindexed = RuleSet::new(rules).unindexed();
+    let texts = [
+        ("VPN tunnel down", "since this morning"),
+        ("Refund for invoice 42", "we were charged twice"),
+        ("App crash", "error 500 when saving"),
+        ("The site is down for everyone", "outage?"),
+        ("Question", "how do I export my data? no spam please"),
+    ];
+    let mut fired = 0;
+    for (subject, body) in texts {
+        let (ticket, events) = created(subject, body);
+        let a = indexed.run(&ticket, &events, &facts(), NOW);
+        let b = unindexed.run(&ticket, &events, &facts(), NOW);
+        assert_eq!(a.firings, b.firings, "{subject} / {body}");
+        assert_eq!(a.ticket, b.ticket, "{subject} / {body}");
+        assert_eq!(a.side_effects, b.side_effects, "{subject} / {body}");
+        fired += a.firings.len();
+    }
+    assert!(fired >= texts.len(), "the texts fire rules: {fired}");
+}

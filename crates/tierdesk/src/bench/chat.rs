@@ -4,8 +4,10 @@
 //! for a while, agents reply through the API to random chats, visitors
 //! write, and WebSocket pings go out on the same sockets. Reported: agent
 //! reply → visitor delivery, visitor message → acknowledgement, and the
-//! ping → pong round trip (the transport with none of our code: the floor),
-//! side by side, and the server's memory idle and with every chat open.
+//! ping → pong round trip (the transport with none of our code), a durable
+//! one-row commit followed by a ping (the floor for a reply, which is a
+//! durable write delivered over the socket), side by side, and the server's
+//! memory idle and with every chat open.
 
 use super::server::{Server, mb};
 use super::{ms, percentile};
@@ -17,7 +19,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tierdesk_store_sqlite::{Durability, SqliteStore};
+use tierdesk_store_sqlite::{
+    Durability, RawConnection, SqliteStore, execute_batch, raw_connection,
+};
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -28,7 +32,8 @@ type Sink = SplitSink<Socket, Message>;
 pub(super) struct Options {
     pub connections: usize,
     pub seconds: u64,
-    /// Agent replies, visitor messages and pings per second, together.
+    /// Agent replies, visitor messages, pings and commit-then-pings per
+    /// second, together.
     pub rate: u64,
 }
 
@@ -82,6 +87,34 @@ struct Clocks {
     replies: Clock,
     acks: Clock,
     pings: Clock,
+    /// A one-row durable commit on a file beside the desk's, then a ping:
+    /// keyed by the ping's payload, which starts with [`COMMITTED`].
+    committed_pings: Clock,
+}
+
+/// The payload prefix of pings sent after a durable commit.
+const COMMITTED: &str = "c";
+
+/// One-row durable commits on a SQLite file beside the desk's (WAL,
+/// synchronous FULL, as the desk): the disk's part of the floor.
+struct CommitProbe(std::sync::Mutex<RawConnection>);
+
+impl CommitProbe {
+    async fn open(dir: &std::path::Path) -> anyhow::Result<CommitProbe> {
+        let file = dir.join("commit-probe.db");
+        let conn = raw_connection(&file.to_string_lossy()).await?;
+        execute_batch(&conn, "CREATE TABLE commit_probe (n INTEGER NOT NULL)")?;
+        Ok(CommitProbe(std::sync::Mutex::new(conn)))
+    }
+
+    fn commit(&self, n: u64) -> anyhow::Result<()> {
+        let conn = self
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("commit probe poisoned"))?;
+        execute_batch(&conn, &format!("INSERT INTO commit_probe VALUES ({n})"))?;
+        Ok(())
+    }
 }
 
 struct Visitor {
@@ -102,6 +135,7 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
         store.close().await;
         token
     };
+    let probe = Arc::new(CommitProbe::open(dir.path()).await?);
     let server = Server::start(dir.path())?;
     eprintln!(
         "bench chat: {connections} visitors on {} (SQLite in {})",
@@ -138,7 +172,8 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (connected_rss, _) = server.memory()?;
 
-    // The flow: one event per tick, in turn a reply, a visitor message, a ping.
+    // The flow: one event per tick, in turn a reply, a visitor message, a
+    // ping, a commit then a ping.
     let tick = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -152,7 +187,7 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
         let n = seq.fetch_add(1, Ordering::Relaxed);
         let visitor = visitors[(n as usize * 7919) % visitors.len()].clone();
         let clocks = clocks.clone();
-        match n % 3 {
+        match n % 4 {
             0 => {
                 let permit = repliers.clone().acquire_owned().await?;
                 let (http, base, token, failed) = (
@@ -188,13 +223,33 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
                     }
                 });
             }
-            _ => {
+            2 => {
                 tasks.spawn(async move {
                     clocks.pings.start(n.to_string());
                     let mut sink = visitor.sink.lock().await;
                     let payload = n.to_string().into_bytes();
                     if sink.send(Message::Ping(payload.into())).await.is_err() {
                         clocks.pings.forget(&n.to_string());
+                    }
+                });
+            }
+            _ => {
+                let probe = probe.clone();
+                tasks.spawn(async move {
+                    let key = format!("{COMMITTED}{n}");
+                    clocks.committed_pings.start(key.clone());
+                    let committed = tokio::task::spawn_blocking(move || probe.commit(n)).await;
+                    if !matches!(committed, Ok(Ok(()))) {
+                        clocks.committed_pings.forget(&key);
+                        return;
+                    }
+                    let mut sink = visitor.sink.lock().await;
+                    if sink
+                        .send(Message::Ping(key.clone().into_bytes().into()))
+                        .await
+                        .is_err()
+                    {
+                        clocks.committed_pings.forget(&key);
                     }
                 });
             }
@@ -206,7 +261,11 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
     while tasks.join_next().await.is_some() {}
     let drain_until = Instant::now() + DRAIN;
     while Instant::now() < drain_until
-        && clocks.replies.waiting() + clocks.acks.waiting() + clocks.pings.waiting() > 0
+        && clocks.replies.waiting()
+            + clocks.acks.waiting()
+            + clocks.pings.waiting()
+            + clocks.committed_pings.waiting()
+            > 0
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -229,10 +288,16 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
     let replies = clocks.replies.sorted();
     let acks = clocks.acks.sorted();
     let pings = clocks.pings.sorted();
+    let committed_pings = clocks.committed_pings.sorted();
     for (label, all, clock) in [
         ("agent reply → visitor", &replies, &clocks.replies),
         ("visitor → ack", &acks, &clocks.acks),
-        ("ping → pong (floor)", &pings, &clocks.pings),
+        ("ping → pong", &pings, &clocks.pings),
+        (
+            "commit, ping → pong",
+            &committed_pings,
+            &clocks.committed_pings,
+        ),
     ] {
         println!(
             "  {label:<22} {:>7} delivered   p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms   lost {}",
@@ -243,12 +308,18 @@ pub(super) async fn run(options: Options) -> anyhow::Result<()> {
             clock.waiting(),
         );
     }
-    let floor = ms(percentile(&pings, 0.99));
-    if floor > 0.0 {
-        println!(
-            "  reply / floor     {:>8.2}    (p99 over ping p99)",
-            ms(percentile(&replies, 0.99)) / floor
-        );
+    for (label, floor) in [
+        ("reply / ping", &pings),
+        ("reply / floor", &committed_pings),
+    ] {
+        let (p50, p99) = (ms(percentile(floor, 0.50)), ms(percentile(floor, 0.99)));
+        if p50 > 0.0 && p99 > 0.0 {
+            println!(
+                "  {label:<17} {:>6.2} at p50   {:>6.2} at p99",
+                ms(percentile(&replies, 0.50)) / p50,
+                ms(percentile(&replies, 0.99)) / p99,
+            );
+        }
     }
     println!(
         "  server memory     idle {:.1} MB   with {} chats open {:.1} MB ({:.1} KB per chat)   after the flow {:.1} MB   peak {:.1} MB",
@@ -345,7 +416,12 @@ async fn open_visitor(
                     }
                 }
                 Message::Pong(payload) => {
-                    clocks.pings.stop(&String::from_utf8_lossy(&payload));
+                    let key = String::from_utf8_lossy(&payload);
+                    if key.starts_with(COMMITTED) {
+                        clocks.committed_pings.stop(&key);
+                    } else {
+                        clocks.pings.stop(&key);
+                    }
                 }
                 _ => {}
             }

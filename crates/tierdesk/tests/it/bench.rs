@@ -226,6 +226,11 @@ fn chat_bench_delivers_every_reply_and_reports_memory() {
     );
     assert!(figure(&out, "visitor → ack", "delivered") > 0.0, "{out}");
     assert!(figure(&out, "ping → pong", "delivered") > 0.0, "{out}");
+    assert!(
+        figure(&out, "commit, ping → pong", "delivered") > 0.0,
+        "{out}"
+    );
+    assert!(figure(&out, "reply / floor", "at p50") > 0.0, "{out}");
     assert!(figure(&out, "server memory", "MB") > 0.0, "{out}");
     assert!(out.contains("lost 0"), "{out}");
 }
