@@ -207,6 +207,11 @@ pub struct RawConnection(rusqlite::Connection);
 /// Opens (creating and migrating if needed) the database at `url` for
 /// [`create_tickets_in_one_transaction`].
 pub async fn raw_connection(url: &str) -> Result<RawConnection> {
+    raw_connection_with(url, Durability::Full).await
+}
+
+/// [`raw_connection`] committing with the given durability.
+pub async fn raw_connection_with(url: &str, durability: Durability) -> Result<RawConnection> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -216,7 +221,7 @@ pub async fn raw_connection(url: &str) -> Result<RawConnection> {
         .journal_mode(SqliteJournalMode::Wal)
         .create_if_missing(true);
     let file = migrate(options, path).await?;
-    Ok(RawConnection(writer_connection(&file, Durability::Full)?))
+    Ok(RawConnection(writer_connection(&file, durability)?))
 }
 
 /// Runs `write` for each item on one connection inside a single

@@ -91,6 +91,17 @@ fn ingest_bench_reports_rates_and_durability() {
     ]);
     assert!(figure(&out, "through the API", "tickets/s") > 0.0, "{out}");
     assert!(figure(&out, "raw SQLite, 1 tx", "tickets/s") > 0.0, "{out}");
+    assert!(
+        figure(&out, "raw SQLite,  4/tx", "tickets/s") > 0.0,
+        "{out}"
+    );
+    let grouped: f64 = out
+        .lines()
+        .find(|l| l.contains("API / grouped"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no API / grouped ratio in:\n{out}"));
+    assert!(grouped > 0.0, "{out}");
     assert!(out.contains("tickets on disk after reopen"), "{out}");
 }
 
