@@ -2,11 +2,12 @@
 //! text-search expression index for text terms (see migrations/0004_search.sql).
 
 use crate::rows::TicketRow;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres};
 use tierdesk_core::query::Query;
 use tierdesk_core::{AgentId, Ticket, Tier};
 use tierdesk_store::ranked;
 use tierdesk_store::search::{self, search_words};
+use tierdesk_store::sql::Sql;
 use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery};
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -16,7 +17,7 @@ fn backend(e: sqlx::Error) -> StoreError {
 /// Tickets with an event whose text matches: a word matches as a prefix
 /// ("print" finds "printer"), several words as a phrase. Only the events
 /// that carry text have a `search_vector` (see migrations/0019).
-fn text_matches(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
+fn text_matches(q: &mut Sql<'_, Postgres>, text: &str) {
     let words = search_words(text);
     if words.is_empty() {
         q.push("1 = 0");
@@ -37,7 +38,7 @@ fn text_matches(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
 /// newest first probing each ticket's events, quick for a common word and
 /// seconds for a rare one, whose frequency the planner cannot know (a
 /// unique reference: 0.1 ms this way).
-fn rare_text_matches(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
+fn rare_text_matches(q: &mut Sql<'_, Postgres>, text: &str) {
     let words = search_words(text);
     if words.is_empty() {
         q.push("1 = 0");
@@ -219,7 +220,7 @@ impl ranked::driver::SearchReads for Reads<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let decided = |q: &mut QueryBuilder<'_, Postgres>, text: &str| decisions.push(q, text);
+        let decided = |q: &mut Sql<'_, Postgres>, text: &str| decisions.push(q, text);
         let rows: Vec<(i64,)> = ranked::select_passing(ids, query, me, &decided)
             .build_query_as()
             .fetch_all(self.0)
@@ -264,7 +265,7 @@ impl ranked::driver::SearchReads for Reads<'_> {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Ticket>> {
-        let matcher: &dyn Fn(&mut QueryBuilder<'_, Postgres>, &str) = if rare {
+        let matcher: &dyn Fn(&mut Sql<'_, Postgres>, &str) = if rare {
             &rare_text_matches
         } else {
             &text_matches

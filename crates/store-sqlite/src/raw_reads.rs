@@ -13,6 +13,8 @@ use tierdesk_store::{Result, StoreError};
 
 /// Connections kept open between reads; more are opened when needed.
 const KEPT: usize = 4;
+/// Each reader's page cache, in KiB (negative: SQLite's unit for KiB).
+const READ_CACHE_KIB: i64 = -8 * 1024;
 
 #[derive(Clone)]
 pub(crate) struct RawReads {
@@ -73,7 +75,15 @@ impl RawReads {
             })?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(sql_err)?;
-        conn.set_prepared_statement_cache_capacity(32);
+        // As the sqlx readers: a view's sort or materialised matches stay in memory.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(sql_err)?;
+        // A view walk or a search reads thousands of messages; SQLite's
+        // default 2 MiB cache would re-read their pages from the OS.
+        conn.pragma_update(None, "cache_size", READ_CACHE_KIB)
+            .map_err(sql_err)?;
+        // Views and searches write a statement per query shape.
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
 }

@@ -60,6 +60,71 @@ pub(crate) struct TicketRow {
     closed_at: Option<i64>,
 }
 
+/// Where each of [`TicketRow`]'s columns is in a statement's result,
+/// looked up once per statement rather than by name on every row.
+pub(crate) struct TicketColumns([usize; 21]);
+
+impl TicketColumns {
+    const NAMES: [&'static str; 21] = [
+        "id",
+        "reference",
+        "version",
+        "subject",
+        "requester_id",
+        "organisation_id",
+        "channel",
+        "status",
+        "priority",
+        "tier",
+        "team_id",
+        "assignee_id",
+        "tags",
+        "follow_up_of",
+        "created_at",
+        "updated_at",
+        "first_response_at",
+        "last_customer_message_at",
+        "last_agent_reply_at",
+        "solved_at",
+        "closed_at",
+    ];
+
+    pub(crate) fn of(statement: &rusqlite::Statement<'_>) -> rusqlite::Result<Self> {
+        let mut at = [0; 21];
+        for (place, name) in at.iter_mut().zip(Self::NAMES) {
+            *place = statement.column_index(name)?;
+        }
+        Ok(TicketColumns(at))
+    }
+
+    pub(crate) fn read(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
+        let at = &self.0;
+        Ok(TicketRow {
+            id: row.get(at[0])?,
+            reference: row.get(at[1])?,
+            version: row.get(at[2])?,
+            subject: row.get(at[3])?,
+            requester_id: row.get(at[4])?,
+            organisation_id: row.get(at[5])?,
+            channel: row.get(at[6])?,
+            status: row.get(at[7])?,
+            priority: row.get(at[8])?,
+            tier: row.get(at[9])?,
+            team_id: row.get(at[10])?,
+            assignee_id: row.get(at[11])?,
+            tags: row.get(at[12])?,
+            follow_up_of: row.get(at[13])?,
+            created_at: row.get(at[14])?,
+            updated_at: row.get(at[15])?,
+            first_response_at: row.get(at[16])?,
+            last_customer_message_at: row.get(at[17])?,
+            last_agent_reply_at: row.get(at[18])?,
+            solved_at: row.get(at[19])?,
+            closed_at: row.get(at[20])?,
+        })
+    }
+}
+
 impl TicketRow {
     pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(TicketRow {

@@ -2,13 +2,14 @@
 //! text terms (see migrations/0004_search.sql).
 
 use crate::raw_reads::RawReads;
-use crate::rows::{TicketRow, sql_err};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use crate::rows::{TicketColumns, sql_err};
+use sqlx::{Sqlite, SqlitePool};
 use tierdesk_core::query::Query;
 use tierdesk_core::{AgentId, Ticket};
 use tierdesk_store::ranked;
 use tierdesk_store::ranked::view_walk::{self, ViewReads, ViewWalk};
 use tierdesk_store::search::{self, search_words};
+use tierdesk_store::sql::{Param, Sql};
 use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery};
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -17,7 +18,7 @@ fn backend(e: sqlx::Error) -> StoreError {
 
 /// Tickets with an event whose text matches: a word matches as a prefix
 /// ("print" finds "printer"), several words as a phrase.
-fn text_matches(q: &mut QueryBuilder<'_, Sqlite>, text: &str) {
+fn text_matches(q: &mut Sql<'_, Sqlite>, text: &str) {
     let words = search_words(text);
     if words.is_empty() {
         q.push("1 = 0");
@@ -52,12 +53,8 @@ fn fts_any_exact(terms: &[Vec<String>]) -> String {
         .join(" OR ")
 }
 
-pub(crate) async fn search_tickets(
-    reads: &SqlitePool,
-    raw: &RawReads,
-    search: &SearchQuery,
-) -> Result<Vec<SearchHit>> {
-    ranked::driver::search(&Reads(reads, raw), search).await
+pub(crate) async fn search_tickets(raw: &RawReads, search: &SearchQuery) -> Result<Vec<SearchHit>> {
+    ranked::driver::search(&Reads(raw), search).await
 }
 
 /// The newest `limit` messages matching `expression` (FTS5), newest first
@@ -89,15 +86,63 @@ fn window_rows(
         .map_err(sql_err)
 }
 
+/// Runs `sql` on a read-only rusqlite connection (see `raw_reads`),
+/// decoding its rows with `read`: a page of tickets costs SQLite's own
+/// work and one hop to a blocking thread, not a hand-off per row.
+async fn raw_rows<T: Send + 'static>(
+    raw: &RawReads,
+    sql: &Sql<'_, Sqlite>,
+    read: fn(&mut rusqlite::Statement<'_>, Vec<rusqlite::types::Value>) -> rusqlite::Result<Vec<T>>,
+) -> Result<Vec<T>> {
+    let text = sql.sql().to_string();
+    let params: Vec<rusqlite::types::Value> = sql
+        .params()
+        .iter()
+        .map(|p| match p {
+            Param::Int(v) => rusqlite::types::Value::Integer(*v),
+            Param::Text(v) => rusqlite::types::Value::Text(v.clone()),
+        })
+        .collect();
+    raw.read(move |conn| {
+        let mut statement = conn.prepare_cached(&text).map_err(sql_err)?;
+        read(&mut statement, params).map_err(sql_err)
+    })
+    .await
+}
+
+/// The tickets `sql` selects (`SELECT * FROM tickets …`), in its order.
+async fn raw_tickets(raw: &RawReads, sql: &Sql<'_, Sqlite>) -> Result<Vec<Ticket>> {
+    raw_rows(raw, sql, |statement, params| {
+        let columns = TicketColumns::of(statement)?;
+        statement
+            .query_map(rusqlite::params_from_iter(params), |row| columns.read(row))?
+            .collect()
+    })
+    .await?
+    .into_iter()
+    .map(Ticket::try_from)
+    .collect()
+}
+
+/// The first column of each row `sql` selects, an id.
+async fn raw_ids(raw: &RawReads, sql: &Sql<'_, Sqlite>) -> Result<Vec<i64>> {
+    raw_rows(raw, sql, |statement, params| {
+        statement
+            .query_map(rusqlite::params_from_iter(params), |row| row.get(0))?
+            .collect()
+    })
+    .await
+}
+
 /// A search's reads on SQLite; the shared driver decides what to read.
 /// The two that return many rows go through rusqlite (see `raw_reads`).
-struct Reads<'p>(&'p SqlitePool, &'p RawReads);
+struct Reads<'p>(&'p RawReads);
 
 #[async_trait::async_trait]
 impl ranked::driver::SearchReads for Reads<'_> {
     async fn window(&self, terms: &[Vec<String>]) -> Result<Vec<ranked::WindowRow>> {
         let expression = fts_any_exact(terms);
-        self.1
+        self.0
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(NEWEST_MATCHES).map_err(sql_err)?;
                 window_rows(
@@ -114,7 +159,7 @@ impl ranked::driver::SearchReads for Reads<'_> {
         }
         let ids = serde_json::to_string(ids)
             .map_err(|e| StoreError::Backend(format!("ticket ids as JSON: {e}")))?;
-        self.1
+        self.0
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(MESSAGES_OF).map_err(sql_err)?;
                 window_rows(&mut statement, [ids])
@@ -132,27 +177,15 @@ impl ranked::driver::SearchReads for Reads<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let decided = |q: &mut QueryBuilder<'_, Sqlite>, text: &str| decisions.push(q, text);
-        let rows: Vec<(i64,)> = ranked::select_passing(ids, query, me, &decided)
-            .build_query_as()
-            .fetch_all(self.0)
-            .await
-            .map_err(backend)?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        let decided = |q: &mut Sql<'_, Sqlite>, text: &str| decisions.push(q, text);
+        raw_ids(self.0, &ranked::select_passing(ids, query, me, &decided)).await
     }
 
     async fn tickets(&self, ids: &[i64]) -> Result<Vec<Ticket>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        ranked::select_tickets_by_id(ids)
-            .build_query_as::<TicketRow>()
-            .fetch_all(self.0)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .map(Ticket::try_from)
-            .collect()
+        raw_tickets(self.0, &ranked::select_tickets_by_id(ids)).await
     }
 
     async fn newest_ids(
@@ -161,12 +194,11 @@ impl ranked::driver::SearchReads for Reads<'_> {
         me: Option<AgentId>,
         limit: i64,
     ) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> = ranked::select_newest_ids(filter, me, &text_matches, limit)
-            .build_query_as()
-            .fetch_all(self.0)
-            .await
-            .map_err(backend)?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        raw_ids(
+            self.0,
+            &ranked::select_newest_ids(filter, me, &text_matches, limit),
+        )
+        .await
     }
 
     async fn rest_by_index(
@@ -177,58 +209,41 @@ impl ranked::driver::SearchReads for Reads<'_> {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Ticket>> {
-        ranked::select_rest(search, in_window, &text_matches, limit, offset)
-            .build_query_as::<TicketRow>()
-            .fetch_all(self.0)
-            .await
-            .map_err(backend)?
-            .into_iter()
-            .map(Ticket::try_from)
-            .collect()
+        raw_tickets(
+            self.0,
+            &ranked::select_rest(search, in_window, &text_matches, limit, offset),
+        )
+        .await
     }
 }
 
 #[async_trait::async_trait]
 impl ViewReads for Reads<'_> {
     async fn page_ids(&self, query: &TicketQuery) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> = search::select_ticket_ids(query, &text_matches)
-            .build_query_as()
-            .fetch_all(self.0)
-            .await
-            .map_err(backend)?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        raw_ids(self.0, &search::select_ticket_ids(query, &text_matches)).await
     }
 }
 
 /// One page of a view; with free text, walked when that is quicker (see
 /// `tierdesk_store::ranked::view_walk`).
 pub(crate) async fn query_tickets(
-    reads: &SqlitePool,
     raw: &RawReads,
     query: &TicketQuery,
     walk: ViewWalk,
 ) -> Result<Vec<Ticket>> {
-    if let Some(page) = view_walk::walk_page(&Reads(reads, raw), query, walk).await? {
+    if let Some(page) = view_walk::walk_page(&Reads(raw), query, walk).await? {
         return Ok(page);
     }
-    let rows = search::select_tickets(query, &text_matches)
-        .build_query_as::<TicketRow>()
-        .fetch_all(reads)
-        .await
-        .map_err(backend)?;
-    rows.into_iter().map(Ticket::try_from).collect()
+    raw_tickets(raw, &search::select_tickets(query, &text_matches)).await
 }
 
 pub(crate) async fn count_tickets(
-    reads: &SqlitePool,
+    raw: &RawReads,
     query: &Query,
     me: Option<AgentId>,
 ) -> Result<u64> {
-    let (count,): (i64,) = search::count_tickets(query, me, &text_matches)
-        .build_query_as()
-        .fetch_one(reads)
-        .await
-        .map_err(backend)?;
+    let counts = raw_ids(raw, &search::count_tickets(query, me, &text_matches)).await?;
+    let count = counts.first().copied().unwrap_or_default();
     Ok(u64::try_from(count).unwrap_or_default())
 }
 

@@ -231,11 +231,11 @@ impl Store for SqliteStore {
     }
 
     async fn search_tickets(&self, search: &SearchQuery) -> Result<Vec<SearchHit>> {
-        crate::search::search_tickets(&self.reads, &self.raw_reads, search).await
+        crate::search::search_tickets(&self.raw_reads, search).await
     }
 
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {
-        crate::search::query_tickets(&self.reads, &self.raw_reads, query, self.view_walk).await
+        crate::search::query_tickets(&self.raw_reads, query, self.view_walk).await
     }
 
     async fn count_tickets(
@@ -243,7 +243,7 @@ impl Store for SqliteStore {
         query: &tierdesk_core::query::Query,
         me: Option<AgentId>,
     ) -> Result<u64> {
-        crate::search::count_tickets(&self.reads, query, me).await
+        crate::search::count_tickets(&self.raw_reads, query, me).await
     }
 
     async fn events_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>> {

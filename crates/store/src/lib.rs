@@ -19,6 +19,7 @@ pub mod ranked;
 pub mod rules;
 pub mod search;
 pub mod sla;
+pub mod sql;
 mod store;
 
 pub use assignment::{AssignTx, AssignmentStore, AutoAssigned};

@@ -8,7 +8,8 @@
 
 use crate::model::{SearchHit, SearchMatch, SearchQuery};
 use crate::search::{TextMatcher, push_where, push_where_ordered, search_words};
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use crate::sql::Sql;
+use sqlx::{Database, Encode, Type};
 use tierdesk_core::query::{Query, Term};
 
 pub mod driver;
@@ -171,7 +172,7 @@ impl TextDecisions {
     }
 
     /// Pushes the decided condition for `text` (a [`TextMatcher`]).
-    pub fn push<'a, DB>(&self, q: &mut QueryBuilder<'a, DB>, text: &str)
+    pub fn push<'a, DB>(&self, q: &mut Sql<'a, DB>, text: &str)
     where
         DB: Database,
         i64: Encode<'a, DB> + Type<DB>,
@@ -184,10 +185,7 @@ impl TextDecisions {
         match self.tickets_with.get(&words) {
             Some(ids) if !ids.is_empty() => {
                 q.push("id IN (");
-                let mut list = q.separated(", ");
-                for id in ids {
-                    list.push_bind(*id);
-                }
+                q.push_bind_list(ids.iter().copied());
                 q.push(")");
             }
             _ => {
@@ -215,17 +213,14 @@ pub fn select_passing<'a, DB>(
     filter: &'a Query,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
-) -> QueryBuilder<'a, DB>
+) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT id FROM tickets WHERE id IN (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
+    let mut q = Sql::new("SELECT id FROM tickets WHERE id IN (");
+    q.push_bind_list(ids.iter().copied());
     q.push(") AND ");
     push_where(&mut q, filter, me, text);
     q
@@ -285,16 +280,13 @@ pub fn best_per_ticket(
 }
 
 /// `SELECT * FROM tickets WHERE id IN (…)`: the rows of a ranked page.
-pub fn select_tickets_by_id<'a, DB>(ids: &[i64]) -> QueryBuilder<'a, DB>
+pub fn select_tickets_by_id<'a, DB>(ids: &[i64]) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT * FROM tickets WHERE id IN (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
+    let mut q = Sql::new("SELECT * FROM tickets WHERE id IN (");
+    q.push_bind_list(ids.iter().copied());
     q.push(")");
     q
 }
@@ -303,21 +295,18 @@ where
 /// [`WindowRow`]s; `text` is the backend's expression for an event `e`'s
 /// indexed text. For the rest's snippets: scoring a page's few tickets'
 /// messages here beats asking the index for each.
-pub fn select_messages<'a, DB>(ids: &[i64], text: &str) -> QueryBuilder<'a, DB>
+pub fn select_messages<'a, DB>(ids: &[i64], text: &str) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT e.ticket_id, e.id, e.kind, ");
+    let mut q = Sql::new("SELECT e.ticket_id, e.id, e.kind, ");
     q.push(text).push(
         " FROM ticket_events e \
          WHERE e.kind IN ('created', 'customer_message', 'agent_reply', 'internal_note') \
          AND e.ticket_id IN (",
     );
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
+    q.push_bind_list(ids.iter().copied());
     q.push(") ORDER BY e.id");
     q
 }
@@ -331,20 +320,17 @@ pub fn select_rest<'a, DB>(
     text: TextMatcher<'a, DB>,
     limit: u32,
     offset: u32,
-) -> QueryBuilder<'a, DB>
+) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT * FROM tickets WHERE ");
+    let mut q = Sql::new("SELECT * FROM tickets WHERE ");
     push_where_ordered(&mut q, &search.query, search.me, text);
     if !in_window.is_empty() {
         q.push(" AND id NOT IN (");
-        let mut list = q.separated(", ");
-        for id in in_window {
-            list.push_bind(*id);
-        }
+        q.push_bind_list(in_window.iter().copied());
         q.push(")");
     }
     q.push(" ORDER BY id DESC LIMIT ")
@@ -361,13 +347,13 @@ pub fn select_newest_ids<'a, DB>(
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
     limit: i64,
-) -> QueryBuilder<'a, DB>
+) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT id FROM tickets WHERE ");
+    let mut q = Sql::new("SELECT id FROM tickets WHERE ");
     push_where_ordered(&mut q, filter, me, text);
     q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
     q
@@ -556,8 +542,8 @@ mod tests {
     fn sql(query: &str, terms: &[Vec<String>], messages: &[WindowRow]) -> (String, bool) {
         let query = Query::parse(query, Timestamp(0)).unwrap_or_else(|e| panic!("{e}"));
         let decisions = TextDecisions::new(&query, terms, messages);
-        let decided = |q: &mut QueryBuilder<'_, sqlx::Sqlite>, text: &str| decisions.push(q, text);
-        let mut q = QueryBuilder::new("");
+        let decided = |q: &mut Sql<'_, sqlx::Sqlite>, text: &str| decisions.push(q, text);
+        let mut q = Sql::new("");
         push_where(&mut q, &query, None, &decided);
         let window: Vec<WindowRow> = messages.to_vec();
         let needing = tickets_needing_messages(&query, terms, &window);

@@ -16,7 +16,8 @@
 //! otherwise make `-team:3` skip tickets that have no team.
 
 use crate::model::TicketQuery;
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use crate::sql::Sql;
+use sqlx::{Database, Encode, Type};
 use tierdesk_core::Status;
 use tierdesk_core::query::{Comparison, Party, Query, SlaTerm, StatusSet, Term, Who};
 
@@ -26,7 +27,7 @@ pub const UNSOLVED_SQL: &str = "status NOT IN ('solved', 'closed')";
 
 /// Pushes a backend's full-text condition for `text` (a word or a phrase)
 /// on the ticket whose id is the column `id`.
-pub type TextMatcher<'a, DB> = &'a dyn Fn(&mut QueryBuilder<'a, DB>, &str);
+pub type TextMatcher<'a, DB> = &'a dyn Fn(&mut Sql<'a, DB>, &str);
 
 /// Which ticket rows an index can order by, and the direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -69,10 +70,7 @@ impl TicketSort {
 }
 
 /// `SELECT * FROM tickets WHERE … ORDER BY … LIMIT …` for one page of a view.
-pub fn select_tickets<'a, DB>(
-    query: &'a TicketQuery,
-    text: TextMatcher<'a, DB>,
-) -> QueryBuilder<'a, DB>
+pub fn select_tickets<'a, DB>(query: &'a TicketQuery, text: TextMatcher<'a, DB>) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
@@ -86,28 +84,25 @@ pub fn select_tickets_after<'a, DB>(
     prefix: &str,
     query: &'a TicketQuery,
     text: TextMatcher<'a, DB>,
-) -> QueryBuilder<'a, DB>
+) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new(format!("{prefix}SELECT * FROM tickets WHERE "));
+    let mut q = Sql::new(format!("{prefix}SELECT * FROM tickets WHERE "));
     push_page(&mut q, query, text);
     q
 }
 
 /// `SELECT id FROM tickets WHERE … ORDER BY … LIMIT …`: a view page's ids.
-pub fn select_ticket_ids<'a, DB>(
-    query: &'a TicketQuery,
-    text: TextMatcher<'a, DB>,
-) -> QueryBuilder<'a, DB>
+pub fn select_ticket_ids<'a, DB>(query: &'a TicketQuery, text: TextMatcher<'a, DB>) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT id FROM tickets WHERE ");
+    let mut q = Sql::new("SELECT id FROM tickets WHERE ");
     push_page(&mut q, query, text);
     q
 }
@@ -121,14 +116,13 @@ where
 pub fn select_tickets_deferred<'a, DB>(
     query: &'a TicketQuery,
     text: TextMatcher<'a, DB>,
-) -> QueryBuilder<'a, DB>
+) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q =
-        QueryBuilder::new("SELECT * FROM tickets WHERE id IN (SELECT id FROM tickets WHERE ");
+    let mut q = Sql::new("SELECT * FROM tickets WHERE id IN (SELECT id FROM tickets WHERE ");
     push_page(&mut q, query, text);
     q.push(")");
     push_order(&mut q, query.sort);
@@ -144,14 +138,14 @@ where
 pub fn select_tickets_among_few<'a, DB>(
     query: &'a TicketQuery,
     text: TextMatcher<'a, DB>,
-) -> QueryBuilder<'a, DB>
+) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
     let (key, _) = query.sort.order();
-    let mut q = QueryBuilder::new("WITH matches AS MATERIALIZED (SELECT id");
+    let mut q = Sql::new("WITH matches AS MATERIALIZED (SELECT id");
     if key != "id" {
         q.push(format_args!(", {key}"));
     }
@@ -173,20 +167,20 @@ pub fn count_tickets_up_to<'a, DB>(
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
     cap: i64,
-) -> QueryBuilder<'a, DB>
+) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new("SELECT count(*) FROM (SELECT 1 FROM tickets WHERE ");
+    let mut q = Sql::new("SELECT count(*) FROM (SELECT 1 FROM tickets WHERE ");
     push_where(&mut q, query, me, text);
     q.push(" LIMIT ").push_bind(cap).push(") capped");
     q
 }
 
 /// `… ORDER BY key, id` in the sort's direction.
-fn push_order<DB: Database>(q: &mut QueryBuilder<'_, DB>, sort: TicketSort) {
+fn push_order<DB: Database>(q: &mut Sql<'_, DB>, sort: TicketSort) {
     let (key, descending) = sort.order();
     let dir = if descending { "DESC" } else { "ASC" };
     if key == "id" {
@@ -197,11 +191,8 @@ fn push_order<DB: Database>(q: &mut QueryBuilder<'_, DB>, sort: TicketSort) {
 }
 
 /// The condition, the keyset and the order of one page, after `WHERE `.
-fn push_page<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
-    query: &'a TicketQuery,
-    text: TextMatcher<'a, DB>,
-) where
+fn push_page<'a, DB>(q: &mut Sql<'a, DB>, query: &'a TicketQuery, text: TextMatcher<'a, DB>)
+where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
@@ -213,7 +204,7 @@ fn push_page<'a, DB>(
 
 /// The condition and the keyset of one page, after `WHERE `.
 fn push_page_condition<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
+    q: &mut Sql<'a, DB>,
     query: &'a TicketQuery,
     text: TextMatcher<'a, DB>,
 ) where
@@ -243,7 +234,7 @@ pub fn count_tickets<'a, DB>(
     query: &'a Query,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
-) -> QueryBuilder<'a, DB>
+) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
@@ -258,13 +249,13 @@ pub fn count_tickets_after<'a, DB>(
     query: &'a Query,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
-) -> QueryBuilder<'a, DB>
+) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new(format!("{prefix}SELECT count(*) FROM tickets WHERE "));
+    let mut q = Sql::new(format!("{prefix}SELECT count(*) FROM tickets WHERE "));
     push_where(&mut q, query, me, text);
     q
 }
@@ -272,7 +263,7 @@ where
 /// The whole `WHERE` condition of a view: the query, and the unsolved
 /// backlog's condition when the query implies it without stating it.
 pub(crate) fn push_where<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
+    q: &mut Sql<'a, DB>,
     query: &'a Query,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
@@ -293,7 +284,7 @@ pub(crate) fn push_where<'a, DB>(
 /// for 50,000 pending tickets) instead of walking the order and skipping
 /// the few recent ones. Counts keep the indexable form.
 pub(crate) fn push_where_ordered<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
+    q: &mut Sql<'a, DB>,
     query: &'a Query,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
@@ -306,7 +297,7 @@ pub(crate) fn push_where_ordered<'a, DB>(
 }
 
 fn push_where_for<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
+    q: &mut Sql<'a, DB>,
     query: &'a Query,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
@@ -347,7 +338,7 @@ fn states_unsolved(query: &Query) -> bool {
 
 /// `status IN (…)` for a set of statuses, as literals: the values come from
 /// the closed [`Status`] set, never from the input.
-fn push_statuses<DB: Database>(q: &mut QueryBuilder<'_, DB>, set: StatusSet) {
+fn push_statuses<DB: Database>(q: &mut Sql<'_, DB>, set: StatusSet) {
     let list = |set: StatusSet| {
         set.iter()
             .map(|s: Status| format!("'{}'", s.as_str()))
@@ -370,7 +361,7 @@ fn push_statuses<DB: Database>(q: &mut QueryBuilder<'_, DB>, set: StatusSet) {
 /// `backlog`: the query is confined to the unsolved backlog, so a tag lists
 /// only its tickets in the backlog (`ticket_tags.unsolved`).
 pub(crate) fn push_condition<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
+    q: &mut Sql<'a, DB>,
     query: &'a Query,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
@@ -423,7 +414,7 @@ pub(crate) fn push_condition<'a, DB>(
 }
 
 fn push_term<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
+    q: &mut Sql<'a, DB>,
     term: &'a Term,
     me: Option<tierdesk_core::AgentId>,
     text: TextMatcher<'a, DB>,
@@ -597,12 +588,12 @@ pub fn search_words(text: &str) -> Vec<String> {
 
 /// The tag review report's rows: every tag defined or in use, with
 /// `(tag, defined, tickets, open_tickets, created_since, tier_moves_since)`.
-pub fn tag_usage<'a, DB>(since: tierdesk_core::Timestamp) -> QueryBuilder<'a, DB>
+pub fn tag_usage<'a, DB>(since: tierdesk_core::Timestamp) -> Sql<'a, DB>
 where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new(
+    let mut q = Sql::new(
         "WITH names AS (SELECT name AS tag FROM tags UNION SELECT DISTINCT tag FROM ticket_tags) \
          SELECT n.tag, \
            CAST(CASE WHEN EXISTS (SELECT 1 FROM tags d WHERE d.name = n.tag) THEN 1 ELSE 0 END AS BIGINT), \
