@@ -37,6 +37,16 @@ fn figure(output: &str, label: &str, unit: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number before {unit:?} in {line:?}"))
 }
 
+/// The number that ends the first line containing `label` (a ratio).
+fn last_figure(output: &str, label: &str) -> f64 {
+    output
+        .lines()
+        .find(|l| l.contains(label))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no figure ending the {label:?} line in:\n{output}"))
+}
+
 #[test]
 fn email_bench_files_every_message_and_sees_every_ticket_on_the_stream() {
     let out = bench(&[
@@ -58,13 +68,7 @@ fn email_bench_files_every_message_and_sees_every_ticket_on_the_stream() {
         figure(&out, "raw SQLite, 1 tx", "messages/s") > 0.0,
         "{out}"
     );
-    let ratio: f64 = out
-        .lines()
-        .find(|l| l.contains("intake / raw"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no ratio in:\n{out}"));
-    assert!(ratio > 0.0, "{out}");
+    assert!(last_figure(&out, "intake / raw") > 0.0, "{out}");
     // 300 messages: replies start at 97, three in ten from there.
     let replies = (97..300).filter(|i| i % 10 < 3).count();
     assert!(
@@ -95,13 +99,7 @@ fn ingest_bench_reports_rates_and_durability() {
         figure(&out, "raw SQLite,  4/tx", "tickets/s") > 0.0,
         "{out}"
     );
-    let grouped: f64 = out
-        .lines()
-        .find(|l| l.contains("API / grouped"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no API / grouped ratio in:\n{out}"));
-    assert!(grouped > 0.0, "{out}");
+    assert!(last_figure(&out, "API / grouped") > 0.0, "{out}");
     assert!(out.contains("tickets on disk after reopen"), "{out}");
 }
 
