@@ -10,9 +10,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tierdesk_store::{Result, StoreError};
+use tokio::sync::Semaphore;
 
-/// Connections kept open between reads; more are opened when needed.
-const KEPT: usize = 4;
+/// Reads at once, each on its own connection; connections stay open
+/// between reads, so a busy desk never pays for opening one (and SQLite for
+/// parsing the schema) per read.
+const READERS: usize = 8;
 /// Each reader's page cache, in KiB (negative: SQLite's unit for KiB).
 const READ_CACHE_KIB: i64 = -8 * 1024;
 
@@ -20,6 +23,9 @@ const READ_CACHE_KIB: i64 = -8 * 1024;
 pub(crate) struct RawReads {
     file: Arc<PathBuf>,
     idle: Arc<Mutex<Vec<rusqlite::Connection>>>,
+    /// One permit per connection that may be open: a read beyond
+    /// [`READERS`] waits for one to finish.
+    permits: Arc<Semaphore>,
 }
 
 impl RawReads {
@@ -27,6 +33,7 @@ impl RawReads {
         RawReads {
             file: Arc::new(file),
             idle: Arc::default(),
+            permits: Arc::new(Semaphore::new(READERS)),
         }
     }
 
@@ -36,8 +43,15 @@ impl RawReads {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
     {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Backend("the SQLite readers are closed".into()))?;
         let reads = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = match reads.take() {
                 Some(conn) => conn,
                 None => reads.open()?,
@@ -56,7 +70,7 @@ impl RawReads {
 
     fn put_back(&self, conn: rusqlite::Connection) {
         if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < KEPT
+            && idle.len() < READERS
         {
             idle.push(conn);
         }
@@ -85,5 +99,57 @@ impl RawReads {
         // Views and searches write a statement per query shape.
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Many reads at once: each answers, no more than [`READERS`] run
+    /// together, and the connections they used stay open for the next.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_beyond_the_readers_wait_and_every_one_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("reads.db");
+        let setup = rusqlite::Connection::open(&file).unwrap();
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE numbers (n INTEGER); \
+                 INSERT INTO numbers VALUES (1), (2), (3);",
+            )
+            .unwrap();
+        let reads = RawReads::new(file);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut all = tokio::task::JoinSet::new();
+        for _ in 0..(READERS * 4) {
+            let (reads, running, most) = (reads.clone(), running.clone(), most.clone());
+            all.spawn(async move {
+                reads
+                    .read(move |conn| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        let sum: i64 = conn
+                            .query_row("SELECT sum(n) FROM numbers", [], |r| r.get(0))
+                            .map_err(sql_err)?;
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok(sum)
+                    })
+                    .await
+            });
+        }
+        while let Some(answer) = all.join_next().await {
+            assert_eq!(answer.unwrap().unwrap(), 6);
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(most <= READERS, "{most} reads ran at once");
+        assert!(most > 1, "reads ran one at a time");
+        let kept = reads.idle.lock().unwrap().len();
+        assert!((1..=READERS).contains(&kept), "{kept} connections kept");
     }
 }
