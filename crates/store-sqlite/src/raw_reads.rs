@@ -1,9 +1,9 @@
-//! Read-only rusqlite connections for the reads that return many rows.
-//! sqlx's SQLite driver hands every row from its worker thread to the
-//! caller through a channel; for a search's thousand-odd messages those
-//! hand-offs (thread wake-ups, allocations) cost more than SQLite's own
-//! work. Here a whole read runs on one blocking thread, as the writer's
-//! statements do.
+//! Read-only rusqlite connections for view pages, view counts and
+//! searches. sqlx's SQLite driver hands every row from its worker thread to
+//! the caller through a channel; for a search's thousand-odd messages, or a
+//! page of 50 tickets, those hand-offs (thread wake-ups, allocations) cost
+//! more than SQLite's own work. Here a whole read runs on one blocking
+//! thread, as the writer's statements do.
 
 use crate::rows::sql_err;
 use std::path::PathBuf;

@@ -124,8 +124,8 @@ async fn raw_tickets(raw: &RawReads, sql: &Sql<'_, Sqlite>) -> Result<Vec<Ticket
     .collect()
 }
 
-/// The first column of each row `sql` selects, an id.
-async fn raw_ids(raw: &RawReads, sql: &Sql<'_, Sqlite>) -> Result<Vec<i64>> {
+/// The first column of each row `sql` selects, an integer (an id, a count).
+async fn raw_integers(raw: &RawReads, sql: &Sql<'_, Sqlite>) -> Result<Vec<i64>> {
     raw_rows(raw, sql, |statement, params| {
         statement
             .query_map(rusqlite::params_from_iter(params), |row| row.get(0))?
@@ -134,8 +134,8 @@ async fn raw_ids(raw: &RawReads, sql: &Sql<'_, Sqlite>) -> Result<Vec<i64>> {
     .await
 }
 
-/// A search's reads on SQLite; the shared driver decides what to read.
-/// The two that return many rows go through rusqlite (see `raw_reads`).
+/// A search's and a walked view's reads on SQLite; the shared driver
+/// decides what to read. All go through rusqlite (see `raw_reads`).
 struct Reads<'p>(&'p RawReads);
 
 #[async_trait::async_trait]
@@ -178,7 +178,7 @@ impl ranked::driver::SearchReads for Reads<'_> {
             return Ok(Vec::new());
         }
         let decided = |q: &mut Sql<'_, Sqlite>, text: &str| decisions.push(q, text);
-        raw_ids(self.0, &ranked::select_passing(ids, query, me, &decided)).await
+        raw_integers(self.0, &ranked::select_passing(ids, query, me, &decided)).await
     }
 
     async fn tickets(&self, ids: &[i64]) -> Result<Vec<Ticket>> {
@@ -194,7 +194,7 @@ impl ranked::driver::SearchReads for Reads<'_> {
         me: Option<AgentId>,
         limit: i64,
     ) -> Result<Vec<i64>> {
-        raw_ids(
+        raw_integers(
             self.0,
             &ranked::select_newest_ids(filter, me, &text_matches, limit),
         )
@@ -220,7 +220,7 @@ impl ranked::driver::SearchReads for Reads<'_> {
 #[async_trait::async_trait]
 impl ViewReads for Reads<'_> {
     async fn page_ids(&self, query: &TicketQuery) -> Result<Vec<i64>> {
-        raw_ids(self.0, &search::select_ticket_ids(query, &text_matches)).await
+        raw_integers(self.0, &search::select_ticket_ids(query, &text_matches)).await
     }
 }
 
@@ -242,8 +242,8 @@ pub(crate) async fn count_tickets(
     query: &Query,
     me: Option<AgentId>,
 ) -> Result<u64> {
-    let counts = raw_ids(raw, &search::count_tickets(query, me, &text_matches)).await?;
-    let count = counts.first().copied().unwrap_or_default();
+    let rows = raw_integers(raw, &search::count_tickets(query, me, &text_matches)).await?;
+    let count = rows.first().copied().unwrap_or_default();
     Ok(u64::try_from(count).unwrap_or_default())
 }
 

@@ -189,7 +189,6 @@ pub struct RuleSet {
 #[derive(Debug, Clone)]
 struct Keywords {
     automaton: aho_corasick::AhoCorasick,
-    count: usize,
     /// Which texts any condition searches: subject, body, the two together.
     searched: [bool; 3],
     /// Rules (by place in the set) that cannot hold unless one of their
@@ -247,7 +246,6 @@ impl Keywords {
         }
         Some(Keywords {
             automaton,
-            count: needles.len(),
             searched,
             needed_by,
             unconditional,
@@ -274,7 +272,7 @@ impl Keywords {
         std::array::from_fn(|field| {
             let mut found = Vec::new();
             if self.searched[field] {
-                found = vec![false; self.count];
+                found = vec![false; self.automaton.patterns_len()];
                 for hit in self
                     .automaton
                     .find_overlapping_iter(lowered[field].as_str())
