@@ -6,6 +6,7 @@ mod assignment;
 mod chat;
 mod escalation;
 mod imap;
+mod indexing;
 mod jobs;
 mod kb;
 mod macros;
@@ -96,7 +97,7 @@ impl SqliteStore {
             reads,
             raw_reads: raw_reads::RawReads::new(file),
             rules: Arc::default(),
-            writer: Writer::start(write, events.clone())?,
+            writer: Writer::start(write, events.clone(), indexing::index_pending)?,
             events,
             jobs: watch::Sender::new(0),
             view_walk: Default::default(),
@@ -239,7 +240,7 @@ fn each_in_one_transaction<T>(
     let written = items
         .into_iter()
         .try_for_each(|item| write(&mut tx::WriteTx(conn), &rules, item));
-    match written {
+    match written.and_then(|()| indexing::index_pending(conn).map_err(sql_err)) {
         Ok(()) => {
             conn.execute_batch("COMMIT").map_err(sql_err)?;
             Ok(count)

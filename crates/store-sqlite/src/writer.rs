@@ -4,6 +4,8 @@
 //! Writes that arrive while a commit is in flight are gathered into the next
 //! transaction: they share one fsync, each inside its own savepoint so one
 //! failed write never undoes another. A caller hears back only after COMMIT.
+//! Just before each COMMIT, outside the savepoints, the writer runs its
+//! `before_commit` step (the store's: indexing the batch's text in one go).
 //! After each commit the writer announces the newest committed event id on
 //! the store's event signal.
 
@@ -20,6 +22,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
 /// Runs one write inside the open transaction; true when it succeeded.
 type Job = Box<dyn FnOnce(&mut Connection) -> (bool, Finish) + Send>;
+/// Runs once per transaction after its writes and before its COMMIT; when
+/// it fails, the whole batch is rolled back.
+pub(crate) type BeforeCommit = fn(&Connection) -> rusqlite::Result<()>;
 
 /// Upper bound on writes per transaction, so one commit's latency stays bounded.
 const MAX_BATCH: usize = 512;
@@ -32,11 +37,15 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection, events: Arc<watch::Sender<EventId>>) -> Result<Self> {
+    pub(crate) fn start(
+        conn: Connection,
+        events: Arc<watch::Sender<EventId>>,
+        before_commit: BeforeCommit,
+    ) -> Result<Self> {
         let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, &events))
+            .spawn(move || run(conn, rx, &events, before_commit))
             .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Writer { jobs, thread })
     }
@@ -79,10 +88,15 @@ fn exec(conn: &Connection, sql: &str) -> Result<()> {
         .map_err(sql_err)
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, events: &watch::Sender<EventId>) {
+fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    events: &watch::Sender<EventId>,
+    before_commit: BeforeCommit,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
-        if commit_batch(&mut conn, batch.drain(..)) {
+        if commit_batch(&mut conn, batch.drain(..), before_commit) {
             announce_events(&conn, events);
         }
     }
@@ -131,7 +145,11 @@ fn run_job(conn: &mut Connection, job: Job) -> (bool, Option<Finish>) {
 }
 
 /// Runs the jobs in one transaction; true when it committed.
-fn commit_batch(conn: &mut Connection, jobs: impl Iterator<Item = Job>) -> bool {
+fn commit_batch(
+    conn: &mut Connection,
+    jobs: impl Iterator<Item = Job>,
+    before_commit: BeforeCommit,
+) -> bool {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         // Dropping the jobs tells each caller its write did not happen.
         tracing::error!(error = %e, "could not begin write transaction");
@@ -162,13 +180,16 @@ fn commit_batch(conn: &mut Connection, jobs: impl Iterator<Item = Job>) -> bool 
         }
         finishes.extend(finish);
     }
-    match exec(conn, "COMMIT") {
+    match before_commit(conn)
+        .map_err(sql_err)
+        .and_then(|()| exec(conn, "COMMIT"))
+    {
         Ok(()) => {
             finishes.into_iter().for_each(|f| f(Ok(())));
             true
         }
         Err(e) => {
-            tracing::error!(error = %e, "commit failed");
+            tracing::error!(error = %e, "indexing or commit failed; the batch is rolled back");
             let _ = exec(conn, "ROLLBACK");
             for f in finishes {
                 f(Err(StoreError::Backend(e.to_string())));
@@ -184,14 +205,45 @@ mod tests {
     use super::*;
 
     fn start(dir: &tempfile::TempDir) -> Writer {
+        start_with(dir, |_| Ok(()))
+    }
+
+    fn start_with(dir: &tempfile::TempDir, before_commit: BeforeCommit) -> Writer {
         let conn = Connection::open(dir.path().join("writer.db")).unwrap();
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              CREATE TABLE IF NOT EXISTS ticket_events (id INTEGER PRIMARY KEY);
-             CREATE TABLE IF NOT EXISTS items (value INTEGER NOT NULL UNIQUE);",
+             CREATE TABLE IF NOT EXISTS items (value INTEGER NOT NULL UNIQUE);
+             CREATE TABLE IF NOT EXISTS copies (value INTEGER NOT NULL UNIQUE);",
         )
         .unwrap();
-        Writer::start(conn, Arc::new(watch::Sender::new(EventId(0)))).unwrap()
+        Writer::start(
+            conn,
+            Arc::new(watch::Sender::new(EventId(0))),
+            before_commit,
+        )
+        .unwrap()
+    }
+
+    /// Copies the items not yet copied: a step that sees the batch's writes.
+    fn copy_new_items(conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute(
+            "INSERT INTO copies SELECT value FROM items WHERE value NOT IN (SELECT value FROM copies)",
+            [],
+        )?;
+        Ok(())
+    }
+
+    /// Refuses any batch that wrote the item 13.
+    fn refuse_thirteen(conn: &Connection) -> rusqlite::Result<()> {
+        let thirteen: i64 =
+            conn.query_row("SELECT count(*) FROM items WHERE value = 13", [], |r| {
+                r.get(0)
+            })?;
+        if thirteen > 0 {
+            return Err(rusqlite::Error::InvalidQuery);
+        }
+        Ok(())
     }
 
     fn insert(conn: &Connection, value: i64) -> Result<()> {
@@ -201,9 +253,13 @@ mod tests {
     }
 
     fn items(dir: &tempfile::TempDir) -> Vec<i64> {
+        values(dir, "items")
+    }
+
+    fn values(dir: &tempfile::TempDir, table: &str) -> Vec<i64> {
         let conn = Connection::open(dir.path().join("writer.db")).unwrap();
         let mut statement = conn
-            .prepare("SELECT value FROM items ORDER BY value")
+            .prepare(&format!("SELECT value FROM {table} ORDER BY value"))
             .unwrap();
         statement
             .query_map([], |r| r.get(0))
@@ -260,5 +316,47 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(items(&dir), (0..50).collect::<Vec<_>>());
+    }
+
+    async fn stop(writer: Writer) {
+        tokio::task::spawn_blocking(move || writer.shut_down().join())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_step_before_commit_sees_every_kept_write_and_no_undone_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = start_with(&dir, copy_new_items);
+        let (kept, failed, also_kept) = tokio::join!(
+            writer.write(|conn| insert(conn, 1)),
+            writer.write(|conn| {
+                insert(conn, 2)?;
+                Err::<(), _>(StoreError::invalid("value", "refused after writing"))
+            }),
+            writer.write(|conn| insert(conn, 3)),
+        );
+        assert!(kept.is_ok() && also_kept.is_ok() && failed.is_err());
+        writer.write(|conn| insert(conn, 4)).await.unwrap();
+        stop(writer).await;
+        assert_eq!(items(&dir), [1, 3, 4]);
+        assert_eq!(values(&dir, "copies"), [1, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_step_before_commit_undoes_its_whole_batch_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = start_with(&dir, refuse_thirteen);
+        writer.write(|conn| insert(conn, 1)).await.unwrap();
+        let refused = writer.write(|conn| insert(conn, 13)).await;
+        assert!(
+            matches!(&refused, Err(StoreError::Backend(m)) if !m.is_empty()),
+            "{refused:?}"
+        );
+        // The writer goes on with the next batch.
+        writer.write(|conn| insert(conn, 2)).await.unwrap();
+        stop(writer).await;
+        assert_eq!(items(&dir), [1, 2]);
     }
 }

@@ -120,3 +120,80 @@ async fn default_views_read_the_backlog_indexes() {
         "only {on_backlog} default views on the backlog"
     );
 }
+
+/// Message text reaches the full-text index in the write's own commit
+/// (queued by the event trigger, moved in just before COMMIT): once a write
+/// returns, every text event is indexed under its id and the queue is empty.
+#[tokio::test]
+async fn every_committed_text_is_indexed_and_nothing_stays_queued() {
+    use tierdesk_core::{Actor, AgentId, Channel, Priority, Status, Tier, Timestamp};
+    use tierdesk_store::{Requester, Store, TicketChange, TicketDraft};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let store = SqliteStore::open_dir(dir.path(), Durability::Full)
+        .await
+        .unwrap_or_else(|e| panic!("open store: {e}"));
+    let admin = Actor::Agent { id: AgentId(1) };
+    let now = Timestamp(1_750_000_000_000);
+    for n in 0..3 {
+        let ticket = store
+            .create_ticket(
+                TicketDraft {
+                    subject: format!("Printer {n} offline"),
+                    body: format!("Printer number {n} shows error quokka{n}"),
+                    requester: Requester::Email {
+                        email: format!("r{n}@example.com"),
+                        name: None,
+                    },
+                    channel: Channel::Email,
+                    priority: Priority::P3,
+                    tier: Tier::ONE,
+                    team: None,
+                    tags: vec![],
+                },
+                admin,
+                now,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"))
+            .ticket;
+        store
+            .change_ticket(
+                ticket.id,
+                None,
+                TicketChange::AgentReply {
+                    body: format!("Reseat cable wombat{n}"),
+                    status: Some(Status::Pending),
+                },
+                admin,
+                now,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("reply: {e}"));
+    }
+    let raw = rusqlite::Connection::open(dir.path().join("tierdesk.db"))
+        .unwrap_or_else(|e| panic!("raw open: {e}"));
+    let count = |sql: &str| -> i64 {
+        raw.query_row(sql, [], |row| row.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    assert_eq!(count("SELECT count(*) FROM search_ticket_text_pending"), 0);
+    let text_events = count(
+        "SELECT count(*) FROM ticket_events \
+         WHERE kind IN ('created', 'customer_message', 'agent_reply', 'internal_note')",
+    );
+    // Each ticket: its subject, its first message, one reply.
+    assert_eq!(text_events, 9);
+    let indexed_under_their_event = count(
+        "SELECT count(*) FROM search_ticket_text s JOIN ticket_events e ON e.id = s.rowid \
+         WHERE e.kind IN ('created', 'customer_message', 'agent_reply')",
+    );
+    assert_eq!(indexed_under_their_event, text_events);
+    assert_eq!(
+        count("SELECT count(*) FROM search_ticket_text WHERE search_ticket_text MATCH 'wombat2'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM search_ticket_text WHERE search_ticket_text MATCH 'quokka1'"),
+        1
+    );
+}
