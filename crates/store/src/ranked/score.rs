@@ -50,25 +50,32 @@ pub fn stems(words: &[String]) -> Vec<String> {
     words.iter().map(|w| stem(w)).collect()
 }
 
-/// A text lowercased once, with its words' byte ranges.
+/// A text lowercased once, with its words' byte ranges found on first
+/// need: most fetched messages lack a search's words, which one substring
+/// search tells without splitting the text into words.
 pub struct Words {
     text: String,
-    ranges: Vec<std::ops::Range<usize>>,
+    ranges: std::cell::OnceCell<Vec<std::ops::Range<usize>>>,
 }
 
 impl Words {
     pub fn new(text: &str) -> Words {
-        let text = text.to_lowercase();
-        let ranges = tokens(&text);
-        Words { text, ranges }
+        Words {
+            text: text.to_lowercase(),
+            ranges: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn ranges(&self) -> &[std::ops::Range<usize>] {
+        self.ranges.get_or_init(|| tokens(&self.text))
     }
 
     pub fn len(&self) -> usize {
-        self.ranges.len()
+        self.ranges().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
+        self.ranges().is_empty()
     }
 
     /// Whether `stems` occur in a row, each as a word that starts with it.
@@ -82,10 +89,14 @@ impl Words {
             return 0;
         };
         // Most texts lack the word: one substring search says so.
-        if self.ranges.len() < stems.len() || !self.text.contains(first.as_str()) {
+        if !self.text.contains(first.as_str()) {
             return 0;
         }
-        self.ranges
+        let ranges = self.ranges();
+        if ranges.len() < stems.len() {
+            return 0;
+        }
+        ranges
             .windows(stems.len())
             .filter(|run| {
                 run.iter()
