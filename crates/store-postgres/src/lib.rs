@@ -19,6 +19,7 @@ mod sign_in;
 mod sla;
 mod store;
 mod tx;
+mod view_sizes;
 mod views;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -70,6 +71,8 @@ pub struct PostgresStore {
     job_listener: OnceLock<jobs::Listener>,
     /// See [`PostgresOptions::few_matches`].
     few_matches: i64,
+    /// Which views selected at most `few_matches` tickets lately.
+    view_sizes: view_sizes::ViewSizes,
     /// See [`PostgresOptions::search_stretch`].
     search_stretch: i64,
 }
@@ -94,6 +97,7 @@ impl PostgresStore {
             listener: OnceLock::new(),
             job_listener: OnceLock::new(),
             few_matches: options.few_matches,
+            view_sizes: Default::default(),
             search_stretch: options.search_stretch,
         })
     }

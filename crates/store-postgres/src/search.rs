@@ -2,7 +2,9 @@
 //! text-search expression index for text terms (see migrations/0004_search.sql).
 
 use crate::rows::TicketRow;
+use crate::view_sizes::ViewSizes;
 use sqlx::{PgPool, Postgres};
+use std::time::Instant;
 use tierdesk_core::query::Query;
 use tierdesk_core::{AgentId, Ticket, Tier};
 use tierdesk_store::ranked;
@@ -291,6 +293,7 @@ pub(crate) async fn query_tickets(
     pool: &PgPool,
     query: &TicketQuery,
     few_matches: i64,
+    view_sizes: &ViewSizes,
 ) -> Result<Vec<Ticket>> {
     let resolved = with_my_tier(pool, &query.query, query.me)
         .await?
@@ -299,7 +302,7 @@ pub(crate) async fn query_tickets(
             ..query.clone()
         });
     let query = resolved.as_ref().unwrap_or(query);
-    let mut page = if selects_few(pool, query, few_matches).await? {
+    let mut page = if selects_few(pool, query, few_matches, view_sizes).await? {
         search::select_tickets_among_few(query, &text_matches)
     } else {
         search::select_tickets_deferred(query, &text_matches)
@@ -316,10 +319,22 @@ pub(crate) async fn query_tickets(
 /// Whether a view (without free text, whose matches only the text index
 /// can count) selects at most `few` tickets, so its page is best read
 /// among its matches (see `search::select_tickets_among_few`). Counting
-/// stops there, so a large view pays for reading that many index entries.
-async fn selects_few(pool: &PgPool, query: &TicketQuery, few: i64) -> Result<bool> {
+/// stops there, so a large view pays for reading that many index entries;
+/// the answer is remembered for a while (see [`ViewSizes`]).
+async fn selects_few(
+    pool: &PgPool,
+    query: &TicketQuery,
+    few: i64,
+    view_sizes: &ViewSizes,
+) -> Result<bool> {
     if few <= 0 || query.query.mentions_text() {
         return Ok(false);
+    }
+    // The parsed query (relative dates resolved) and whose view it is:
+    // `assignee:me` selects different tickets for each agent.
+    let key = format!("{:?} {:?}", query.query, query.me);
+    if let Some(known) = view_sizes.selects_few(&key, Instant::now()) {
+        return Ok(known);
     }
     let (count,): (i64,) =
         search::count_tickets_up_to(&query.query, query.me, &text_matches, few + 1)
@@ -327,7 +342,9 @@ async fn selects_few(pool: &PgPool, query: &TicketQuery, few: i64) -> Result<boo
             .fetch_one(pool)
             .await
             .map_err(backend)?;
-    Ok(count <= few)
+    let selects_few = count <= few;
+    view_sizes.remember(key, selects_few, Instant::now());
+    Ok(selects_few)
 }
 
 pub(crate) async fn count_tickets(
@@ -346,4 +363,57 @@ pub(crate) async fn count_tickets(
         .await
         .map_err(backend)?;
     Ok(u64::try_from(count).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tierdesk_core::Timestamp;
+    use tierdesk_store::TicketSort;
+    use tierdesk_store::search::UNSOLVED_SQL;
+
+    fn page_query(text: &str) -> TicketQuery {
+        TicketQuery {
+            query: Query::parse(text, Timestamp(0)).unwrap_or_else(|e| panic!("{text}: {e}")),
+            me: None,
+            sort: TicketSort::Newest,
+            after: None,
+            limit: 50,
+        }
+    }
+
+    #[test]
+    fn a_page_with_unsolved_statuses_listed_leaves_the_backlog_term_to_the_planner() {
+        for text in [
+            "vpn status:open",
+            "status:new,open tier:1",
+            "status:pending",
+        ] {
+            let query = page_query(text);
+            let page = search::select_tickets_deferred(&query, &text_matches);
+            assert!(!page.sql().contains(UNSOLVED_SQL), "{text}: {}", page.sql());
+            let among_few = search::select_tickets_among_few(&query, &text_matches);
+            assert!(!among_few.sql().contains(UNSOLVED_SQL), "{text}");
+            // Counts keep it: there the estimate it gives picks the quicker plan.
+            let count = search::count_tickets(&query.query, None, &text_matches);
+            assert!(
+                count.sql().contains(UNSOLVED_SQL),
+                "{text}: {}",
+                count.sql()
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_whose_statuses_are_implied_keeps_the_backlog_term() {
+        // Only unsolved tickets can match, but no status list says so.
+        for text in [
+            "vpn ((status:open tier:1) OR (status:new tier:2))",
+            "-status:solved,closed tier:2",
+        ] {
+            let query = page_query(text);
+            let page = search::select_tickets_deferred(&query, &text_matches);
+            assert!(page.sql().contains(UNSOLVED_SQL), "{text}: {}", page.sql());
+        }
+    }
 }

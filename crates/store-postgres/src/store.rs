@@ -311,7 +311,7 @@ impl Store for PostgresStore {
     }
 
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {
-        crate::search::query_tickets(&self.pool, query, self.few_matches).await
+        crate::search::query_tickets(&self.pool, query, self.few_matches, &self.view_sizes).await
     }
 
     async fn count_tickets(

@@ -277,3 +277,26 @@ impl crate::SqliteStore {
         explain_view(&self.reads, query).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tierdesk_core::Timestamp;
+    use tierdesk_store::TicketSort;
+    use tierdesk_store::search::UNSOLVED_SQL;
+
+    #[test]
+    fn a_page_repeats_the_backlog_term_even_with_statuses_listed() {
+        // SQLite uses a partial index only when the query repeats its
+        // condition word for word (PostgreSQL proves it; see its tests).
+        let query = TicketQuery {
+            query: Query::parse("vpn status:open", Timestamp(0)).unwrap_or_else(|e| panic!("{e}")),
+            me: None,
+            sort: TicketSort::Newest,
+            after: None,
+            limit: 50,
+        };
+        let page = search::select_tickets(&query, &text_matches);
+        assert!(page.sql().contains(UNSOLVED_SQL), "{}", page.sql());
+    }
+}

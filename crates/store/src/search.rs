@@ -308,7 +308,8 @@ fn push_where_for<'a, DB>(
     String: Encode<'a, DB> + Type<DB>,
 {
     let unsolved_only = query.possible_statuses().is_subset(StatusSet::UNSOLVED);
-    if unsolved_only && !states_unsolved(query) {
+    if unsolved_only && !states_unsolved(query) && !(ordered && proves_backlog_itself::<DB>(query))
+    {
         q.push(UNSOLVED_SQL).push(" AND ");
     }
     let scope = Scope {
@@ -316,6 +317,26 @@ fn push_where_for<'a, DB>(
         ordered,
     };
     push_condition(q, query, me, text, scope);
+}
+
+/// Whether PostgreSQL finds its way to the backlog's partial indexes for
+/// a page without [`UNSOLVED_SQL`]: it proves their condition from an
+/// explicit list of unsolved statuses (`status:open`) itself. The repeated
+/// condition then only skews its estimate (it multiplies the two status
+/// conditions as if independent), and for `vpn status:open` at a million
+/// tickets the lower estimate made it start parallel workers for a page of
+/// 50: 10 ms against 1.3 ms without. Counts keep the term: there the same
+/// estimate picks the quicker plan (165 ms against 480 ms for that view).
+fn proves_backlog_itself<DB: Database>(query: &Query) -> bool {
+    let pins_unsolved = |q: &Query| {
+        q.status_only()
+            .is_some_and(|set| set.is_subset(StatusSet::UNSOLVED))
+    };
+    DB::NAME == "PostgreSQL"
+        && match query {
+            Query::And(all) => all.iter().any(pins_unsolved),
+            _ => pins_unsolved(query),
+        }
 }
 
 /// How a condition is being written: `backlog` when the query can only
