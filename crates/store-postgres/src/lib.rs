@@ -48,6 +48,10 @@ pub struct PostgresOptions {
     /// Events in the first stretch a search reads for its newest matches
     /// (see `search::newest_matches`); tests lower it to cross stretches.
     pub search_stretch: i64,
+    /// How far a view's count with free text walks the view before it
+    /// counts exactly instead (see `search::count_view`); tests shorten it
+    /// to cross batches and give up on a small desk.
+    pub count_walk: tierdesk_store::ranked::view_walk::ViewWalk,
 }
 
 impl Default for PostgresOptions {
@@ -56,6 +60,7 @@ impl Default for PostgresOptions {
             max_connections: 16,
             few_matches: 5_000,
             search_stretch: 50_000,
+            count_walk: Default::default(),
         }
     }
 }
@@ -75,6 +80,8 @@ pub struct PostgresStore {
     view_sizes: view_sizes::ViewSizes,
     /// See [`PostgresOptions::search_stretch`].
     search_stretch: i64,
+    /// See [`PostgresOptions::count_walk`].
+    count_walk: tierdesk_store::ranked::view_walk::ViewWalk,
 }
 
 impl PostgresStore {
@@ -99,6 +106,7 @@ impl PostgresStore {
             few_matches: options.few_matches,
             view_sizes: Default::default(),
             search_stretch: options.search_stretch,
+            count_walk: options.count_walk,
         })
     }
 

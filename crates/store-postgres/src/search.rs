@@ -8,8 +8,10 @@ use std::time::Instant;
 use tierdesk_core::query::Query;
 use tierdesk_core::{AgentId, Ticket, Tier};
 use tierdesk_store::ranked;
+use tierdesk_store::ranked::view_walk::{self, ViewReads, ViewWalk};
 use tierdesk_store::search::{self, search_words};
 use tierdesk_store::sql::Sql;
+use tierdesk_store::view_count::{ViewCount, driving_text};
 use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery};
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -374,6 +376,50 @@ pub(crate) async fn count_tickets(
         .await
         .map_err(backend)?;
     Ok(u64::try_from(count).unwrap_or_default())
+}
+
+/// A view's live count, capped when it has free text (see
+/// `tierdesk_store::view_count`). A word's matches come from the GIN index
+/// all at once (a bitmap), never newest first, so the count walks the
+/// view's other conditions instead, deciding the text per batch, and
+/// counts exactly when the word is too rare among them for that.
+pub(crate) async fn count_view(
+    pool: &PgPool,
+    query: &Query,
+    me: Option<AgentId>,
+    cap: u64,
+    walk: ViewWalk,
+) -> Result<ViewCount> {
+    if driving_text(query).is_none() {
+        return count_tickets(pool, query, me).await.map(ViewCount::exact);
+    }
+    let resolved = with_my_tier(pool, query, me).await?;
+    let walked = view_walk::walk_count(
+        // A walk reads no search window, so the first stretch is moot.
+        &Reads(pool, 0),
+        resolved.as_ref().unwrap_or(query),
+        me,
+        cap,
+        walk,
+    )
+    .await?;
+    match walked {
+        Some(count) => Ok(count),
+        // Shown the same way whichever way it was counted.
+        None => Ok(ViewCount::up_to(count_tickets(pool, query, me).await?, cap)),
+    }
+}
+
+#[async_trait::async_trait]
+impl ViewReads for Reads<'_> {
+    async fn page_ids(&self, query: &TicketQuery) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = search::select_ticket_ids(query, &text_matches)
+            .build_query_as()
+            .fetch_all(self.0)
+            .await
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
 }
 
 #[cfg(test)]

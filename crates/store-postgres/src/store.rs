@@ -322,6 +322,15 @@ impl Store for PostgresStore {
         crate::search::count_tickets(&self.pool, query, me).await
     }
 
+    async fn count_view(
+        &self,
+        query: &tierdesk_core::query::Query,
+        me: Option<AgentId>,
+        cap: u64,
+    ) -> Result<tierdesk_store::ViewCount> {
+        crate::search::count_view(&self.pool, query, me, cap, self.count_walk).await
+    }
+
     async fn events_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>> {
         let rows = sqlx::query_as::<_, EventRow>(
             "SELECT id, ticket_id, version, at, actor, data FROM ticket_events WHERE id > $1 ORDER BY id LIMIT $2",

@@ -10,6 +10,7 @@ use tierdesk_store::ranked;
 use tierdesk_store::ranked::view_walk::{self, ViewReads, ViewWalk};
 use tierdesk_store::search::{self, search_words};
 use tierdesk_store::sql::{Param, Sql};
+use tierdesk_store::view_count::{ViewCount, count_text_matches_up_to, driving_text};
 use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery};
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -245,6 +246,38 @@ pub(crate) async fn count_tickets(
     let rows = raw_integers(raw, &search::count_tickets(query, me, &text_matches)).await?;
     let count = rows.first().copied().unwrap_or_default();
     Ok(u64::try_from(count).unwrap_or_default())
+}
+
+/// A view's live count, capped when it has free text (see
+/// `tierdesk_store::view_count`): the word's matches come from FTS5 in
+/// rowid order, and the count stops at the cap's distinct tickets.
+pub(crate) async fn count_view(
+    raw: &RawReads,
+    query: &Query,
+    me: Option<AgentId>,
+    cap: u64,
+) -> Result<ViewCount> {
+    let Some((driving, rest)) = driving_text(query) else {
+        return count_tickets(raw, query, me).await.map(ViewCount::exact);
+    };
+    let sql = count_text_matches_up_to(driving, &text_rows, &rest, me, &text_matches, cap);
+    let rows = raw_integers(raw, &sql).await?;
+    let counted = u64::try_from(rows.first().copied().unwrap_or_default()).unwrap_or_default();
+    Ok(ViewCount::up_to(counted, cap))
+}
+
+/// `FROM … WHERE …` over the messages whose text matches, as `e`.
+fn text_rows(q: &mut Sql<'_, Sqlite>, text: &str) {
+    let words = search_words(text);
+    if words.is_empty() {
+        q.push("ticket_events e WHERE 1 = 0");
+        return;
+    }
+    q.push(
+        "search_ticket_text JOIN ticket_events e ON e.id = search_ticket_text.rowid \
+         WHERE search_ticket_text MATCH ",
+    )
+    .push_bind(fts_term(&words));
 }
 
 /// SQLite's plan for a view's page and for its count, one line per step:

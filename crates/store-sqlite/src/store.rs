@@ -246,6 +246,15 @@ impl Store for SqliteStore {
         crate::search::count_tickets(&self.raw_reads, query, me).await
     }
 
+    async fn count_view(
+        &self,
+        query: &tierdesk_core::query::Query,
+        me: Option<AgentId>,
+        cap: u64,
+    ) -> Result<tierdesk_store::ViewCount> {
+        crate::search::count_view(&self.raw_reads, query, me, cap).await
+    }
+
     async fn events_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>> {
         let rows = sqlx::query_as::<_, EventRow>(
             "SELECT id, ticket_id, version, at, actor, data FROM ticket_events WHERE id > ? ORDER BY id LIMIT ?",

@@ -21,6 +21,7 @@ pub mod search;
 pub mod sla;
 pub mod sql;
 mod store;
+pub mod view_count;
 
 pub use assignment::{AssignTx, AssignmentStore, AutoAssigned};
 pub use chat::ChatStore;
@@ -37,3 +38,4 @@ pub use rules::{DryRun, RuleCache, RuleCandidate, RuleRecord};
 pub use search::TicketSort;
 pub use sla::{CalendarRecord, SlaStore, SlaTx};
 pub use store::Store;
+pub use view_count::{VIEW_COUNT_CAP, ViewCount};

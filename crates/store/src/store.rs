@@ -74,6 +74,14 @@ pub trait Store:
         query: &tierdesk_core::query::Query,
         me: Option<AgentId>,
     ) -> Result<u64>;
+    /// A view's live count: exact, except that with free text it stops
+    /// at `cap` and says so (see [`crate::view_count`]).
+    async fn count_view(
+        &self,
+        query: &tierdesk_core::query::Query,
+        me: Option<AgentId>,
+        cap: u64,
+    ) -> Result<crate::ViewCount>;
     /// Events with an id greater than `after`, oldest first.
     async fn events_after(&self, after: EventId, limit: u32) -> Result<Vec<StoredEvent>>;
     /// Tickets opened from a closed ticket by a later customer message.

@@ -11,7 +11,7 @@ use tierdesk_core::query::Query;
 use tierdesk_core::rules::RuleSpec;
 use tierdesk_core::{Agent, RuleId, Ticket, TicketId};
 use tierdesk_store::{
-    NewMacro, NewView, RuleCandidate, SearchQuery, Store, TicketQuery, TicketSort,
+    NewMacro, NewView, RuleCandidate, SearchQuery, Store, TicketQuery, TicketSort, VIEW_COUNT_CAP,
 };
 
 #[derive(Subcommand)]
@@ -161,7 +161,7 @@ pub async fn views(store: &dyn Store, command: ViewsCommand) -> anyhow::Result<(
             let me = agent(store, &email).await?;
             for view in store.list_views(me.id).await? {
                 let count = store
-                    .count_tickets(&parse_query(&view.query)?, Some(me.id))
+                    .count_view(&parse_query(&view.query)?, Some(me.id), VIEW_COUNT_CAP)
                     .await?;
                 let scope = if view.owner.is_some() {
                     "personal"

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tierdesk_core::{AgentId, TicketId};
-use tierdesk_store::{NewView, SavedView, TicketQuery, TicketSort, ViewPatch};
+use tierdesk_store::{NewView, SavedView, TicketQuery, TicketSort, VIEW_COUNT_CAP, ViewPatch};
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -30,8 +30,12 @@ pub struct ViewView {
     pub shared: bool,
     pub owner: Option<AgentId>,
     pub position: i64,
-    /// Tickets matching right now.
+    /// Tickets matching right now. A view with free text stops counting
+    /// at 1,000 (see `count_capped`).
     pub count: u64,
+    /// True when the view holds more than `count` tickets: counting a
+    /// view with free text stops at 1,000 (shown as "1000+").
+    pub count_capped: bool,
 }
 
 fn sort_name(sort: TicketSort) -> String {
@@ -48,7 +52,10 @@ fn parse_sort(raw: &str) -> ApiResult<TicketSort> {
 
 async fn with_count(state: &AppState, me: AgentId, view: SavedView) -> ApiResult<ViewView> {
     let query = parse_view_query(&view.query, "query", state.now())?;
-    let count = state.store().count_tickets(&query, Some(me)).await?;
+    let count = state
+        .store()
+        .count_view(&query, Some(me), VIEW_COUNT_CAP)
+        .await?;
     Ok(ViewView {
         id: view.id,
         shared: view.owner.is_none(),
@@ -57,7 +64,8 @@ async fn with_count(state: &AppState, me: AgentId, view: SavedView) -> ApiResult
         name: view.name,
         query: view.query,
         position: view.position,
-        count,
+        count: count.count,
+        count_capped: count.capped,
     })
 }
 

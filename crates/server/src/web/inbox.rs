@@ -342,6 +342,8 @@ struct SidebarView {
     id: i64,
     name: String,
     count: u64,
+    /// More than `count`: shown as "1000+".
+    capped: bool,
     url: String,
     selected: bool,
     shared: bool,
@@ -391,6 +393,7 @@ async fn inbox(
             id: v.id,
             name: v.name,
             count: v.count,
+            capped: v.count_capped,
             shared: v.shared,
         })
         .collect();
@@ -511,7 +514,8 @@ pub(crate) async fn row(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Live counts for the sidebar: `{"all": n, "views": {"id": n}}`.
+/// Live counts for the sidebar: `{"all": n, "views": {"id": n}, "capped":
+/// ["id"]}`, the last listing the views that hold more than their count.
 pub(crate) async fn counts(State(state): State<AppState>, session: AgentSession) -> Response {
     let result: WebResult<Response> = async {
         let me = session.agent.id;
@@ -523,7 +527,12 @@ pub(crate) async fn counts(State(state): State<AppState>, session: AgentSession)
             .map_err(ApiError::from)?;
         let by_view: BTreeMap<String, u64> =
             views.iter().map(|v| (v.id.to_string(), v.count)).collect();
-        Ok(Json(json!({ "all": all, "views": by_view })).into_response())
+        let capped: Vec<String> = views
+            .iter()
+            .filter(|v| v.count_capped)
+            .map(|v| v.id.to_string())
+            .collect();
+        Ok(Json(json!({ "all": all, "views": by_view, "capped": capped })).into_response())
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

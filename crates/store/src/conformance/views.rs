@@ -5,6 +5,7 @@
 use super::{ADMIN, NOW, agent, draft, tag, update};
 use crate::model::*;
 use crate::search::TicketSort;
+use crate::view_count::{ViewCount, driving_text};
 use crate::{Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -170,6 +171,30 @@ impl Desk {
     }
 }
 
+/// A view's live count: exact under a roomy cap; with a driving text term
+/// and a tight cap, the cap and "more"; without one, exact whatever the cap.
+async fn view_counts_stop_at_the_cap(
+    store: &dyn Store,
+    desk: &Desk,
+    query: &Query,
+    text: &str,
+    expected: u64,
+) {
+    let roomy = store.count_view(query, Some(desk.me), 100).await.unwrap();
+    assert_eq!(
+        roomy,
+        ViewCount::exact(expected),
+        "roomy view count of {text:?}"
+    );
+    let tight = store.count_view(query, Some(desk.me), 2).await.unwrap();
+    let wanted = if driving_text(query).is_some() {
+        ViewCount::up_to(expected, 2)
+    } else {
+        ViewCount::exact(expected)
+    };
+    assert_eq!(tight, wanted, "view count of {text:?} capped at 2");
+}
+
 const QUERIES: &[&str] = &[
     "",
     "status:open",
@@ -195,6 +220,14 @@ const QUERIES: &[&str] = &[
     "firewall",
     "-printer -vpn",
     "report step",
+    // Text with other conditions: a capped count checks them per ticket.
+    "printer status:open",
+    "status:pending,solved report",
+    "print -tag:billing assignee:kim@desk.test",
+    "tier:mine vpn",
+    "\"monthly report\" assignee:me",
+    "printer \"monthly report\"",
+    "report (tag:billing OR priority:p1)",
     "nothing-matches-this",
     "created:>2025-06-15",
     "updated:<2000-01-01",
@@ -250,6 +283,7 @@ pub async fn views_select_what_the_query_language_means(store: Arc<dyn Store>) {
         assert_eq!(found, expected, "query {text:?}");
         let count = store.count_tickets(&query, Some(desk.me)).await.unwrap();
         assert_eq!(count as usize, expected.len(), "count of {text:?}");
+        view_counts_stop_at_the_cap(&*store, &desk, &query, text, expected.len() as u64).await;
     }
     // The text terms really select something, so the comparison above is not vacuous.
     for (text, at_least) in [("printer", 6), ("\"monthly report\"", 3), ("firewall", 1)] {

@@ -210,9 +210,10 @@
         if (!counts) return;
         var all = $("[data-count=all]");
         if (all) all.textContent = counts.all;
+        var capped = counts.capped || [];
         Object.keys(counts.views || {}).forEach(function (id) {
           var el = $("[data-count='" + id + "']");
-          if (el) el.textContent = counts.views[id];
+          if (el) el.textContent = counts.views[id] + (capped.indexOf(id) >= 0 ? "+" : "");
         });
       })
       .catch(function () {});
