@@ -48,10 +48,11 @@ pub struct PostgresOptions {
     /// Events in the first stretch a search reads for its newest matches
     /// (see `search::newest_matches`); tests lower it to cross stretches.
     pub search_stretch: i64,
-    /// How far a view's count with free text walks the view before it
-    /// counts exactly instead (see `search::count_view`); tests shorten it
-    /// to cross batches and give up on a small desk.
-    pub count_walk: tierdesk_store::ranked::view_walk::ViewWalk,
+    /// How many of a view's tickets its count with free text walks before
+    /// it counts exactly instead (see `search::count_view`): 10,000 by
+    /// default, about 40 ms at most. Tests lower it to count exactly on a
+    /// small desk.
+    pub count_walk: u32,
 }
 
 impl Default for PostgresOptions {
@@ -60,7 +61,7 @@ impl Default for PostgresOptions {
             max_connections: 16,
             few_matches: 5_000,
             search_stretch: 50_000,
-            count_walk: Default::default(),
+            count_walk: 10_000,
         }
     }
 }
@@ -81,7 +82,7 @@ pub struct PostgresStore {
     /// See [`PostgresOptions::search_stretch`].
     search_stretch: i64,
     /// See [`PostgresOptions::count_walk`].
-    count_walk: tierdesk_store::ranked::view_walk::ViewWalk,
+    count_walk: u32,
 }
 
 impl PostgresStore {

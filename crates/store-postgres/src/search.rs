@@ -8,11 +8,11 @@ use std::time::Instant;
 use tierdesk_core::query::Query;
 use tierdesk_core::{AgentId, Ticket, Tier};
 use tierdesk_store::ranked;
-use tierdesk_store::ranked::view_walk::{self, ViewReads, ViewWalk};
 use tierdesk_store::search::{self, search_words};
 use tierdesk_store::sql::Sql;
+use tierdesk_store::view_count::count_by_walking;
 use tierdesk_store::view_count::{ViewCount, driving_text};
-use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery};
+use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery, TicketSort};
 
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -379,47 +379,61 @@ pub(crate) async fn count_tickets(
 }
 
 /// A view's live count, capped when it has free text (see
-/// `tierdesk_store::view_count`). A word's matches come from the GIN index
-/// all at once (a bitmap), never newest first, so the count walks the
-/// view's other conditions instead, deciding the text per batch, and
-/// counts exactly when the word is too rare among them for that.
+/// `tierdesk_store::view_count`). The GIN index yields a word's matches
+/// only all at once (a bitmap, 200,000 rows for `vpn` at a million
+/// tickets), so the count walks the view's other conditions instead,
+/// newest first, probing each ticket's messages for the word, and stops
+/// at the cap's tickets found; when `walk` tickets hold fewer than that,
+/// the word is rare among them and the exact count is the quicker.
 pub(crate) async fn count_view(
     pool: &PgPool,
     query: &Query,
     me: Option<AgentId>,
     cap: u64,
-    walk: ViewWalk,
+    walk: u32,
 ) -> Result<ViewCount> {
-    if driving_text(query).is_none() {
+    let Some((driving, rest)) = driving_text(query) else {
         return count_tickets(pool, query, me).await.map(ViewCount::exact);
-    }
-    let resolved = with_my_tier(pool, query, me).await?;
-    let walked = view_walk::walk_count(
-        // A walk reads no search window, so the first stretch is moot.
-        &Reads(pool, 0),
-        resolved.as_ref().unwrap_or(query),
+    };
+    let walk = TicketQuery {
+        query: rest,
         me,
-        cap,
-        walk,
-    )
-    .await?;
-    match walked {
-        Some(count) => Ok(count),
-        // Shown the same way whichever way it was counted.
-        None => Ok(ViewCount::up_to(count_tickets(pool, query, me).await?, cap)),
-    }
-}
-
-#[async_trait::async_trait]
-impl ViewReads for Reads<'_> {
-    async fn page_ids(&self, query: &TicketQuery) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> = search::select_ticket_ids(query, &text_matches)
+        sort: TicketSort::Newest,
+        after: None,
+        limit: walk.max(1),
+    };
+    let (walked, found): (i64, i64) =
+        count_by_walking(&walk, driving, &probe_text, &text_matches, cap)
             .build_query_as()
-            .fetch_all(self.0)
+            // Planned afresh: a generic plan cannot see the word.
+            .persistent(false)
+            .fetch_one(pool)
             .await
             .map_err(backend)?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+    let found = u64::try_from(found).unwrap_or_default();
+    if found > cap || walked < i64::from(walk.limit) {
+        return Ok(ViewCount::up_to(found, cap));
     }
+    // Shown the same way whichever way it was counted.
+    let exact = count_tickets(pool, query, me).await?;
+    Ok(ViewCount::up_to(exact, cap))
+}
+
+/// Whether a walked ticket (`walked.id`) has a message matching `text`: a
+/// scalar subquery, which the planner runs per ticket through the events'
+/// ticket index, where as `EXISTS` it may hash every match of the word.
+fn probe_text(q: &mut Sql<'_, Postgres>, text: &str) {
+    let words = search_words(text);
+    if words.is_empty() {
+        q.push("1 = 0");
+        return;
+    }
+    q.push(
+        "coalesce((SELECT true FROM ticket_events e WHERE e.ticket_id = walked.id \
+         AND e.search_vector @@ to_tsquery('english', ",
+    )
+    .push_bind(ts_term(&words))
+    .push(") LIMIT 1), false)");
 }
 
 #[cfg(test)]

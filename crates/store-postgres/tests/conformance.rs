@@ -111,17 +111,13 @@ tierdesk_store::kb_conformance_suite!(fresh);
 /// of ten events, so most searches cross many.
 mod as_on_a_large_desk {
     use super::*;
-    use tierdesk_store::ranked::view_walk::ViewWalk;
 
     async fn large() -> TestStore {
         let (database, url) = new_database().await;
         let options = PostgresOptions {
             few_matches: 0,
             search_stretch: 10,
-            count_walk: ViewWalk {
-                batch: 3,
-                budget: 12,
-            },
+            count_walk: 3,
             ..Default::default()
         };
         let store = PostgresStore::connect(&url, options)

@@ -10,7 +10,7 @@ use tierdesk_store::ranked;
 use tierdesk_store::ranked::view_walk::{self, ViewReads, ViewWalk};
 use tierdesk_store::search::{self, search_words};
 use tierdesk_store::sql::{Param, Sql};
-use tierdesk_store::view_count::{ViewCount, count_text_matches_up_to, driving_text};
+use tierdesk_store::view_count::{ViewCount, count_matches_up_to, driving_text};
 use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery};
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -249,8 +249,8 @@ pub(crate) async fn count_tickets(
 }
 
 /// A view's live count, capped when it has free text (see
-/// `tierdesk_store::view_count`): the word's matches come from FTS5 in
-/// rowid order, and the count stops at the cap's distinct tickets.
+/// `tierdesk_store::view_count`): FTS5 gives the word's matches newest
+/// first, and the count stops at the cap's distinct tickets.
 pub(crate) async fn count_view(
     raw: &RawReads,
     query: &Query,
@@ -260,7 +260,15 @@ pub(crate) async fn count_view(
     let Some((driving, rest)) = driving_text(query) else {
         return count_tickets(raw, query, me).await.map(ViewCount::exact);
     };
-    let sql = count_text_matches_up_to(driving, &text_rows, &rest, me, &text_matches, cap);
+    let sql = count_matches_up_to(
+        driving,
+        &text_rows,
+        "search_ticket_text.rowid DESC",
+        &rest,
+        me,
+        &text_matches,
+        cap,
+    );
     let rows = raw_integers(raw, &sql).await?;
     let counted = u64::try_from(rows.first().copied().unwrap_or_default()).unwrap_or_default();
     Ok(ViewCount::up_to(counted, cap))

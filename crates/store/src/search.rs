@@ -191,8 +191,11 @@ fn push_order<DB: Database>(q: &mut Sql<'_, DB>, sort: TicketSort) {
 }
 
 /// The condition, the keyset and the order of one page, after `WHERE `.
-fn push_page<'a, DB>(q: &mut Sql<'a, DB>, query: &'a TicketQuery, text: TextMatcher<'a, DB>)
-where
+pub(crate) fn push_page<'a, DB>(
+    q: &mut Sql<'a, DB>,
+    query: &'a TicketQuery,
+    text: TextMatcher<'a, DB>,
+) where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,

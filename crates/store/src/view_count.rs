@@ -10,7 +10,8 @@
 //! it is exact. Views without free text are counted exactly through their
 //! indexes, quick at any size.
 
-use crate::search::{TextMatcher, push_where};
+use crate::model::TicketQuery;
+use crate::search::{TextMatcher, push_page, push_where};
 use crate::sql::Sql;
 use serde::Serialize;
 use sqlx::{Database, Encode, Type};
@@ -83,12 +84,15 @@ pub fn driving_text(query: &Query) -> Option<(&str, Query)> {
 
 /// `SELECT count(*) FROM (SELECT DISTINCT e.ticket_id FROM … LIMIT cap + 1)`:
 /// the distinct tickets of the messages `matches` selects (it writes
-/// `FROM …` and `WHERE …` over rows aliased `e` with a `ticket_id`, in the
-/// order its index gives them) whose ticket passes `rest`, counting no
-/// further than `cap + 1` (see [`ViewCount::up_to`]).
-pub fn count_text_matches_up_to<'a, DB>(
+/// `FROM …` and `WHERE …` over rows aliased `e` with a `ticket_id`) whose
+/// ticket passes `rest`, taken in the order `order` gives (newest match
+/// first: a view's open tickets are mostly recent ones), counting no
+/// further than `cap + 1` (see [`ViewCount::up_to`]). For an index that
+/// yields a word's matches in order, without reading them all first.
+pub fn count_matches_up_to<'a, DB>(
     driving: &str,
     matches: TextMatcher<'a, DB>,
+    order: &str,
     rest: &'a Query,
     me: Option<AgentId>,
     text: TextMatcher<'a, DB>,
@@ -99,13 +103,50 @@ where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let limit = i64::try_from(cap.saturating_add(1)).unwrap_or(i64::MAX);
     let mut q = Sql::new("SELECT count(*) FROM (SELECT DISTINCT e.ticket_id FROM ");
     matches(&mut q, driving);
     q.push(" AND EXISTS (SELECT 1 FROM tickets WHERE tickets.id = e.ticket_id AND ");
     push_where(&mut q, rest, me, text);
-    q.push(") LIMIT ").push_bind(limit).push(") capped");
+    q.push(format_args!(") ORDER BY {order} LIMIT "))
+        .push_bind(limit_after(cap))
+        .push(") capped");
     q
+}
+
+/// `(walked, found)`: the tickets `walk` selects (the view's other
+/// conditions, newest first, up to its limit), and how many of them, up to
+/// `cap + 1`, `probe` finds the word in, probing them in that order. For
+/// an index that yields a word's matches only all at once: a walked
+/// count that reached its limit with `found` at most `cap` did not count
+/// the view, and the exact count is due.
+pub fn count_by_walking<'a, DB>(
+    walk: &'a TicketQuery,
+    driving: &str,
+    probe: TextMatcher<'a, DB>,
+    text: TextMatcher<'a, DB>,
+    cap: u64,
+) -> Sql<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = Sql::new("WITH walked AS MATERIALIZED (SELECT id FROM tickets WHERE ");
+    push_page(&mut q, walk, text);
+    q.push(
+        ") SELECT (SELECT count(*) FROM walked), \
+         (SELECT count(*) FROM (SELECT 1 FROM walked WHERE ",
+    );
+    probe(&mut q, driving);
+    q.push(" LIMIT ")
+        .push_bind(limit_after(cap))
+        .push(") found)");
+    q
+}
+
+/// `cap + 1` as a SQL `LIMIT`: one more than the cap says "more".
+fn limit_after(cap: u64) -> i64 {
+    i64::try_from(cap.saturating_add(1)).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

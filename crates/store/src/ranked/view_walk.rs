@@ -16,12 +16,10 @@ use super::TextDecisions;
 use super::driver::{SearchReads, field_filter};
 use crate::Result;
 use crate::model::TicketQuery;
-use crate::search::TicketSort;
-use crate::view_count::ViewCount;
 use async_trait::async_trait;
 use std::collections::HashSet;
 use tierdesk_core::query::Query;
-use tierdesk_core::{AgentId, Ticket, TicketId};
+use tierdesk_core::{Ticket, TicketId};
 
 /// How far a view page walks before giving up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,45 +97,6 @@ pub async fn walk_page<R: ViewReads + ?Sized>(
     Ok(Some(
         found.iter().filter_map(|id| tickets.remove(id)).collect(),
     ))
-}
-
-/// A view's count with free text, capped at `cap` (see
-/// [`crate::view_count`]), found by walking the tickets its other
-/// conditions select, newest first, and deciding the text on each batch's
-/// messages: `None` when the walk gave up (the word is too rare among
-/// them to reach the cap within the budget), and the exact count is due.
-pub async fn walk_count<R: ViewReads + ?Sized>(
-    reads: &R,
-    query: &Query,
-    me: Option<AgentId>,
-    cap: u64,
-    walk: ViewWalk,
-) -> Result<Option<ViewCount>> {
-    let wanted = usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX);
-    let mut step = TicketQuery {
-        query: field_filter(query).unwrap_or(Query::And(Vec::new())),
-        me,
-        sort: TicketSort::Newest,
-        after: None,
-        limit: walk.batch.max(1),
-    };
-    let (mut walked, mut found) = (0_usize, 0_usize);
-    loop {
-        let batch = reads.page_ids(&step).await?;
-        let Some(&last) = batch.last() else { break };
-        walked += batch.len();
-        let messages = reads.messages(&batch).await?;
-        let decisions = TextDecisions::every_term(query, &messages);
-        found += reads.passing(&batch, query, me, &decisions).await?.len();
-        if found >= wanted || batch.len() < step.limit as usize {
-            break;
-        }
-        if !worth_walking_on(walked, found, wanted, walk.budget) {
-            return Ok(None);
-        }
-        step.after = Some(TicketId(last));
-    }
-    Ok(Some(ViewCount::up_to(found as u64, cap)))
 }
 
 /// Whether the page may still fill within `budget` candidates, at the

@@ -170,6 +170,21 @@ async fn views_and_search_over_http() {
     assert_eq!(status, StatusCode::CREATED, "{mine}");
     assert_eq!(mine["shared"], false);
     assert_eq!(mine["count"], 1);
+    assert_eq!(mine["count_capped"], false, "{mine}");
+    // A view with free text counts exactly below its cap of 1,000.
+    let (status, text_view) = ann
+        .post(
+            "/api/v1/views",
+            json!({ "name": "VPN trouble", "query": "vpn -status:closed" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{text_view}");
+    assert_eq!(text_view["count"], 1, "{text_view}");
+    assert_eq!(text_view["count_capped"], false, "{text_view}");
+    let (status, _) = ann
+        .delete(&format!("/api/v1/views/{}", text_view["id"]))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let mine_id = mine["id"].as_i64().unwrap();
     let (status, page) = ann.get(&format!("/api/v1/views/{mine_id}/tickets")).await;
     assert_eq!(status, StatusCode::OK);
