@@ -133,8 +133,8 @@ fn parameters(sql: &str, me: AgentId, tier: i64) -> Vec<i64> {
 }
 
 /// [`HAND_WRITTEN`] in SQLite's words. The free-text view's count stops
-/// at the cap, as the store's does: the word's matches in the index's
-/// order, the distinct open tickets among them.
+/// at the cap, as the store's does: the word's matches newest first, the
+/// distinct open tickets among them.
 fn for_sqlite(sql: &str) -> String {
     sql.replace(
         "{capped vpn count}",
@@ -142,7 +142,7 @@ fn for_sqlite(sql: &str) -> String {
          JOIN ticket_events e ON e.id = search_ticket_text.rowid \
          WHERE search_ticket_text MATCH '\"vpn\"*' \
          AND EXISTS (SELECT 1 FROM tickets t WHERE t.id = e.ticket_id AND t.status = 'open') \
-         LIMIT 1001)",
+         ORDER BY search_ticket_text.rowid DESC LIMIT 1001)",
     )
     .replace(
         "{vpn}",
