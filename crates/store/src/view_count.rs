@@ -50,7 +50,12 @@ impl ViewCount {
 /// "1000+" when counting stopped at the cap, else the count.
 impl std::fmt::Display for ViewCount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}{}", self.count, if self.capped { "+" } else { "" })
+        // `pad`, so a column width given by the caller applies.
+        f.pad(&format!(
+            "{}{}",
+            self.count,
+            if self.capped { "+" } else { "" }
+        ))
     }
 }
 
@@ -203,5 +208,6 @@ mod tests {
         assert_eq!(ViewCount::up_to(0, 1_000), ViewCount::exact(0));
         assert_eq!(ViewCount::up_to(1_001, 1_000).to_string(), "1000+");
         assert_eq!(ViewCount::exact(7).to_string(), "7");
+        assert_eq!(format!("{:>6}|", ViewCount::up_to(5, 2)), "    2+|");
     }
 }
