@@ -10,8 +10,7 @@ use tierdesk_core::{AgentId, Ticket, Tier};
 use tierdesk_store::ranked;
 use tierdesk_store::search::{self, search_words};
 use tierdesk_store::sql::Sql;
-use tierdesk_store::view_count::count_by_walking;
-use tierdesk_store::view_count::{ViewCount, driving_text};
+use tierdesk_store::view_count::{ViewCount, count_by_walking, driving_text};
 use tierdesk_store::{Result, SearchHit, SearchQuery, StoreError, TicketQuery, TicketSort};
 
 fn backend(e: sqlx::Error) -> StoreError {

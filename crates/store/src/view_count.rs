@@ -4,10 +4,13 @@
 //! it and maps each to its ticket: at a million tickets, 200,000 messages
 //! for `vpn`, 150–400 ms on either backend, and as long written by hand.
 //! Past a few hundred tickets an agent reads a view's count as "a lot", so
-//! such a count walks the word's matches and stops once [`VIEW_COUNT_CAP`]
-//! distinct tickets passed the view's other conditions (shown as
-//! "1000+"), the way search engines report "10,000+ results". Below the cap
-//! it is exact. Views without free text are counted exactly through their
+//! such a count stops once it found [`VIEW_COUNT_CAP`] tickets (shown as
+//! "1000+"), the way search engines report "10,000+ results": walking the
+//! word's matches newest first where the index yields them in order
+//! ([`count_matches_up_to`], SQLite), or the view's other conditions
+//! newest first, probing each ticket for the word, where it yields them
+//! only all at once ([`count_by_walking`], PostgreSQL). Below the cap it
+//! is exact. Views without free text are counted exactly through their
 //! indexes, quick at any size.
 
 use crate::model::TicketQuery;
