@@ -269,8 +269,11 @@ impl Dovecot {
                 .await
                 .unwrap();
             for f in fetches {
+                // Another session's flag change can arrive as an unsolicited
+                // FETCH without a UID; the answers to ours always carry one.
+                let Some(uid) = f.uid else { continue };
                 let flags = f.flags().map(|flag| format!("{flag:?}")).collect();
-                out.push((f.uid.unwrap(), flags));
+                out.push((uid, flags));
             }
         }
         out.sort();
