@@ -417,10 +417,15 @@ async fn an_enqueue_wakes_workers_on_other_instances() {
         .expect("connect");
     let mut signal = worker.job_signal();
     // The listener ticks once it is LISTENing; from then on nothing is missed.
-    tokio::time::timeout(std::time::Duration::from_secs(10), signal.changed())
-        .await
-        .expect("the job listener never started")
-        .expect("signal open");
+    // That tick may come before this receiver exists (a loaded machine can
+    // pause this thread right after the spawn), so wait on the value itself.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        signal.wait_for(|ticks| *ticks > 0),
+    )
+    .await
+    .expect("the job listener never started")
+    .expect("signal open");
     let kind = JobKind::parse("mail.send").expect("kind");
     for n in 0..3 {
         signal.borrow_and_update();
