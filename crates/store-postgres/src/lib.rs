@@ -15,6 +15,7 @@ mod mail;
 mod rows;
 mod rules;
 mod search;
+mod search_window;
 mod sign_in;
 mod sla;
 mod store;
@@ -45,8 +46,9 @@ pub struct PostgresOptions {
     /// for 4,048 unassigned tickets in a tier); 5,000 by default. Tests
     /// set 0 to check the walk.
     pub few_matches: i64,
-    /// Events in the first stretch a search reads for its newest matches
-    /// (see `search::newest_matches`); tests lower it to cross stretches.
+    /// Events a search walks first for its newest matches, to learn how
+    /// common its words are (see `search_window`); tests lower it to cross
+    /// from the walk to the index.
     pub search_stretch: i64,
     /// How many of a view's tickets its count with free text walks before
     /// it counts exactly instead (see `search::count_view`): 10,000 by
@@ -60,7 +62,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             max_connections: 16,
             few_matches: 5_000,
-            search_stretch: 50_000,
+            search_stretch: 5_000,
             count_walk: 10_000,
         }
     }

@@ -2,6 +2,7 @@
 //! text-search expression index for text terms (see migrations/0004_search.sql).
 
 use crate::rows::TicketRow;
+use crate::search_window::EVENT_TEXT;
 use crate::view_sizes::ViewSizes;
 use sqlx::{PgPool, Postgres};
 use std::time::Instant;
@@ -69,105 +70,6 @@ fn ts_term(words: &[String]) -> String {
     }
 }
 
-/// Any of the terms exactly (after stemming): a word or a phrase.
-fn ts_any_exact(terms: &[Vec<String>]) -> String {
-    terms
-        .iter()
-        .map(|words| {
-            let words: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
-            format!("({})", words.join(" <-> "))
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
-/// The indexed text of an event row `e`.
-const EVENT_TEXT: &str = "coalesce(e.data::jsonb ->> 'body', e.data::jsonb ->> 'subject', '')";
-
-/// The newest [`ranked::RANKED_MESSAGES`] messages matching any term
-/// exactly, read stretch by stretch of event ids from the newest. A GIN
-/// index hands over every match unordered, so one `ORDER BY id DESC LIMIT`
-/// either sorts every match of a common word (a second at a million
-/// tickets) or walks the events newest first testing each, which for a
-/// word the planner wrongly guesses common (any word missing from its
-/// statistics) means every event: 1.8 s. The first stretch lets the
-/// planner walk it: a common word fills the window there in a few
-/// milliseconds. A word rarer than that is looked up in the index for the
-/// longer stretches (`id + 0` keeps the planner off the walk), where its
-/// few matches cost little to sort; one so rare that the first stretch
-/// promises at most [`RARE_MATCHES`] in all (an absent word, a unique
-/// reference) is read from the index in one go.
-/// `first_stretch` is how many events the first stretch spans (50,000 by
-/// default); each next one is four times longer.
-///
-/// Statements that carry the search's words are unnamed, planned for those
-/// words each time: one prepared statement serves every word, and after
-/// five runs PostgreSQL may switch it to a generic plan, which cannot see
-/// how common the word is. With the generic plan an absent word or a
-/// unique reference walked the whole first stretch (50,000 events, 38–72
-/// ms at 300,000 tickets) where the plan for the word reads its few
-/// matches from the index (0.05 ms). Planning costs a fraction of that.
-async fn newest_matches(
-    pool: &PgPool,
-    terms: &[Vec<String>],
-    first_stretch: i64,
-) -> Result<Vec<ranked::WindowRow>> {
-    let (newest,): (Option<i64>,) = sqlx::query_as("SELECT max(id) FROM ticket_events")
-        .fetch_one(pool)
-        .await
-        .map_err(backend)?;
-    let Some(mut upto) = newest else {
-        return Ok(Vec::new());
-    };
-    let tsquery = ts_any_exact(terms);
-    let first = first_stretch.max(1);
-    let mut stretch = first;
-    let mut rows: Vec<ranked::WindowRow> = Vec::new();
-    let mut rare = false;
-    loop {
-        let after = if rare {
-            0
-        } else {
-            upto.saturating_sub(stretch)
-        };
-        let wanted = ranked::RANKED_MESSAGES - rows.len() as i64;
-        let range = if rare {
-            // Not `e.id`: PostgreSQL would AND the word's few matches with
-            // a bitmap of every id below, millions of them.
-            "e.id + 0 > $1 AND e.id + 0 <= $2"
-        } else {
-            "e.id > $1 AND e.id <= $2"
-        };
-        let order = if stretch == first { "e.id" } else { "e.id + 0" };
-        let found: Vec<ranked::WindowRow> = sqlx::query_as(&format!(
-            "SELECT e.ticket_id, e.id, e.kind, {EVENT_TEXT} FROM ticket_events e \
-             WHERE {range} AND e.search_vector @@ to_tsquery('english', $3) \
-             ORDER BY {order} DESC LIMIT $4"
-        ))
-        .bind(after)
-        .bind(upto)
-        .bind(&tsquery)
-        .bind(wanted)
-        .persistent(false)
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?;
-        let in_first = found.len() as i64;
-        rows.extend(found);
-        if rows.len() as i64 >= ranked::RANKED_MESSAGES || after <= 0 {
-            return Ok(rows);
-        }
-        // As rare as that, all its older matches cost less than any walk.
-        rare = stretch == first && in_first.saturating_mul(upto) / first <= RARE_MATCHES;
-        upto = after;
-        stretch = stretch.saturating_mul(4);
-    }
-}
-
-/// Matches a word may have in all (judged from the first stretch) for the
-/// rest of the window to be read in one go from the index.
-const RARE_MATCHES: i64 = 20_000;
-
 /// The query with `tier:mine` as the asker's tier, when it has the term:
 /// planning a page's `ORDER BY … LIMIT` with the subquery, PostgreSQL walks
 /// the order and probes; with a constant it reads the tier's backlog first.
@@ -208,7 +110,7 @@ struct Reads<'p>(&'p PgPool, i64);
 #[async_trait::async_trait]
 impl ranked::driver::SearchReads for Reads<'_> {
     async fn window(&self, terms: &[Vec<String>]) -> Result<Vec<ranked::WindowRow>> {
-        newest_matches(self.0, terms, self.1).await
+        crate::search_window::newest_matches(self.0, terms, self.1).await
     }
 
     async fn messages(&self, ids: &[i64]) -> Result<Vec<ranked::WindowRow>> {
@@ -284,7 +186,7 @@ impl ranked::driver::SearchReads for Reads<'_> {
         };
         ranked::select_rest(search, in_window, matcher, limit, offset)
             .build_query_as::<TicketRow>()
-            // Planned for its words (see `newest_matches`).
+            // Planned for its words (see `search_window`).
             .persistent(false)
             .fetch_all(self.0)
             .await

@@ -418,12 +418,15 @@ impl MailStore for SqliteStore {
             .await
     }
 
+    // Reads go to the read connections: through the writer, every message
+    // an intake files would wait for one group commit to look its mailbox
+    // up and another to be filed.
     async fn mailbox(&self, id: i64) -> Result<Option<Mailbox>> {
-        self.writer.write(move |conn| mailbox(conn, id)).await
+        self.raw_reads.read(move |conn| mailbox(conn, id)).await
     }
 
     async fn list_mailboxes(&self) -> Result<Vec<Mailbox>> {
-        self.writer.write(|conn| mailboxes(conn)).await
+        self.raw_reads.read(|conn| mailboxes(conn)).await
     }
 
     async fn update_mailbox(&self, id: i64, spec: MailboxSpec, now: Timestamp) -> Result<Mailbox> {
@@ -459,8 +462,8 @@ impl MailStore for SqliteStore {
 
     async fn mailbox_by_secret_hash(&self, secret_hash: &str) -> Result<Option<Mailbox>> {
         let hash = secret_hash.to_string();
-        self.writer
-            .write(move |conn| {
+        self.raw_reads
+            .read(move |conn| {
                 conn.prepare_cached(&format!("{MAILBOX} WHERE secret_hash = ?"))
                     .and_then(|mut s| s.query_row([hash], mailbox_columns).optional())
                     .map_err(sql_err)?
@@ -529,15 +532,15 @@ impl MailStore for SqliteStore {
     }
 
     async fn ticket_mail_messages(&self, ticket: TicketId) -> Result<Vec<MailMessageRecord>> {
-        self.writer
-            .write(move |conn| ticket_messages(conn, ticket))
+        self.raw_reads
+            .read(move |conn| ticket_messages(conn, ticket))
             .await
     }
 
     async fn mail_blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
         let sha = sha256.to_string();
-        self.writer
-            .write(move |conn| {
+        self.raw_reads
+            .read(move |conn| {
                 conn.prepare_cached("SELECT data FROM mail_blobs WHERE sha256 = ?")
                     .and_then(|mut s| s.query_row([sha], |r| r.get(0)).optional())
                     .map_err(sql_err)
@@ -547,8 +550,8 @@ impl MailStore for SqliteStore {
 
     async fn contact_bounces(&self, email: &str) -> Result<Option<BounceRecord>> {
         let email = email.to_lowercase();
-        self.writer
-            .write(move |conn| {
+        self.raw_reads
+            .read(move |conn| {
                 conn.prepare_cached(
                     "SELECT email, count, last_reason, last_at FROM mail_bounces WHERE email = ?",
                 )

@@ -184,7 +184,11 @@ impl TextDecisions {
         }
         match self.tickets_with.get(&words) {
             Some(ids) if !ids.is_empty() => {
-                q.push("id IN (");
+                // `id + 0`: a list to check, not one to look up. Given two
+                // id lists, PostgreSQL 15 costs the primary key's probes as
+                // their product (572 × 78 window tickets: millions) and scans
+                // every ticket instead (62 ms; 1.2 ms with this).
+                q.push("id + 0 IN (");
                 q.push_bind_list(ids.iter().copied());
                 q.push(")");
             }
@@ -568,9 +572,12 @@ mod tests {
         // Further terms become the tickets whose messages have them, as prefixes.
         let (both, needs) = sql("printer jam", &terms(&["printer", "jam"]), &messages);
         assert!(needs);
-        assert!(both.contains("(id IN (?, ?)) AND (id IN (?))"), "{both}");
+        assert!(
+            both.contains("(id + 0 IN (?, ?)) AND (id + 0 IN (?))"),
+            "{both}"
+        );
         let (negated, _) = sql("printer -vpn", &terms(&["printer"]), &messages);
-        assert!(negated.contains("NOT (id IN (?))"), "{negated}");
+        assert!(negated.contains("NOT (id + 0 IN (?))"), "{negated}");
         let (absent, _) = sql(
             "printer xylophone",
             &terms(&["printer", "xylophone"]),
