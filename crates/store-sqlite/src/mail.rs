@@ -426,7 +426,7 @@ impl MailStore for SqliteStore {
     }
 
     async fn list_mailboxes(&self) -> Result<Vec<Mailbox>> {
-        self.raw_reads.read(|conn| mailboxes(conn)).await
+        self.raw_reads.read(mailboxes).await
     }
 
     async fn update_mailbox(&self, id: i64, spec: MailboxSpec, now: Timestamp) -> Result<Mailbox> {
