@@ -111,20 +111,14 @@ impl Window<'_> {
     /// vector (`IS TRUE` keeps the planner off the index).
     async fn walk(&mut self, events: i64) -> Result<()> {
         let after = self.upto.saturating_sub(events).max(0);
-        let found: Vec<ranked::WindowRow> = sqlx::query_as(&format!(
-            "SELECT e.ticket_id, e.id, e.kind, {EVENT_TEXT} FROM ticket_events e \
-             WHERE e.id > $1 AND e.id <= $2 \
-             AND (e.search_vector @@ to_tsquery('english', $3)) IS TRUE \
-             ORDER BY e.id DESC LIMIT $4"
-        ))
-        .bind(after)
-        .bind(self.upto)
-        .bind(&self.tsquery)
-        .bind(self.wanted())
-        .persistent(false)
-        .fetch_all(self.pool)
-        .await
-        .map_err(backend)?;
+        let found = self
+            .matches(
+                after,
+                "e.id > $1 AND e.id <= $2 \
+                 AND (e.search_vector @@ to_tsquery('english', $3)) IS TRUE",
+                "e.id",
+            )
+            .await?;
         let full = found.len() as i64 >= self.wanted();
         // A full window ends the walk early: take the last row's id as the
         // bound, so the density stays honest.
@@ -155,10 +149,25 @@ impl Window<'_> {
                 "e.id > $1 AND e.id <= $2",
             )
         };
-        let found: Vec<ranked::WindowRow> = sqlx::query_as(&format!(
+        let condition = format!("{range} AND e.search_vector @@ to_tsquery('english', $3)");
+        let found = self.matches(after, &condition, "e.id + 0").await?;
+        self.covered += self.upto - after;
+        self.upto = after;
+        self.rows.extend(found);
+        Ok(())
+    }
+
+    /// The newest `wanted` events in `(after, upto]` meeting `condition`
+    /// (`$1`, `$2`: the range; `$3`: the tsquery), newest first by `order`.
+    async fn matches(
+        &self,
+        after: i64,
+        condition: &str,
+        order: &str,
+    ) -> Result<Vec<ranked::WindowRow>> {
+        sqlx::query_as(&format!(
             "SELECT e.ticket_id, e.id, e.kind, {EVENT_TEXT} FROM ticket_events e \
-             WHERE {range} AND e.search_vector @@ to_tsquery('english', $3) \
-             ORDER BY e.id + 0 DESC LIMIT $4"
+             WHERE {condition} ORDER BY {order} DESC LIMIT $4"
         ))
         .bind(after)
         .bind(self.upto)
@@ -167,11 +176,7 @@ impl Window<'_> {
         .persistent(false)
         .fetch_all(self.pool)
         .await
-        .map_err(backend)?;
-        self.covered += self.upto - after;
-        self.upto = after;
-        self.rows.extend(found);
-        Ok(())
+        .map_err(backend)
     }
 }
 
