@@ -49,7 +49,7 @@ pub struct PostgresOptions {
     /// Events a search walks first for its newest matches, to learn how
     /// common its words are (see `search_window`); tests lower it to cross
     /// from the walk to the index.
-    pub search_stretch: i64,
+    pub search_probe: i64,
     /// How many of a view's tickets its count with free text walks before
     /// it counts exactly instead (see `search::count_view`): 10,000 by
     /// default, about 40 ms at most. Tests lower it to count exactly on a
@@ -62,7 +62,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             max_connections: 16,
             few_matches: 5_000,
-            search_stretch: 5_000,
+            search_probe: 5_000,
             count_walk: 10_000,
         }
     }
@@ -81,8 +81,8 @@ pub struct PostgresStore {
     few_matches: i64,
     /// Which views selected at most `few_matches` tickets lately.
     view_sizes: view_sizes::ViewSizes,
-    /// See [`PostgresOptions::search_stretch`].
-    search_stretch: i64,
+    /// See [`PostgresOptions::search_probe`].
+    search_probe: i64,
     /// See [`PostgresOptions::count_walk`].
     count_walk: u32,
 }
@@ -108,7 +108,7 @@ impl PostgresStore {
             job_listener: OnceLock::new(),
             few_matches: options.few_matches,
             view_sizes: Default::default(),
-            search_stretch: options.search_stretch,
+            search_probe: options.search_probe,
             count_walk: options.count_walk,
         })
     }

@@ -92,7 +92,7 @@ async fn with_my_tier(pool: &PgPool, query: &Query, me: Option<AgentId>) -> Resu
 pub(crate) async fn search_tickets(
     pool: &PgPool,
     search: &SearchQuery,
-    first_stretch: i64,
+    probe: i64,
 ) -> Result<Vec<SearchHit>> {
     let resolved = with_my_tier(pool, &search.query, search.me)
         .await?
@@ -101,7 +101,7 @@ pub(crate) async fn search_tickets(
             ..search.clone()
         });
     let search = resolved.as_ref().unwrap_or(search);
-    ranked::driver::search(&Reads(pool, first_stretch), search).await
+    ranked::driver::search(&Reads(pool, probe), search).await
 }
 
 /// A search's reads on Postgres; the shared driver decides what to read.

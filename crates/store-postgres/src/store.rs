@@ -307,7 +307,7 @@ impl Store for PostgresStore {
     }
 
     async fn search_tickets(&self, search: &SearchQuery) -> Result<Vec<SearchHit>> {
-        crate::search::search_tickets(&self.pool, search, self.search_stretch).await
+        crate::search::search_tickets(&self.pool, search, self.search_probe).await
     }
 
     async fn query_tickets(&self, query: &TicketQuery) -> Result<Vec<Ticket>> {

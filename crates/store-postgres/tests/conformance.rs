@@ -107,8 +107,8 @@ tierdesk_store::kb_conformance_suite!(fresh);
 
 /// The view and search checks again the way a large desk runs them (the
 /// test desks are small): every view paged by walking its order instead of
-/// among its few matches, and a search's newest matches read in stretches
-/// of ten events, so most searches cross many.
+/// among its few matches, and a search's newest matches probed by walking
+/// only ten events, so most searches go on to the index.
 mod as_on_a_large_desk {
     use super::*;
 
@@ -116,7 +116,7 @@ mod as_on_a_large_desk {
         let (database, url) = new_database().await;
         let options = PostgresOptions {
             few_matches: 0,
-            search_stretch: 10,
+            search_probe: 10,
             count_walk: 3,
             ..Default::default()
         };
